@@ -1,0 +1,1 @@
+"""Cart: carts, their lines, and checkout (the order record)."""

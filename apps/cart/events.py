@@ -1,0 +1,1 @@
+"""The events Cart publishes. Public: other apps subscribe to them."""

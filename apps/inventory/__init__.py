@@ -1,0 +1,1 @@
+"""Inventory: stock levels, reservations and the stock ledger."""

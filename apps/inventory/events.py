@@ -1,0 +1,1 @@
+"""The events Inventory publishes. Public: other apps subscribe to them."""

@@ -1,0 +1,5 @@
+"""Inventory's public service interface: use cases, their DTOs and the app's exceptions.
+
+Other apps may import this module and ``apps.inventory.events``; the rest of the app is
+private.
+"""

@@ -1,0 +1,1 @@
+"""Notifications: notifications to customers, templates and subscriptions."""

@@ -1,0 +1,1 @@
+"""The events Notifications publishes. Public: other apps subscribe to them."""

@@ -1,0 +1,1 @@
+"""Notifications's persistence."""

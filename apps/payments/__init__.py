@@ -1,0 +1,1 @@
+"""Payments: payments, gateway calls, refunds and webhooks."""

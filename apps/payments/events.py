@@ -1,0 +1,1 @@
+"""The events Payments publishes. Public: other apps subscribe to them."""

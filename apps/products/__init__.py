@@ -1,0 +1,1 @@
+"""Products: the catalog: categories, products, prices, status."""

@@ -1,0 +1,1 @@
+"""The events Products publishes. Public: other apps subscribe to them."""

@@ -1,0 +1,5 @@
+"""Products's public service interface: use cases, their DTOs and the app's exceptions.
+
+Other apps may import this module and ``apps.products.events``; the rest of the app is
+private.
+"""

@@ -1,0 +1,79 @@
+"""Account use cases: register a shopper, issue an API token."""
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.db import IntegrityError, transaction
+from rest_framework.authtoken.models import Token
+
+from ecommerce.accounts.models import User, normalize_email
+from ecommerce.common.errors import DomainError
+
+
+class EmailTaken(DomainError):
+    code = "email_taken"
+    status = 400
+    default_detail = "A user with this email already exists."
+
+
+class InvalidCredentials(DomainError):
+    code = "invalid_credentials"
+    status = 400
+    default_detail = "Unable to sign in with the given email and password."
+
+
+@dataclass(frozen=True, slots=True)
+class UserDTO:
+    id: UUID
+    email: str
+    is_staff: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TokenDTO:
+    token: str
+    user_id: UUID
+
+
+def _to_dto(user: User) -> UserDTO:
+    return UserDTO(id=user.pk, email=user.email, is_staff=user.is_staff)
+
+
+@transaction.atomic
+def user_register(*, email: str, password: str) -> UserDTO:
+    """Create a shopper account. Django's password validators apply.
+
+    Raises ``EmailTaken`` when the email exists in any letter case, and Django's
+    ``ValidationError`` (with one code per problem) for a weak password.
+    """
+    email = normalize_email(email)
+    if User.objects.filter(email=email).exists():
+        raise EmailTaken(attr="email")
+    validate_password(password, user=User(email=email))
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(email=email, password=password)
+    except IntegrityError as exc:  # lost a race with another registration of the same email
+        raise EmailTaken(attr="email") from exc
+    return _to_dto(user)
+
+
+def token_obtain(*, email: str, password: str) -> TokenDTO:
+    """Return the user's API token, creating it on first use."""
+    user = authenticate(username=normalize_email(email), password=password)
+    if user is None or not user.is_active:
+        raise InvalidCredentials()
+    token, _ = Token.objects.get_or_create(user=user)
+    return TokenDTO(token=token.key, user_id=user.pk)
+
+
+def user_ensure_staff(*, email: str, password: str) -> tuple[UserDTO, bool]:
+    """Create a staff superuser unless one with this email exists. Returns (user, created)."""
+    email = normalize_email(email)
+    existing = User.objects.filter(email=email).first()
+    if existing is not None:
+        return _to_dto(existing), False
+    user = User.objects.create_superuser(email=email, password=password)
+    return _to_dto(user), True

@@ -1,0 +1,1 @@
+"""The event bus: transactional outbox, per-subscriber delivery, replay."""

@@ -1,0 +1,1 @@
+"""Small pieces every app shares: domain errors, money, API error handling, pagination."""

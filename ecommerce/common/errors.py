@@ -1,0 +1,65 @@
+"""Domain errors and the one API error shape.
+
+Services raise :class:`DomainError` subclasses with a stable ``code``; the DRF exception
+handler below turns them, and every other error, into::
+
+    {"type": "client_error", "errors": [{"code": "out_of_stock", "detail": "...", "attr": null}]}
+"""
+
+from typing import Any, ClassVar
+
+from django.http import HttpRequest, JsonResponse
+from drf_standardized_errors.handler import exception_handler as standardized_exception_handler
+from rest_framework import status
+from rest_framework.exceptions import APIException, ErrorDetail, ValidationError
+from rest_framework.response import Response
+
+
+class DomainError(Exception):
+    """A business rule said no. ``code`` is what clients switch on; ``status`` the HTTP answer."""
+
+    code: ClassVar[str] = "domain_error"
+    status: ClassVar[int] = status.HTTP_409_CONFLICT
+    default_detail: ClassVar[str] = "The request conflicts with the current state."
+
+    def __init__(self, detail: str | None = None, *, attr: str | None = None) -> None:
+        self.detail = detail or self.default_detail
+        self.attr = attr
+        super().__init__(self.detail)
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status = status.HTTP_404_NOT_FOUND
+    default_detail = "Not found."
+
+
+class _DomainAPIException(APIException):
+    """Carries a DomainError through DRF's machinery with its own status and code."""
+
+    def __init__(self, error: DomainError) -> None:
+        self.status_code = error.status
+        super().__init__(detail=error.detail, code=error.code)
+
+
+def exception_handler(exc: Exception, context: Any) -> Response | None:
+    if isinstance(exc, DomainError):
+        if exc.attr is not None and exc.status == status.HTTP_400_BAD_REQUEST:
+            # A problem with one field of the input reads like any other validation error.
+            exc = ValidationError({exc.attr: [ErrorDetail(exc.detail, code=exc.code)]})
+        else:
+            exc = _DomainAPIException(exc)
+    return standardized_exception_handler(exc, context)
+
+
+def _error_body(error_type: str, code: str, detail: str) -> dict[str, Any]:
+    return {"type": error_type, "errors": [{"code": code, "detail": detail, "attr": None}]}
+
+
+def json_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(_error_body("client_error", "not_found", "Not found."), status=404)
+
+
+def json_server_error(request: HttpRequest) -> JsonResponse:
+    body = _error_body("server_error", "error", "A server error occurred.")
+    return JsonResponse(body, status=500)

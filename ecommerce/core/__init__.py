@@ -1,0 +1,1 @@
+"""The platform's own endpoints and commands: health, JSON error pages, `serve`."""

@@ -1,0 +1,87 @@
+"""Run the whole shop as one command: web server plus background workers.
+
+Starts gunicorn on HOST:PORT, the django-q2 cluster and, once it exists, the event relay.
+Ctrl-C or SIGTERM stops all of them; if one of them dies, the others are stopped too, so the
+shop is never left half running.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+from typing import Any
+
+from django.conf import settings
+from django.core.management import get_commands
+from django.core.management.base import BaseCommand, CommandParser
+
+STOP_GRACE_SECONDS = 15
+
+
+class Command(BaseCommand):
+    help = "Run the web server and the background workers together until Ctrl-C or SIGTERM."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default=settings.HOST)
+        parser.add_argument("--port", type=int, default=settings.PORT)
+        parser.add_argument("--workers", type=int, default=settings.WEB_CONCURRENCY)
+
+    def handle(self, *args: Any, host: str, port: int, workers: int, **options: Any) -> None:
+        manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        commands = {
+            "web": [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "ecommerce.wsgi",
+                "--bind",
+                f"{host}:{port}",
+                "--workers",
+                str(workers),
+                "--access-logfile",
+                "-",
+                "--graceful-timeout",
+                str(STOP_GRACE_SECONDS - 5),
+            ],
+            "workers": [*manage, "qcluster"],
+        }
+        if "relay_events" in get_commands():
+            commands["relay"] = [*manage, "relay_events"]
+
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ["DJANGO_SETTINGS_MODULE"]}
+        children = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
+        self.stdout.write(f"Shop running on http://{host}:{port}/ ({', '.join(children)})")
+
+        stopping = False
+
+        def request_stop(signum: int, frame: FrameType | None) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+
+        exit_code = 0
+        while not stopping:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    self.stderr.write(f"{name} exited with {child.returncode}; stopping the shop.")
+                    exit_code = child.returncode or 1
+                    stopping = True
+            time.sleep(0.2)
+
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for child in children.values():
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        self.stdout.write("Shop stopped.")
+        if exit_code:
+            sys.exit(exit_code)

@@ -1,0 +1,23 @@
+"""Production: DEBUG off, secrets required, HTTPS hardening. `check --deploy` passes clean."""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from ecommerce.settings.base import *  # noqa: F403
+from ecommerce.settings.base import env
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if len(SECRET_KEY) < 50 or SECRET_KEY.startswith("insecure-"):
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set to a random string of at least 50 characters in production."
+    )
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+X_FRAME_OPTIONS = "DENY"

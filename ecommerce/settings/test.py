@@ -1,0 +1,20 @@
+"""The test suite: SQLite by default, PostgreSQL when DATABASE_URL points to one."""
+
+from ecommerce.settings.base import *  # noqa: F403
+from ecommerce.settings.base import REST_FRAMEWORK
+
+DEBUG = False
+SECRET_KEY = "test-secret-key"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_THROTTLE_RATES": {"anon": None, "user": None, "auth": None},
+}
+# No collectstatic in tests: whitenoise finds files through the finders.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

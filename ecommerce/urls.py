@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.urls import URLPattern, URLResolver, include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from ecommerce.core.views import HealthView, api_not_found
+
+api_v1: list[URLPattern | URLResolver] = [
+    path("health", HealthView.as_view(), name="health"),
+    path("", include("ecommerce.accounts.api.urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/v1/", include(api_v1)),
+    re_path(r"^api/(?P<path>.*)$", api_not_found),
+]
+
+handler404 = "ecommerce.core.views.handler404"
+handler500 = "ecommerce.core.views.handler500"

@@ -1,0 +1,73 @@
+import pytest
+from rest_framework.test import APIClient
+
+from ecommerce.accounts.models import User
+
+URL = "/api/v1/auth/register"
+pytestmark = pytest.mark.django_db
+
+
+def error_codes(response) -> list[tuple[str, str | None]]:  # type: ignore[no-untyped-def]
+    return [(e["code"], e["attr"]) for e in response.json()["errors"]]
+
+
+def test_register_creates_a_user_with_a_lowercased_email(api: APIClient) -> None:
+    response = api.post(URL, {"email": "Ada@Example.COM", "password": "correct horse battery"})
+
+    assert response.status_code == 201
+    body = response.json()
+    user = User.objects.get()
+    assert body == {"id": str(user.id), "email": "ada@example.com"}
+    assert user.check_password("correct horse battery")
+    assert not user.is_staff
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        ({"email": "not-an-email", "password": "correct horse battery"}, [("invalid", "email")]),
+        ({"email": "a@example.com", "password": "short"}, [("password_too_short", "password")]),
+        (
+            {"email": "a@example.com", "password": "12345678901"},
+            [("password_too_common", "password"), ("password_entirely_numeric", "password")],
+        ),
+        ({"password": "correct horse battery"}, [("required", "email")]),
+        (
+            {"email": "a@example.com", "password": 12},
+            [
+                ("password_too_short", "password"),
+                ("password_too_common", "password"),
+                ("password_entirely_numeric", "password"),
+            ],
+        ),
+        ({"email": ["a@example.com"], "password": "correct horse battery"}, [("invalid", "email")]),
+    ],
+)
+def test_bad_input_is_a_validation_error_and_creates_nothing(
+    api: APIClient, payload: dict[str, object], expected: list[tuple[str, str]]
+) -> None:
+    response = api.post(URL, payload, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["type"] == "validation_error"
+    assert error_codes(response) == expected
+    assert not User.objects.exists()
+
+
+def test_a_duplicate_email_in_any_letter_case_is_refused(api: APIClient) -> None:
+    api.post(URL, {"email": "ada@example.com", "password": "correct horse battery"})
+
+    response = api.post(URL, {"email": "ADA@example.com", "password": "another good phrase"})
+
+    assert response.status_code == 400
+    assert error_codes(response) == [("email_taken", "email")]
+    assert User.objects.count() == 1
+
+
+def test_a_body_that_is_not_json_is_a_parse_error(api: APIClient) -> None:
+    response = api.post(URL, data="{not json", content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["type"] == "client_error"
+    assert error_codes(response) == [("parse_error", None)]
+    assert not User.objects.exists()

@@ -1,0 +1,41 @@
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from ecommerce.accounts.models import User
+
+URL = "/api/v1/auth/token"
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ada() -> User:
+    return User.objects.create_user(email="ada@example.com", password="correct horse battery")
+
+
+def test_the_token_authenticates_later_requests(api: APIClient, ada: User) -> None:
+    response = api.post(URL, {"email": "ADA@example.com", "password": "correct horse battery"})
+
+    assert response.status_code == 200
+    token = response.json()["token"]
+    assert token == Token.objects.get(user=ada).key
+    # The same credentials give the same token.
+    again = api.post(URL, {"email": "ada@example.com", "password": "correct horse battery"})
+    assert again.json() == {"token": token}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"email": "ada@example.com", "password": "wrong"},
+        {"email": "nobody@example.com", "password": "correct horse battery"},
+    ],
+)
+def test_wrong_credentials_are_refused_without_a_token(
+    api: APIClient, ada: User, payload: dict[str, str]
+) -> None:
+    response = api.post(URL, payload)
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == "invalid_credentials"
+    assert not Token.objects.exists()

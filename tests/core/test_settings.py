@@ -1,0 +1,43 @@
+"""Production settings: refuse to start without a secret, pass `check --deploy` when configured."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION_ENV = {
+    "DJANGO_SETTINGS_MODULE": "ecommerce.settings.production",
+    "SECRET_KEY": "k" * 20 + "a-long-random-production-secret-for-the-check-only",
+    "ALLOWED_HOSTS": "shop.example.com",
+}
+
+
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    base = {
+        k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DJANGO_SETTINGS_MODULE")
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_production_settings_pass_the_deploy_check_without_warnings() -> None:
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_settings_refuse_to_start_without_a_secret_key() -> None:
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "SECRET_KEY"}
+
+    result = manage("check", env=env)
+
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
