@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "drf_standardized_errors",
     "django_q",
     # The platform.
+    "ecommerce.bus",
     "ecommerce.accounts",
     "ecommerce.core",
     # The services.
@@ -197,6 +198,17 @@ Q_CLUSTER = {
     "poll": 0.5,
     **({"redis": REDIS_URL} if REDIS_URL else {"orm": "default"}),
 }
+
+# --- Event bus (docs/EVENTS.md) -------------------------------------------------------------
+# Eager: deliver right after commit in the publishing process (tests, local development).
+BUS_EAGER = env.bool("BUS_EAGER", default=False)
+BUS_MAX_ATTEMPTS = env.int("BUS_MAX_ATTEMPTS", default=10)
+BUS_BACKOFF_BASE_SECONDS = env.float("BUS_BACKOFF_BASE_SECONDS", default=1.0)
+BUS_BACKOFF_MAX_SECONDS = env.float("BUS_BACKOFF_MAX_SECONDS", default=600.0)
+BUS_LEASE_SECONDS = env.float("BUS_LEASE_SECONDS", default=30.0)
+BUS_BATCH_SIZE = env.int("BUS_BATCH_SIZE", default=100)
+BUS_POLL_SECONDS = env.float("BUS_POLL_SECONDS", default=1.0)
+EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=30)
 
 # --- Server (read by `manage.py serve`) -------------------------------------------------------
 HOST = env.str("HOST", default="127.0.0.1")

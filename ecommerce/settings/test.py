@@ -18,3 +18,8 @@ REST_FRAMEWORK = {
 # No collectstatic in tests: whitenoise finds files through the finders.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+BUS_EAGER = True
+
+# The bus tests' own events, subscribers and effect tables.
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.bus.support"]  # noqa: F405

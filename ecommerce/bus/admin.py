@@ -1,0 +1,84 @@
+"""Browse events and deliveries; retry or discard dead ones."""
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from ecommerce.bus import operations
+from ecommerce.bus.models import Delivery, OutboxEvent
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class DeliveryInline(admin.TabularInline):
+    model = Delivery
+    fields = ("subscriber", "status", "attempts", "next_attempt_at", "delivered_at", "last_error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(OutboxEvent)
+class OutboxEventAdmin(ReadOnlyAdmin):
+    list_display = ("id", "event_type", "aggregate_type", "aggregate_id", "sequence", "occurred_at")
+    list_filter = ("event_type", "aggregate_type")
+    search_fields = ("=event_id", "=aggregate_id", "=correlation_id")
+    date_hierarchy = "occurred_at"
+    inlines = (DeliveryInline,)
+    show_full_result_count = False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "subscriber",
+        "event_type",
+        "aggregate",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "delivered_at",
+    )
+    list_filter = ("status", "subscriber")
+    search_fields = ("=aggregate_id", "=event__event_id")
+    list_select_related = ("event",)
+    actions = ("retry", "discard")
+    show_full_result_count = False
+
+    @admin.display(description="event type")
+    def event_type(self, obj: Delivery) -> str:
+        return obj.event.event_type
+
+    @admin.display(description="aggregate")
+    def aggregate(self, obj: Delivery) -> str:
+        return f"{obj.aggregate_type}:{obj.aggregate_id}"
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Read-only fields, but staff need "change" to run the retry/discard actions.
+        return bool(request.user.is_staff)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
+        return [f.name for f in Delivery._meta.fields]
+
+    @admin.action(description="Retry selected dead deliveries")
+    def retry(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
+        count = operations.dead_letters_retry(queryset.values_list("pk", flat=True))
+        self.message_user(request, f"{count} dead deliveries queued again.", messages.SUCCESS)
+
+    @admin.action(description="Discard selected dead deliveries")
+    def discard(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
+        count = operations.dead_letters_discard(queryset.values_list("pk", flat=True))
+        self.message_user(request, f"{count} dead deliveries discarded.", messages.SUCCESS)

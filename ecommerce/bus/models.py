@@ -1,0 +1,119 @@
+"""The outbox and its deliveries.
+
+``OutboxEvent`` follows the Debezium outbox convention. ``Delivery`` is one row per (event,
+subscriber): its delivery state, and, once ``delivered``, the inbox record that makes a
+second delivery of the same event to the same subscriber a no-op.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+
+class OutboxEvent(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    event_id = models.UUIDField(unique=True, editable=False)
+    event_type = models.CharField(max_length=150)
+    event_version = models.PositiveSmallIntegerField(default=1)
+    aggregate_type = models.CharField(max_length=100)
+    aggregate_id = models.CharField(max_length=100)
+    # Position of this event among its aggregate's events, in commit order (see publishing).
+    sequence = models.PositiveBigIntegerField()
+    payload = models.JSONField()
+    occurred_at = models.DateTimeField()
+    correlation_id = models.UUIDField()
+    causation_id = models.UUIDField(null=True, blank=True)
+
+    class Meta:
+        db_table = "bus_event"
+        verbose_name = "event"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["aggregate_type", "aggregate_id", "sequence"],
+                name="bus_event_aggregate_seq",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["occurred_at"], name="bus_event_occurred"),
+            models.Index(fields=["event_type", "occurred_at"], name="bus_event_type_occurred"),
+            models.Index(fields=["correlation_id"], name="bus_event_correlation"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.aggregate_type}:{self.aggregate_id} #{self.sequence}"
+
+
+class AggregateSequence(models.Model):
+    """The last sequence number handed out per aggregate.
+
+    Publishing bumps this row, and the row lock it takes is held until commit, so two
+    transactions publishing about the same aggregate get their numbers in commit order.
+    """
+
+    aggregate_type = models.CharField(max_length=100)
+    aggregate_id = models.CharField(max_length=100)
+    last_sequence = models.PositiveBigIntegerField()
+
+    class Meta:
+        db_table = "bus_aggregate_sequence"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["aggregate_type", "aggregate_id"], name="bus_aggregate_sequence_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.aggregate_type}:{self.aggregate_id} at {self.last_sequence}"
+
+
+class Delivery(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        DEAD = "dead"
+        DISCARDED = "discarded"
+
+    id = models.BigAutoField(primary_key=True)
+    event = models.ForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="deliveries")
+    subscriber = models.CharField(max_length=150)
+    # Copied from the event so the relay's "is an earlier event of this aggregate still
+    # undelivered?" check is one index probe.
+    aggregate_type = models.CharField(max_length=100)
+    aggregate_id = models.CharField(max_length=100)
+    sequence = models.PositiveBigIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    leased_until = models.DateTimeField(null=True, blank=True)
+    lease_token = models.UUIDField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "bus_delivery"
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["event", "subscriber"], name="bus_delivery_once"),
+        ]
+        indexes = [
+            # The relay's claim: due pending deliveries, oldest first. Partial, so it stays
+            # small however many delivered rows pile up.
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                name="bus_delivery_due",
+                condition=Q(status="pending"),
+            ),
+            # Per-aggregate order: does this subscriber have an earlier undelivered event?
+            models.Index(
+                fields=["subscriber", "aggregate_type", "aggregate_id", "sequence"],
+                name="bus_delivery_blocking",
+                condition=Q(status__in=["pending", "dead"]),
+            ),
+            models.Index(
+                fields=["subscriber", "delivered_at"],
+                name="bus_delivery_recent",
+                condition=Q(status="delivered"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber} <- event {self.event_id} ({self.status})"

@@ -1,0 +1,281 @@
+"""What operators do with the bus: look at it, retry or discard dead letters, replay, purge.
+
+The management commands, the admin actions, the health endpoint and the scheduled tasks all
+call these functions, so each behaves the same wherever it is started from.
+"""
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from ecommerce.bus.conf import bus_settings
+from ecommerce.bus.events import event_types
+from ecommerce.bus.models import Delivery, OutboxEvent
+from ecommerce.bus.registry import subscribers_of, subscription, subscriptions
+
+PENDING, DELIVERED = Delivery.Status.PENDING, Delivery.Status.DELIVERED
+DEAD, DISCARDED = Delivery.Status.DEAD, Delivery.Status.DISCARDED
+CHUNK = 1000
+
+
+class UnknownName(ValueError):
+    """An operator named a subscriber or event type the bus does not know."""
+
+
+# -- looking --------------------------------------------------------------------------------
+
+
+def backlog() -> dict[str, int]:
+    """Pending and dead deliveries over all subscribers (the health endpoint's numbers)."""
+    counts = (
+        Delivery.objects.filter(status__in=[PENDING, DEAD]).values("status").annotate(n=Count("id"))
+    )
+    by_status = {row["status"]: row["n"] for row in counts}
+    return {"pending": by_status.get(PENDING, 0), "dead": by_status.get(DEAD, 0)}
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberStatus:
+    subscriber: str
+    pending: int
+    oldest_pending_seconds: float | None
+    dead: int
+    delivered_last_minute: int
+
+
+def status() -> list[SubscriberStatus]:
+    now = timezone.now()
+    rows = (
+        Delivery.objects.filter(
+            Q(status__in=[PENDING, DEAD])
+            | Q(status=DELIVERED, delivered_at__gte=now - timedelta(minutes=1))
+        )
+        .values("subscriber")
+        .annotate(
+            pending=Count("id", filter=Q(status=PENDING)),
+            dead=Count("id", filter=Q(status=DEAD)),
+            recent=Count("id", filter=Q(status=DELIVERED)),
+            oldest=Min("event__occurred_at", filter=Q(status=PENDING)),
+        )
+    )
+    found: dict[str, dict[str, Any]] = {row["subscriber"]: dict(row) for row in rows}
+    names = sorted({s.name for s in subscriptions()} | set(found))
+    result = []
+    for name in names:
+        row = found.get(name, {})
+        oldest = row.get("oldest")
+        result.append(
+            SubscriberStatus(
+                subscriber=name,
+                pending=row.get("pending", 0),
+                oldest_pending_seconds=(now - oldest).total_seconds() if oldest else None,
+                dead=row.get("dead", 0),
+                delivered_last_minute=row.get("recent", 0),
+            )
+        )
+    return result
+
+
+# -- dead letters ---------------------------------------------------------------------------
+
+
+def dead_letters(
+    *, subscriber: str | None = None, event_type: str | None = None
+) -> QuerySet[Delivery]:
+    qs = Delivery.objects.filter(status=DEAD).select_related("event").order_by("id")
+    if subscriber:
+        qs = qs.filter(subscriber=subscriber)
+    if event_type:
+        qs = qs.filter(event__event_type=event_type)
+    return qs
+
+
+def dead_letters_retry(ids: Iterable[int]) -> int:
+    """Give dead deliveries a fresh set of attempts, due now. Returns how many."""
+    count = Delivery.objects.filter(pk__in=list(ids), status=DEAD).update(
+        status=PENDING,
+        attempts=0,
+        next_attempt_at=timezone.now(),
+        leased_until=None,
+        lease_token=None,
+    )
+    if count:
+        wake_relays()
+    return count
+
+
+def dead_letters_discard(ids: Iterable[int]) -> int:
+    """Give up on dead deliveries for good; they stop blocking their aggregate."""
+    return Delivery.objects.filter(pk__in=list(ids), status=DEAD).update(status=DISCARDED)
+
+
+# -- replay ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaySlice:
+    subscriber: str | None = None
+    event_type: str | None = None
+    aggregate_type: str | None = None
+    aggregate_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def validate(self) -> None:
+        if self.subscriber is not None:
+            try:
+                subscription(self.subscriber)
+            except LookupError:
+                known = ", ".join(s.name for s in subscriptions()) or "none"
+                raise UnknownName(
+                    f"unknown subscriber {self.subscriber!r} (known: {known})"
+                ) from None
+        if self.event_type is not None and self.event_type not in event_types():
+            known = ", ".join(sorted(event_types())) or "none"
+            raise UnknownName(f"unknown event type {self.event_type!r} (known: {known})")
+        if (
+            self.subscriber
+            and self.event_type
+            and self.event_type != subscription(self.subscriber).event_type
+        ):
+            raise UnknownName(f"{self.subscriber} does not subscribe to {self.event_type}")
+
+    def events(self) -> QuerySet[OutboxEvent]:
+        qs = OutboxEvent.objects.all()
+        if self.event_type:
+            qs = qs.filter(event_type=self.event_type)
+        elif self.subscriber:
+            qs = qs.filter(event_type=subscription(self.subscriber).event_type)
+        if self.aggregate_type:
+            qs = qs.filter(aggregate_type=self.aggregate_type)
+        if self.aggregate_id:
+            qs = qs.filter(aggregate_id=self.aggregate_id)
+        if self.since:
+            qs = qs.filter(occurred_at__gte=self.since)
+        if self.until:
+            qs = qs.filter(occurred_at__lt=self.until)
+        return qs.order_by("id")
+
+    def subscribers_for(self, event_type: str) -> list[str]:
+        names = [s.name for s in subscribers_of(event_type)]
+        return [n for n in names if n == self.subscriber] if self.subscriber else names
+
+
+def replay_plan(selection: ReplaySlice) -> Counter[tuple[str, str]]:
+    """What a replay would re-deliver: counts by (event type, subscriber)."""
+    selection.validate()
+    plan: Counter[tuple[str, str]] = Counter()
+    for row in selection.events().values("event_type").annotate(n=Count("id")):
+        for name in selection.subscribers_for(row["event_type"]):
+            plan[(row["event_type"], name)] += row["n"]
+    return plan
+
+
+def replay(selection: ReplaySlice, *, progress: Any = None) -> int:
+    """Re-deliver the slice: each chosen subscriber's delivery goes back to pending.
+
+    Deliveries keep their per-aggregate sequence, so the replay runs in the original order;
+    a subscriber added after an event was published gets a delivery for it now. Returns the
+    number of deliveries queued. ``progress`` is called with each chunk's size.
+    """
+    selection.validate()
+    queued = 0
+    for chunk in _chunks(
+        selection.events().values_list(
+            "id", "event_type", "aggregate_type", "aggregate_id", "sequence"
+        )
+    ):
+        with transaction.atomic():
+            queued += _requeue_chunk(selection, chunk)
+        if progress:
+            progress(len(chunk))
+    if queued:
+        wake_relays()
+    return queued
+
+
+def _requeue_chunk(selection: ReplaySlice, chunk: list[tuple[Any, ...]]) -> int:
+    now = timezone.now()
+    wanted = [
+        (pk, name, agg_type, agg_id, seq)
+        for pk, etype, agg_type, agg_id, seq in chunk
+        for name in selection.subscribers_for(etype)
+    ]
+    if not wanted:
+        return 0
+    Delivery.objects.bulk_create(
+        [
+            Delivery(
+                event_id=pk,
+                subscriber=name,
+                aggregate_type=agg_type,
+                aggregate_id=agg_id,
+                sequence=seq,
+                next_attempt_at=now,
+            )
+            for pk, name, agg_type, agg_id, seq in wanted
+        ],
+        ignore_conflicts=True,
+    )
+    names = {w[1] for w in wanted}
+    return Delivery.objects.filter(event_id__in=[c[0] for c in chunk], subscriber__in=names).update(
+        status=PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        leased_until=None,
+        lease_token=None,
+        last_error="",
+    )
+
+
+def _chunks(rows: Iterable[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
+    chunk: list[tuple[Any, ...]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def wake_relays() -> None:
+    """Tell sleeping relays there is work (PostgreSQL); elsewhere they find it by polling."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify('bus_events', '')")
+
+
+# -- housekeeping (scheduled) -------------------------------------------------------------------
+
+
+def purge_delivered(*, older_than_days: int | None = None) -> int:
+    """Delete events older than the retention whose deliveries are all finished."""
+    days = bus_settings().retention_days if older_than_days is None else older_than_days
+    cutoff = timezone.now() - timedelta(days=days)
+    unfinished = Delivery.objects.filter(event=OuterRef("pk"), status__in=[PENDING, DEAD])
+    purged = 0
+    while True:
+        ids = list(
+            OutboxEvent.objects.filter(occurred_at__lt=cutoff)
+            .exclude(Exists(unfinished))
+            .values_list("id", flat=True)[:CHUNK]
+        )
+        if not ids:
+            return purged
+        with transaction.atomic():
+            Delivery.objects.filter(event_id__in=ids).delete()
+            purged += OutboxEvent.objects.filter(id__in=ids).delete()[1].get("bus.OutboxEvent", 0)
+
+
+def requeue_expired_leases() -> int:
+    """Clear leases that ran out (their relay died), so the deliveries show as plainly due."""
+    return Delivery.objects.filter(status=PENDING, leased_until__lt=timezone.now()).update(
+        leased_until=None, lease_token=None
+    )

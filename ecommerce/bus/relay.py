@@ -1,0 +1,293 @@
+"""The relay: claims due deliveries, runs each subscriber's handler, records the outcome.
+
+One pass (``Relay.run_once``) is:
+
+1. **Claim**, in a short transaction of its own: pick due pending deliveries whose aggregate
+   has no earlier undelivered event for the same subscriber, lock them with ``FOR UPDATE SKIP
+   LOCKED`` (so relays side by side never take the same row), lease them and count the
+   attempt. A relay that dies leaves a lease that simply runs out.
+2. **Deliver**, in one transaction for the batch with a savepoint per delivery: mark the
+   delivery done (only if our lease still holds), run the handler, release the savepoint. The
+   handler's writes and the "delivered" mark commit together, so an effect happens exactly
+   once; a failing handler rolls back to its savepoint and only its own delivery is
+   rescheduled, with exponential backoff and jitter, or marked dead after the last attempt.
+"""
+
+import logging
+import random
+import signal
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import timedelta
+from types import FrameType
+from typing import Any
+from uuid import UUID, uuid4
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from ecommerce.bus import codec
+from ecommerce.bus.conf import bus_settings
+from ecommerce.bus.events import event_class
+from ecommerce.bus.models import Delivery, OutboxEvent
+from ecommerce.bus.publishing import handling
+from ecommerce.bus.registry import subscription
+
+logger = logging.getLogger(__name__)
+
+PENDING, DELIVERED, DEAD = Delivery.Status.PENDING, Delivery.Status.DELIVERED, Delivery.Status.DEAD
+NOTIFY_CHANNEL = "bus_events"
+
+_CLAIM_SQL = """
+    UPDATE bus_delivery
+       SET leased_until = %(lease_until)s, lease_token = %(token)s, attempts = attempts + 1
+     WHERE id IN (
+        SELECT d.id FROM bus_delivery d
+         WHERE d.status = 'pending'
+           AND d.next_attempt_at <= %(now)s
+           AND (d.leased_until IS NULL OR d.leased_until < %(now)s)
+           {only_event}
+           AND NOT EXISTS (
+               SELECT 1 FROM bus_delivery p
+                WHERE p.subscriber = d.subscriber
+                  AND p.aggregate_type = d.aggregate_type
+                  AND p.aggregate_id = d.aggregate_id
+                  AND p.sequence < d.sequence
+                  AND p.status IN ('pending', 'dead'))
+         ORDER BY d.next_attempt_at, d.id
+         LIMIT %(limit)s
+         {lock}
+     )
+    RETURNING id, event_id, subscriber, attempts
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    event_pk: int
+    subscriber: str
+    attempts: int
+    lease_token: UUID
+
+
+class Undeliverable(Exception):
+    """The delivery can never succeed as stored (bad payload, unknown subscriber)."""
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Exponential backoff with "equal jitter": between half and all of base * 2^(n-1)."""
+    conf = bus_settings()
+    ceiling = min(conf.backoff_max, conf.backoff_base * 2 ** max(attempts - 1, 0))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def describe(exc: BaseException) -> str:
+    text = "".join(traceback.format_exception(exc, limit=-4))
+    return text[-4000:]
+
+
+class Relay:
+    def __init__(self, *, batch_size: int | None = None) -> None:
+        conf = bus_settings()
+        self.batch_size = batch_size or conf.batch_size
+        self.lease = timedelta(seconds=conf.lease_seconds)
+        self.max_attempts = conf.max_attempts
+
+    # -- one pass ---------------------------------------------------------------------------
+
+    def run_once(self, *, event_pk: int | None = None) -> int:
+        """Claim and deliver one batch. Returns how many deliveries were attempted."""
+        claimed = self.claim(event_pk=event_pk)
+        if claimed:
+            self.deliver(claimed)
+        return len(claimed)
+
+    def drain(self, *, should_stop: threading.Event | None = None) -> int:
+        """Run passes until nothing is due. Returns the deliveries attempted."""
+        total = 0
+        while not (should_stop and should_stop.is_set()):
+            count = self.run_once()
+            total += count
+            if count == 0:
+                break
+        return total
+
+    def claim(self, *, event_pk: int | None = None) -> list[Claimed]:
+        now = timezone.now()
+        token = uuid4()
+        ops = connection.ops
+        sql = _CLAIM_SQL.format(
+            only_event="AND d.event_id = %(event_pk)s" if event_pk is not None else "",
+            lock="FOR UPDATE SKIP LOCKED"
+            if connection.features.has_select_for_update_skip_locked
+            else "",
+        )
+        params: dict[str, Any] = {
+            "now": ops.adapt_datetimefield_value(now),
+            "lease_until": ops.adapt_datetimefield_value(now + self.lease),
+            "token": Delivery._meta.get_field("lease_token").get_db_prep_value(token, connection),
+            "limit": self.batch_size,
+            "event_pk": event_pk,
+        }
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        return sorted(
+            (
+                Claimed(id=r[0], event_pk=r[1], subscriber=r[2], attempts=r[3], lease_token=token)
+                for r in rows
+            ),
+            key=lambda c: c.id,
+        )
+
+    def deliver(self, claimed: list[Claimed]) -> None:
+        events = {e.pk: e for e in OutboxEvent.objects.filter(pk__in={c.event_pk for c in claimed})}
+        with transaction.atomic():
+            for item in claimed:
+                self._deliver_one(item, events[item.event_pk])
+
+    # -- one delivery -------------------------------------------------------------------------
+
+    def _deliver_one(self, item: Claimed, row: OutboxEvent) -> None:
+        if item.attempts > self.max_attempts:
+            # Claimed more often than allowed without an outcome: the relay itself keeps dying
+            # on this delivery. Stop feeding it to the relay.
+            self._failed(
+                item, f"gave up after {item.attempts - 1} attempts without an outcome", dead=True
+            )
+            return
+        try:
+            with transaction.atomic():
+                if not self._mark_delivered(item):
+                    return  # our lease ran out and another relay has it now
+                handler, event = self._resolve(item, row)
+                with handling(event):
+                    handler(event)
+        except Undeliverable as exc:
+            self._failed(item, str(exc), dead=True)
+        except Exception as exc:
+            logger.warning(
+                "handler %s failed on %s %s (attempt %d): %s",
+                item.subscriber,
+                row.event_type,
+                row.event_id,
+                item.attempts,
+                exc,
+            )
+            self._failed(item, describe(exc), dead=item.attempts >= self.max_attempts)
+
+    def _mark_delivered(self, item: Claimed) -> bool:
+        return bool(
+            Delivery.objects.filter(
+                pk=item.id, status=PENDING, lease_token=item.lease_token
+            ).update(
+                status=DELIVERED, delivered_at=timezone.now(), leased_until=None, lease_token=None
+            )
+        )
+
+    @staticmethod
+    def _resolve(item: Claimed, row: OutboxEvent) -> tuple[Any, Any]:
+        try:
+            handler = subscription(item.subscriber).handler
+            cls = event_class(row.event_type)
+            event = cls.from_payload(
+                row.payload,
+                event_id=row.event_id,
+                occurred_at=row.occurred_at,
+                correlation_id=row.correlation_id,
+                causation_id=row.causation_id,
+            )
+        except (LookupError, codec.DecodeError) as exc:
+            raise Undeliverable(f"undeliverable: {exc}") from exc
+        return handler, event
+
+    def _failed(self, item: Claimed, error: str, *, dead: bool) -> None:
+        updates: dict[str, Any] = {"leased_until": None, "lease_token": None, "last_error": error}
+        if dead:
+            updates["status"] = DEAD
+            logger.error(
+                "delivery %s to %s is dead: %s", item.id, item.subscriber, error.splitlines()[-1:]
+            )
+        else:
+            updates["next_attempt_at"] = timezone.now() + timedelta(
+                seconds=backoff_seconds(item.attempts)
+            )
+        Delivery.objects.filter(pk=item.id, lease_token=item.lease_token).update(**updates)
+
+    # -- the long-running process ------------------------------------------------------------
+
+    def run_forever(
+        self, *, poll_seconds: float | None = None, stop: threading.Event | None = None
+    ) -> None:
+        """Deliver until ``stop`` is set (or SIGTERM/SIGINT when called from a command)."""
+        poll = poll_seconds if poll_seconds is not None else bus_settings().poll_seconds
+        stop = stop or threading.Event()
+        waiter = _Waiter.open()
+        try:
+            while not stop.is_set():
+                try:
+                    self.drain(should_stop=stop)
+                except Exception:
+                    # A database hiccup must not end the relay: log, wait, try again.
+                    logger.exception("relay pass failed; retrying")
+                    connection.close()
+                waiter.wait(poll, stop)
+        finally:
+            waiter.close()
+
+
+class _Waiter:
+    """Sleeps until a NOTIFY on PostgreSQL (or the poll interval, the backstop, runs out)."""
+
+    def __init__(self, listener: Any = None) -> None:
+        self.listener = listener
+
+    @classmethod
+    def open(cls) -> "_Waiter":
+        if connection.vendor != "postgresql":
+            return cls()
+        import psycopg
+
+        connection.ensure_connection()
+        params = connection.get_connection_params()
+        listener = psycopg.connect(
+            **{k: v for k, v in params.items() if k not in ("cursor_factory", "context")},
+            autocommit=True,
+        )
+        listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        return cls(listener)
+
+    def wait(self, timeout: float, stop: threading.Event) -> None:
+        if self.listener is None:
+            stop.wait(timeout)
+            return
+        # Short slices so a stop request is seen quickly; any notification ends the wait.
+        deadline = time.monotonic() + timeout
+        while not stop.is_set() and time.monotonic() < deadline:
+            for _ in self.listener.notifies(timeout=0.25, stop_after=1):
+                return
+
+    def close(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
+
+
+def deliver_event_now(event_pk: int) -> None:
+    """Eager mode: deliver one just-committed event in this process, by the relay's own path."""
+    try:
+        Relay().run_once(event_pk=event_pk)
+    except Exception:
+        # The event is safely committed; the relay (or the next eager pass) will deliver it.
+        logger.exception("eager delivery of event %s failed; it stays pending", event_pk)
+
+
+def install_stop_signals(stop: threading.Event) -> None:
+    def handle(signum: int, frame: FrameType | None) -> None:
+        logger.info("relay stopping after the delivery in hand (signal %s)", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)

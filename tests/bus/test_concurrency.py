@@ -1,0 +1,180 @@
+"""The bus under real concurrency: relays in their own processes, killed and side by side."""
+
+import signal
+import threading
+import time
+from uuid import uuid4
+
+import pytest
+from django.db import close_old_connections, connection, transaction
+from django.db.models import Count
+
+from ecommerce.bus import publish
+from ecommerce.bus.models import Delivery
+from ecommerce.bus.relay import Relay
+from tests.bus.support.events import ThingHappened
+from tests.bus.support.models import Effect
+from tests.processes import spawn_manage, wait_until
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def publish_batches(count: int, *, sleep_ms: int = 0, things: int | None = None) -> None:
+    ids = [uuid4() for _ in range(things or count)]
+    for start in range(0, count, 200):
+        with transaction.atomic():
+            for i in range(start, min(start + 200, count)):
+                publish(ThingHappened(thing_id=ids[i % len(ids)], n=i, sleep_ms=sleep_ms))
+
+
+def assert_each_effect_exactly_once(events: int) -> None:
+    per_event = (
+        Effect.objects.values("subscriber", "event_id").annotate(n=Count("id")).filter(n__gt=1)
+    )
+    assert list(per_event) == []
+    assert Effect.objects.filter(subscriber="bus_support.record").count() == events
+    assert Effect.objects.filter(subscriber="bus_support.fragile").count() == events
+    assert not Delivery.objects.exclude(status="delivered").exists()
+
+
+def test_a_relay_killed_mid_batch_loses_and_doubles_nothing(deferred_bus: None) -> None:
+    events = 300
+    publish_batches(events, sleep_ms=4)
+
+    first = spawn_manage("relay_events", "--batch-size", "50", BUS_LEASE_SECONDS="2")
+    assert wait_until(lambda: Effect.objects.count() >= 60, timeout=30)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    done_when_killed = Effect.objects.count()
+    assert done_when_killed < 2 * events, "the relay finished before it could be killed"
+    # The batch in hand was leased and rolled back with the dead process.
+    assert Delivery.objects.filter(status="pending", lease_token__isnull=False).exists()
+
+    second = spawn_manage("relay_events", "--once", BUS_LEASE_SECONDS="2")
+    time.sleep(2.1)  # let the dead relay's lease run out before the second one drains
+    assert second.wait(timeout=120) == 0
+    if Delivery.objects.exclude(status="delivered").exists():
+        assert spawn_manage("relay_events", "--once").wait(timeout=120) == 0
+
+    assert_each_effect_exactly_once(events)
+
+
+def test_two_relays_side_by_side_handle_every_delivery_once(deferred_bus: None) -> None:
+    events = 1500
+    publish_batches(events, things=300)
+
+    relays = [spawn_manage("relay_events", "--batch-size", "25") for _ in range(2)]
+    try:
+        assert wait_until(
+            lambda: not Delivery.objects.exclude(status="delivered").exists(), timeout=120
+        )
+    finally:
+        for relay in relays:
+            relay.send_signal(signal.SIGTERM)
+        codes = [relay.wait(timeout=30) for relay in relays]
+
+    assert codes == [0, 0]
+    assert_each_effect_exactly_once(events)
+    assert Effect.objects.values("pid").distinct().count() == 2  # both relays did work
+
+
+def test_a_relay_wakes_on_notify_right_after_commit(deferred_bus: None) -> None:
+    relay = spawn_manage("relay_events", "--poll", "30")  # backstop poll far away
+    try:
+        time.sleep(1.5)  # the relay is up and listening
+        started = time.monotonic()
+        publish_batches(1)
+        assert wait_until(lambda: Effect.objects.count() == 2, timeout=5, interval=0.01)
+        assert time.monotonic() - started < 1.0
+    finally:
+        relay.send_signal(signal.SIGTERM)
+        assert relay.wait(timeout=30) == 0
+
+
+def test_one_aggregates_events_from_concurrent_transactions_arrive_in_commit_order(
+    deferred_bus: None,
+) -> None:
+    thing = uuid4()
+    first_published = threading.Event()
+    timings: dict[str, float] = {}
+
+    def first() -> None:
+        with transaction.atomic():
+            publish(ThingHappened(thing_id=thing, n=1))
+            first_published.set()
+            time.sleep(0.4)  # still open: the second transaction must wait for this commit
+        timings["first_committed"] = time.monotonic()
+        close_old_connections()
+        connection.close()
+
+    def second() -> None:
+        first_published.wait()
+        with transaction.atomic():
+            publish(ThingHappened(thing_id=thing, n=2))
+        timings["second_committed"] = time.monotonic()
+        connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    Relay().drain()
+
+    assert timings["first_committed"] <= timings["second_committed"]
+    record = Effect.objects.filter(subscriber="bus_support.record").order_by("id")
+    assert list(record.values_list("n", flat=True)) == [1, 2]
+
+
+def test_a_storm_of_concurrent_publishers_keeps_every_aggregate_in_order(
+    deferred_bus: None,
+) -> None:
+    things = [uuid4() for _ in range(3)]
+    relay_stop = threading.Event()
+
+    def publisher(worker: int) -> None:
+        for i in range(15):
+            with transaction.atomic():
+                publish(ThingHappened(thing_id=things[i % 3], n=worker * 100 + i))
+                time.sleep(0.002 * ((worker + i) % 3))
+        connection.close()
+
+    def relay_loop() -> None:
+        relay = Relay(batch_size=10)
+        while not relay_stop.is_set():
+            relay.drain()
+        connection.close()
+
+    relay_thread = threading.Thread(target=relay_loop)
+    relay_thread.start()
+    workers = [threading.Thread(target=publisher, args=(w,)) for w in range(6)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    relay_stop.set()
+    relay_thread.join()
+    Relay().drain()
+
+    for thing in things:
+        arrived = list(
+            Effect.objects.filter(subscriber="bus_support.record", aggregate_id=str(thing))
+            .order_by("id")
+            .values_list("event_id", flat=True)
+        )
+        by_sequence = list(
+            Delivery.objects.filter(subscriber="bus_support.record", aggregate_id=str(thing))
+            .order_by("sequence")
+            .values_list("event__event_id", flat=True)
+        )
+        assert arrived == by_sequence
+        assert len(arrived) == 30
+        # Within one publisher, commit order is its loop order.
+        ns = list(
+            Effect.objects.filter(subscriber="bus_support.record", aggregate_id=str(thing))
+            .order_by("id")
+            .values_list("n", flat=True)
+        )
+        for worker in range(6):
+            mine = [n for n in ns if n // 100 == worker]
+            assert mine == sorted(mine)

@@ -1,0 +1,213 @@
+"""Replay, dead letters, status, purge, health: what operators do with the bus."""
+
+from datetime import timedelta
+from decimal import Decimal
+from io import StringIO
+from uuid import uuid4
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from ecommerce.bus import operations
+from ecommerce.bus.models import Delivery, OutboxEvent
+from ecommerce.bus.relay import Relay
+from tests.bus.support.events import Deposited, ThingHappened
+from tests.bus.support.models import Balance, Effect, Poison
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_replay_rebuilds_a_projection_equal_to_the_original(
+    relay: Relay, publish_committed
+) -> None:  # type: ignore[no-untyped-def]
+    accounts = [uuid4() for _ in range(5)]
+    publish_committed(
+        *(
+            Deposited(account_id=accounts[i % 5], amount=Decimal(i) + Decimal("0.25"))
+            for i in range(40)
+        )
+    )
+    relay.drain()
+    original = sorted(Balance.objects.values_list("account_id", "total", "deposits"))
+    assert len(original) == 5
+
+    Balance.objects.all().delete()
+    run("replay_events", "--subscriber", "bus_support.balance")
+    relay.drain()
+
+    assert sorted(Balance.objects.values_list("account_id", "total", "deposits")) == original
+
+
+def test_replay_of_one_aggregate_re_runs_only_that_slice(relay: Relay, publish_committed) -> None:  # type: ignore[no-untyped-def]
+    a, b = uuid4(), uuid4()
+    publish_committed(ThingHappened(thing_id=a, n=1), ThingHappened(thing_id=b, n=2))
+    relay.drain()
+
+    output = run(
+        "replay_events",
+        "--type",
+        "bus_support.ThingHappened",
+        "--aggregate-id",
+        str(a),
+        "--subscriber",
+        "bus_support.record",
+    )
+    relay.drain()
+
+    assert "1 deliveries queued" in output
+    record = Effect.objects.filter(subscriber="bus_support.record")
+    assert sorted(record.values_list("n", flat=True)) == [1, 1, 2]
+    assert Effect.objects.filter(subscriber="bus_support.fragile").count() == 2
+
+
+def test_a_dry_run_prints_the_plan_and_changes_nothing(relay: Relay, publish_committed) -> None:  # type: ignore[no-untyped-def]
+    publish_committed(*(ThingHappened(thing_id=uuid4()) for _ in range(3)))
+    relay.drain()
+    before = list(Delivery.objects.values_list("id", "status", "attempts"))
+
+    output = run("replay_events", "--type", "bus_support.ThingHappened", "--dry-run")
+
+    assert "3  bus_support.ThingHappened" in output
+    assert "-> bus_support.record" in output
+    assert "dry run: 9 deliveries would be replayed" in output
+    assert list(Delivery.objects.values_list("id", "status", "attempts")) == before
+
+
+def test_replay_by_time_range(relay: Relay, publish_committed) -> None:  # type: ignore[no-untyped-def]
+    old, new = uuid4(), uuid4()
+    publish_committed(
+        ThingHappened(thing_id=old, occurred_at=timezone.now() - timedelta(days=2)),
+        ThingHappened(thing_id=new),
+    )
+    relay.drain()
+    since = (timezone.now() - timedelta(days=1)).isoformat()
+
+    output = run("replay_events", "--since", since, "--subscriber", "bus_support.record")
+
+    assert "1 deliveries queued" in output
+    assert list(
+        Delivery.objects.filter(status="pending").values_list("aggregate_id", flat=True)
+    ) == [str(new)]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--subscriber", "nobody.here"], "unknown subscriber 'nobody.here'"),
+        (["--type", "cart.NoSuchEvent"], "unknown event type 'cart.NoSuchEvent'"),
+        (["--since", "yesterday"], "not an ISO 8601"),
+    ],
+)
+def test_replay_refuses_unknown_names_and_changes_nothing(
+    relay: Relay,
+    publish_committed,
+    args: list[str],
+    message: str,  # type: ignore[no-untyped-def]
+) -> None:
+    publish_committed(ThingHappened(thing_id=uuid4()))
+    relay.drain()
+
+    with pytest.raises(CommandError, match=message):
+        call_command("replay_events", *args)
+    assert not Delivery.objects.exclude(status="delivered").exists()
+
+
+def test_dead_letters_can_be_listed_and_discarded(
+    relay: Relay, publish_committed, settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.BUS_MAX_ATTEMPTS = 1
+    thing = uuid4()
+    Poison.objects.create(aggregate_id=str(thing))
+    publish_committed(ThingHappened(thing_id=thing), ThingHappened(thing_id=thing, n=2))
+    Relay().drain()
+    dead = Delivery.objects.get(status="dead")
+
+    listing = run("dead_letters", "list")
+    assert f"{dead.pk:>8}  bus_support.fragile" in listing
+    assert "is poisoned" in listing
+    assert "1 dead deliveries" in listing
+
+    assert "1 deliveries discarded" in run("dead_letters", "discard", str(dead.pk))
+    Relay().drain()  # discarded no longer blocks the aggregate
+    assert Delivery.objects.get(pk=dead.pk).status == "discarded"
+    assert Effect.objects.filter(subscriber="bus_support.fragile").count() == 0  # still poisoned
+    assert Delivery.objects.filter(status="dead").count() == 1  # the second event, now tried
+
+
+def test_status_and_health_report_the_backlog(relay: Relay, publish_committed, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.BUS_MAX_ATTEMPTS = 1
+    thing = uuid4()
+    Poison.objects.create(aggregate_id=str(thing))
+    publish_committed(ThingHappened(thing_id=thing))
+    Relay().drain()
+    publish_committed(ThingHappened(thing_id=uuid4()))
+
+    assert operations.backlog() == {"pending": 3, "dead": 1}
+    health = APIClient().get("/api/v1/health").json()
+    assert health["bus"] == {"pending": 3, "dead": 1}
+
+    rows = {row.subscriber: row for row in operations.status()}
+    assert (rows["bus_support.fragile"].pending, rows["bus_support.fragile"].dead) == (1, 1)
+    assert rows["bus_support.record"].delivered_last_minute == 1
+    assert rows["bus_support.record"].oldest_pending_seconds is not None
+    assert "bus_support.fragile" in run("bus_status")
+
+
+def test_purge_deletes_only_finished_events_past_retention(
+    relay: Relay, publish_committed, settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.BUS_MAX_ATTEMPTS = 1
+    long_ago = timezone.now() - timedelta(days=40)
+    poisoned = uuid4()
+    Poison.objects.create(aggregate_id=str(poisoned))
+    publish_committed(
+        ThingHappened(thing_id=uuid4(), occurred_at=long_ago),  # finished: purged
+        ThingHappened(thing_id=poisoned, occurred_at=long_ago),  # dead delivery: kept
+        ThingHappened(thing_id=uuid4()),  # recent: kept
+    )
+    Relay().drain()
+
+    assert operations.purge_delivered(older_than_days=30) == 1
+    remaining = OutboxEvent.objects.values_list("aggregate_id", "occurred_at")
+    assert len(remaining) == 2
+    assert (str(poisoned), long_ago) in set(remaining)
+
+
+def test_requeue_clears_expired_leases(relay: Relay, publish_committed) -> None:  # type: ignore[no-untyped-def]
+    publish_committed(ThingHappened(thing_id=uuid4()))
+    relay.claim()
+    Delivery.objects.update(leased_until=timezone.now() - timedelta(seconds=5))
+
+    assert operations.requeue_expired_leases() == 3
+    assert not Delivery.objects.filter(leased_until__isnull=False).exists()
+
+
+def test_staff_retry_a_dead_letter_from_the_admin(
+    relay: Relay, publish_committed, settings, admin_client
+) -> None:  # type: ignore[no-untyped-def]
+    settings.BUS_MAX_ATTEMPTS = 1
+    thing = uuid4()
+    Poison.objects.create(aggregate_id=str(thing))
+    publish_committed(ThingHappened(thing_id=thing))
+    Relay().drain()
+    dead = Delivery.objects.get(status="dead")
+    assert admin_client.get("/admin/bus/delivery/?status__exact=dead").status_code == 200
+    assert admin_client.get(f"/admin/bus/outboxevent/{dead.event_id}/change/").status_code == 200
+
+    Poison.objects.all().delete()
+    response = admin_client.post(
+        "/admin/bus/delivery/", {"action": "retry", "_selected_action": [dead.pk]}, follow=True
+    )
+    Relay().drain()
+
+    assert b"1 dead deliveries queued again" in response.content
+    assert Delivery.objects.get(pk=dead.pk).status == "delivered"
+    assert Effect.objects.filter(subscriber="bus_support.fragile").count() == 1

@@ -1,0 +1,155 @@
+"""Retries with backoff, dead letters, per-aggregate order, undeliverable payloads."""
+
+from datetime import timedelta
+from uuid import uuid4
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from ecommerce.bus.models import Delivery, OutboxEvent
+from ecommerce.bus.relay import Relay
+from tests.bus.conftest import due_now
+from tests.bus.support.events import ThingHappened
+from tests.bus.support.models import Effect, Poison
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FRAGILE = "bus_support.fragile"
+
+
+def fragile_delivery(thing: object) -> Delivery:
+    return Delivery.objects.get(subscriber=FRAGILE, aggregate_id=str(thing))
+
+
+def test_a_failing_handler_backs_off_then_goes_dead_while_everything_else_carries_on(
+    relay: Relay,
+    publish_committed,
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    settings.BUS_MAX_ATTEMPTS = 4
+    relay = Relay()
+    poisoned, healthy = uuid4(), uuid4()
+    Poison.objects.create(aggregate_id=str(poisoned))
+    publish_committed(ThingHappened(thing_id=poisoned, n=1), ThingHappened(thing_id=healthy, n=2))
+
+    delays = []
+    for attempt in range(1, 5):
+        before = timezone.now()
+        relay.drain()
+        delivery = fragile_delivery(poisoned)
+        assert delivery.attempts == attempt
+        if attempt < 4:
+            assert delivery.status == "pending"
+            delays.append((delivery.next_attempt_at - before).total_seconds())
+            due_now(subscriber=FRAGILE)
+
+    assert delivery.status == "dead"
+    assert "thing" in delivery.last_error
+    assert "is poisoned" in delivery.last_error
+    # Equal jitter: the n-th wait lies in [base * 2^(n-2), base * 2^(n-1)], so waits grow.
+    assert 0.5 <= delays[0] <= 1.1
+    assert 1.0 <= delays[1] <= 2.1
+    assert 2.0 <= delays[2] <= 4.1
+    assert delays == sorted(delays)
+    # Other subscribers got the poisoned event; other aggregates reached the fragile one.
+    assert set(Effect.objects.values_list("subscriber", "n")) == {
+        ("bus_support.record", 1),
+        ("bus_support.record", 2),
+        (FRAGILE, 2),
+    }
+
+
+def test_a_dead_event_blocks_only_its_own_aggregate_for_its_own_subscriber(
+    relay: Relay,
+    publish_committed,
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    settings.BUS_MAX_ATTEMPTS = 1
+    relay = Relay()
+    thing, other = uuid4(), uuid4()
+    Poison.objects.create(aggregate_id=str(thing))
+    publish_committed(ThingHappened(thing_id=thing, n=1))
+    relay.drain()
+    publish_committed(ThingHappened(thing_id=thing, n=2), ThingHappened(thing_id=other, n=3))
+
+    relay.drain()
+
+    assert list(Effect.objects.filter(subscriber=FRAGILE).values_list("n", flat=True)) == [3]
+    second = Delivery.objects.get(subscriber=FRAGILE, event__sequence=2, aggregate_id=str(thing))
+    assert (second.status, second.attempts) == ("pending", 0)  # waiting its turn, not failing
+
+    # The handler is fixed; the operator retries the dead letter: both arrive, in order.
+    Poison.objects.all().delete()
+    call_command("dead_letters", "retry", "--subscriber", FRAGILE)
+    relay.drain()
+
+    fragile_effects = Effect.objects.filter(subscriber=FRAGILE, aggregate_id=str(thing))
+    assert list(fragile_effects.order_by("id").values_list("n", flat=True)) == [1, 2]
+    assert not Delivery.objects.exclude(status="delivered").exists()
+
+
+def test_one_aggregates_events_arrive_in_order_across_retries(
+    relay: Relay,
+    publish_committed,  # type: ignore[no-untyped-def]
+) -> None:
+    thing = uuid4()
+    Poison.objects.create(aggregate_id=str(thing))
+    publish_committed(*(ThingHappened(thing_id=thing, n=i) for i in range(1, 6)))
+    relay.drain()
+    assert not Effect.objects.filter(subscriber=FRAGILE).exists()
+
+    Poison.objects.all().delete()
+    due_now()
+    relay.drain()
+
+    ns = Effect.objects.filter(subscriber=FRAGILE).order_by("id").values_list("n", flat=True)
+    assert list(ns) == [1, 2, 3, 4, 5]
+
+
+def test_a_payload_that_no_longer_decodes_goes_dead_and_the_relay_keeps_going(
+    relay: Relay,
+    publish_committed,  # type: ignore[no-untyped-def]
+) -> None:
+    broken, fine = uuid4(), uuid4()
+    publish_committed(ThingHappened(thing_id=broken), ThingHappened(thing_id=fine, n=9))
+    OutboxEvent.objects.filter(aggregate_id=str(broken)).update(payload={"thing_id": "garbage"})
+
+    relay.drain()
+
+    dead = Delivery.objects.filter(aggregate_id=str(broken))
+    assert set(dead.values_list("status", flat=True)) == {"dead"}
+    assert all("undeliverable" in d.last_error and "garbage" in d.last_error for d in dead)
+    assert dead.first().attempts == 1  # no retries: it can never succeed  # type: ignore[union-attr]
+    assert Effect.objects.filter(aggregate_id=str(fine)).count() == 2
+
+
+def test_a_delivery_for_a_subscriber_that_no_longer_exists_goes_dead(
+    relay: Relay,
+    publish_committed,  # type: ignore[no-untyped-def]
+) -> None:
+    publish_committed(ThingHappened(thing_id=uuid4()))
+    Delivery.objects.filter(subscriber="bus_support.noop").update(subscriber="bus_support.renamed")
+
+    relay.drain()
+
+    orphan = Delivery.objects.get(subscriber="bus_support.renamed")
+    assert orphan.status == "dead"
+    assert "unknown subscriber" in orphan.last_error
+
+
+def test_a_lease_that_ran_out_is_claimed_again(relay: Relay, publish_committed) -> None:  # type: ignore[no-untyped-def]
+    publish_committed(ThingHappened(thing_id=uuid4(), n=4))
+    # A relay claimed the batch and died: the lease is there, nothing was delivered.
+    claimed = relay.claim()
+    assert len(claimed) == 3
+    assert relay.claim() == []  # leased: nobody else takes them
+
+    Delivery.objects.update(leased_until=timezone.now() - timedelta(seconds=1))
+    relay.drain()
+
+    assert Effect.objects.count() == 2
+    assert set(Delivery.objects.values_list("status", "attempts")) == {("delivered", 2)}
+    # The first relay coming back late cannot deliver again: its lease token is gone.
+    relay.deliver(claimed)
+    assert Effect.objects.count() == 2
