@@ -134,6 +134,8 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="shop@localhost")
 # --- The shop ---------------------------------------------------------------------------------
 STORE_NAME = env.str("STORE_NAME", default="Example Shop")
 STORE_CURRENCY = env.str("STORE_CURRENCY", default="EUR")
+# How long checked-out stock stays reserved waiting for payment.
+RESERVATION_TTL_MINUTES = env.int("RESERVATION_TTL_MINUTES", default=15)
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
