@@ -182,6 +182,10 @@ SPECTACULAR_SETTINGS = {
             "ServerErrorEnum",
             *(f"ErrorCode{code}Enum" for code in (401, 403, 404, 405, 406, 415, 429, 500)),
         ]
+    }
+    | {
+        # Each app's "status" choices get their own name instead of a hashed one.
+        "CartStatusEnum": "apps.cart.models.CartStatus",
     },
     "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
 }
