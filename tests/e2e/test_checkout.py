@@ -4,7 +4,6 @@ cart -> inventory (reserve) -> payments (charge) -> inventory (commit/release) a
 """
 
 import threading
-from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
