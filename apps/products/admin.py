@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import ChangeList
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -35,13 +36,11 @@ class ProductChangeList(ChangeList):
 
 
 class ProductAddForm(forms.ModelForm):
+    """The add form: the admin builds the model fields onto it and this adds the stock."""
+
     initial_stock = forms.IntegerField(
         min_value=0, max_value=1_000_000, initial=0, required=False, help_text="Units on hand."
     )
-
-    class Meta:
-        model = Product
-        fields = ("sku", "name", "slug", "description", "price", "category", "status", "image_url")
 
 
 class ChangePriceForm(forms.Form):
@@ -65,6 +64,7 @@ class ProductAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("currency", "available", "created_at", "updated_at")
     show_full_result_count = False
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return ProductChangeList

@@ -5,7 +5,7 @@ from typing import Any
 
 import django_filters  # type: ignore[import-untyped]
 from django.db.models import Q, QuerySet
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ErrorDetail, ValidationError
 
 from apps.inventory import services as inventory
 from apps.products.models import Category, Product, ProductStatus
@@ -69,7 +69,12 @@ def product_list(*, filters: Mapping[str, Any] | None = None, staff: bool = Fals
         queryset = queryset.filter(status=ProductStatus.ACTIVE)
     filterset = ProductFilter(data=filters or {}, queryset=queryset)
     if not filterset.is_valid():
-        raise ValidationError(filterset.errors)
+        raise ValidationError(
+            {
+                name: [ErrorDetail(m, code=e.code or "invalid") for e in errors for m in e.messages]
+                for name, errors in filterset.form.errors.as_data().items()
+            }
+        )
     return filterset.qs
 
 

@@ -218,7 +218,9 @@ class CategoryOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     slug = serializers.SlugField()
-    parent = serializers.SlugField(
+    # The serializer metaclass takes declared fields off the class, so this does not shadow
+    # Field.parent at run time; mypy cannot know that.
+    parent = serializers.SlugField(  # type: ignore[assignment]
         source="parent.slug", allow_null=True, help_text="The parent category's slug."
     )
 
