@@ -15,6 +15,7 @@ class PaymentSettings:
     max_attempts: int
     retry_base_seconds: float
     retry_max_seconds: float
+    stall_seconds: float
 
 
 def payment_settings() -> PaymentSettings:
@@ -25,4 +26,5 @@ def payment_settings() -> PaymentSettings:
         max_attempts=getattr(settings, "PAYMENT_MAX_ATTEMPTS", 5),
         retry_base_seconds=getattr(settings, "PAYMENT_RETRY_BASE_SECONDS", 5.0),
         retry_max_seconds=getattr(settings, "PAYMENT_RETRY_MAX_SECONDS", 300.0),
+        stall_seconds=getattr(settings, "PAYMENT_STALL_SECONDS", 300.0),
     )

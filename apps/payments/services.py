@@ -264,6 +264,28 @@ def _enqueue_charge(payment_id: UUID) -> None:
     async_task(CHARGE_TASK, str(payment_id), task_name=f"charge payment {payment_id}")
 
 
+def payments_resume_stalled(*, older_than_seconds: float | None = None) -> int:
+    """Queue the charge again for pending payments nobody is working on. Returns how many.
+
+    The charge is queued after the checkout commits; a crash in between, or a lost broker
+    message, would leave the payment pending for ever. A payment is stalled when it has been
+    pending and untouched for ``PAYMENT_STALL_SECONDS`` and no retry is scheduled. Charging
+    again is safe: the task skips settled payments and the gateway key is the same.
+    """
+    seconds = payment_settings().stall_seconds if older_than_seconds is None else older_than_seconds
+    cutoff = timezone.now() - timedelta(seconds=seconds)
+    stalled = Payment.objects.filter(status=Status.PENDING, updated_at__lt=cutoff)
+    scheduled = set(Schedule.objects.filter(func=CHARGE_TASK).values_list("args", flat=True))
+    resumed = 0
+    for payment_id in stalled.values_list("pk", flat=True):
+        if repr(str(payment_id)) in scheduled:
+            continue
+        logger.warning("payment %s was stalled; charging it again", payment_id)
+        _enqueue_charge(payment_id)
+        resumed += 1
+    return resumed
+
+
 # -- refunds -----------------------------------------------------------------------------------
 
 

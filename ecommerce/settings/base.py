@@ -223,6 +223,7 @@ PAYMENT_WEBHOOK_TOLERANCE_SECONDS = env.int("PAYMENT_WEBHOOK_TOLERANCE_SECONDS",
 PAYMENT_MAX_ATTEMPTS = env.int("PAYMENT_MAX_ATTEMPTS", default=5)
 PAYMENT_RETRY_BASE_SECONDS = env.float("PAYMENT_RETRY_BASE_SECONDS", default=5.0)
 PAYMENT_RETRY_MAX_SECONDS = env.float("PAYMENT_RETRY_MAX_SECONDS", default=300.0)
+PAYMENT_STALL_SECONDS = env.float("PAYMENT_STALL_SECONDS", default=300.0)
 
 # --- Server (read by `manage.py serve`) -------------------------------------------------------
 HOST = env.str("HOST", default="127.0.0.1")
