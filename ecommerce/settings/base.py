@@ -186,6 +186,7 @@ SPECTACULAR_SETTINGS = {
     | {
         # Each app's "status" choices get their own name instead of a hashed one.
         "CartStatusEnum": "apps.cart.models.CartStatus",
+        "ProductStatusEnum": "apps.products.models.ProductStatus",
     },
     "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
 }
