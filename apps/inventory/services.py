@@ -398,10 +398,11 @@ def stock_reconcile(*, fix: bool = False) -> list[StockDriftDTO]:
         .order_by("product_id")
         .values_list("product_id", flat=True)
     )
-    return [_reconcile_one(product_id, fix=fix) for product_id in drifting]
+    checked = (_reconcile_one(product_id, fix=fix) for product_id in drifting)
+    return [drift for drift in checked if drift is not None]
 
 
-def _reconcile_one(product_id: UUID, *, fix: bool) -> StockDriftDTO:
+def _reconcile_one(product_id: UUID, *, fix: bool) -> StockDriftDTO | None:
     with transaction.atomic():
         # Every use case that changes a reservation also updates this row, so once it is
         # locked the active reservations it sees are exactly the ones it counts.
@@ -412,8 +413,10 @@ def _reconcile_one(product_id: UUID, *, fix: bool) -> StockDriftDTO:
             .values_list("expected", flat=True)
             .get()
         )
+        if expected == stock.reserved:  # settled since the first look
+            return None
         fixed = False
-        if fix and expected != stock.reserved:
+        if fix:
             change = _change_stock(
                 product_id,
                 reserved_delta=expected - stock.reserved,
