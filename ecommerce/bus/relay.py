@@ -257,7 +257,7 @@ class Relay:
         """Deliver until ``stop`` is set (or SIGTERM/SIGINT when called from a command)."""
         poll = poll_seconds if poll_seconds is not None else bus_settings().poll_seconds
         stop = stop or threading.Event()
-        waiter = _Waiter.open()
+        waiter = _Waiter()
         try:
             while not stop.is_set():
                 try:
@@ -272,15 +272,17 @@ class Relay:
 
 
 class _Waiter:
-    """Sleeps until a NOTIFY on PostgreSQL (or the poll interval, the backstop, runs out)."""
+    """Sleeps until a NOTIFY on PostgreSQL, or until the poll interval (the backstop) runs out.
 
-    def __init__(self, listener: Any = None) -> None:
-        self.listener = listener
+    If the listening connection breaks (a database restart), it falls back to polling and
+    listens again on the next wait.
+    """
 
-    @classmethod
-    def open(cls) -> "_Waiter":
-        if connection.vendor != "postgresql":
-            return cls()
+    def __init__(self) -> None:
+        self.listens = connection.vendor == "postgresql"
+        self.listener: Any = None
+
+    def _listen(self) -> Any:
         import psycopg
 
         connection.ensure_connection()
@@ -290,21 +292,31 @@ class _Waiter:
             autocommit=True,
         )
         listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
-        return cls(listener)
+        return listener
 
     def wait(self, timeout: float, stop: threading.Event) -> None:
-        if self.listener is None:
+        if not self.listens:
             stop.wait(timeout)
             return
-        # Short slices so a stop request is seen quickly; any notification ends the wait.
         deadline = time.monotonic() + timeout
-        while not stop.is_set() and time.monotonic() < deadline:
-            for _ in self.listener.notifies(timeout=0.25, stop_after=1):
-                return
+        try:
+            if self.listener is None:
+                self.listener = self._listen()
+            # Short slices so a stop request is seen quickly; any notification ends the wait.
+            while not stop.is_set() and time.monotonic() < deadline:
+                for _ in self.listener.notifies(timeout=0.25, stop_after=1):
+                    return
+        except Exception:
+            logger.warning("relay lost its LISTEN connection; polling until it is back")
+            self.close()
+            stop.wait(max(0.0, deadline - time.monotonic()))
 
     def close(self) -> None:
         if self.listener is not None:
-            self.listener.close()
+            try:
+                self.listener.close()
+            finally:
+                self.listener = None
 
 
 def deliver_event_now(event_pk: int) -> None:
