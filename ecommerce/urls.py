@@ -9,6 +9,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("ecommerce.accounts.api.urls")),
     path("", include("apps.products.api.urls")),
     path("", include("apps.inventory.api.urls")),
+    path("", include("apps.payments.api.urls")),
 ]
 
 urlpatterns = [
