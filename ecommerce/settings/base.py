@@ -186,6 +186,11 @@ SPECTACULAR_SETTINGS = {
             "ServerErrorEnum",
             *(f"ErrorCode{code}Enum" for code in (401, 403, 404, 405, 406, 415, 429, 500)),
         ]
+    }
+    | {
+        # Several models have a "status" field with different choices: name each set.
+        "ProductStatusEnum": "apps.products.models.ProductStatus.choices",
+        "PaymentStatusEnum": ["pending", "succeeded", "failed", "refunded"],
     },
     "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
 }
