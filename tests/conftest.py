@@ -1,12 +1,13 @@
 """Fixtures shared by the whole suite."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
 from ecommerce.accounts.models import User
+from tests.processes import stop_leftovers
 
 ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 
@@ -20,6 +21,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _stop_spawned_processes() -> Iterator[None]:
+    yield
+    stop_leftovers()
 
 
 @pytest.fixture

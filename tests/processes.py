@@ -18,6 +18,19 @@ def test_database_url() -> str:
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
+_spawned: list[subprocess.Popen[bytes]] = []
+
+
+def stop_leftovers() -> None:
+    """Kill what a test started and did not stop (it failed half way), so the next test's
+    database is free."""
+    while _spawned:
+        proc = _spawned.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def spawn_manage(*args: str, **env: str) -> subprocess.Popen[bytes]:
     """Start ``manage.py <args>`` on the test database, with the test settings."""
     full_env = {
@@ -26,13 +39,15 @@ def spawn_manage(*args: str, **env: str) -> subprocess.Popen[bytes]:
         "DATABASE_URL": test_database_url(),
         **env,
     }
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), *args],
         cwd=ROOT,
         env=full_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
+    _spawned.append(proc)
+    return proc
 
 
 def wait_until(condition: Callable[[], bool], *, timeout: float, interval: float = 0.05) -> bool:

@@ -1,6 +1,7 @@
 """``publish(event)``: write the event to the outbox in the caller's transaction."""
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -10,6 +11,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ecommerce.bus.conf import bus_settings
+from ecommerce.bus.db import fetch_all
 from ecommerce.bus.events import Event
 from ecommerce.bus.models import Delivery, OutboxEvent
 from ecommerce.bus.registry import subscribers_of
@@ -34,29 +36,42 @@ def handling(event: Event) -> Iterator[None]:
         _handling.reset(token)
 
 
-_NEXT_SEQUENCE_SQL = {
-    # The upsert's row lock is held to commit: a second transaction publishing about the same
-    # aggregate waits here, so sequence numbers follow commit order. pg_notify in the same
-    # statement wakes the relays when (and only if) the transaction commits.
-    "postgresql": """
-        WITH seq AS (
-            INSERT INTO bus_aggregate_sequence (aggregate_type, aggregate_id, last_sequence)
-            VALUES (%s, %s, 1)
-            ON CONFLICT (aggregate_type, aggregate_id)
-            DO UPDATE SET last_sequence = bus_aggregate_sequence.last_sequence + 1
-            RETURNING last_sequence
-        )
-        SELECT last_sequence, pg_notify('bus_events', '') FROM seq
-    """,
-    # SQLite has one writer at a time, so commit order is already the order of these writes.
-    "sqlite": """
+# PostgreSQL: the whole publish is one statement. The sequence upsert's row lock is held to
+# commit, so a second transaction publishing about the same aggregate waits here and sequence
+# numbers follow commit order. pg_notify wakes the relays when (and only if) it commits.
+_PUBLISH_SQL_POSTGRES = """
+    WITH seq AS (
         INSERT INTO bus_aggregate_sequence (aggregate_type, aggregate_id, last_sequence)
-        VALUES (%s, %s, 1)
+        VALUES (%(aggregate_type)s, %(aggregate_id)s, 1)
         ON CONFLICT (aggregate_type, aggregate_id)
         DO UPDATE SET last_sequence = bus_aggregate_sequence.last_sequence + 1
         RETURNING last_sequence
-    """,
-}
+    ), event AS (
+        INSERT INTO bus_event (event_id, event_type, event_version, aggregate_type, aggregate_id,
+                               sequence, payload, occurred_at, correlation_id, causation_id)
+        SELECT %(event_id)s, %(event_type)s, %(version)s, %(aggregate_type)s, %(aggregate_id)s,
+               seq.last_sequence, %(payload)s::jsonb, %(occurred_at)s, %(correlation_id)s,
+               %(causation_id)s
+          FROM seq
+        RETURNING id, sequence
+    ), deliveries AS (
+        INSERT INTO bus_delivery (event_id, subscriber, aggregate_type, aggregate_id, sequence,
+                                  status, attempts, next_attempt_at, last_error)
+        SELECT event.id, subscriber, %(aggregate_type)s, %(aggregate_id)s, event.sequence,
+               'pending', 0, %(now)s, ''
+          FROM event, unnest(%(subscribers)s::text[]) AS subscriber
+    )
+    SELECT event.id, pg_notify('bus_events', '') FROM event
+"""
+
+# SQLite has one writer at a time, so commit order is already the order of these writes.
+_NEXT_SEQUENCE_SQL_SQLITE = """
+    INSERT INTO bus_aggregate_sequence (aggregate_type, aggregate_id, last_sequence)
+    VALUES (%s, %s, 1)
+    ON CONFLICT (aggregate_type, aggregate_id)
+    DO UPDATE SET last_sequence = bus_aggregate_sequence.last_sequence + 1
+    RETURNING last_sequence
+"""
 
 
 def publish(event: E) -> E:
@@ -81,11 +96,43 @@ def publish(event: E) -> E:
     if event.correlation_id is None:
         event = dataclasses.replace(event, correlation_id=event.event_id)
 
+    subscribers = [s.name for s in subscribers_of(event.event_type)]
+    if connection.vendor == "postgresql":
+        event_pk = _write_postgres(event, subscribers)
+    else:
+        event_pk = _write_portable(event, subscribers)
+    if subscribers and bus_settings().eager:
+        from ecommerce.bus.relay import deliver_event_now
+
+        transaction.on_commit(lambda: deliver_event_now(event_pk))
+    return event
+
+
+def _write_postgres(event: Event, subscribers: list[str]) -> int:
+    rows = fetch_all(
+        _PUBLISH_SQL_POSTGRES,
+        {
+            "event_id": event.event_id,
+            "event_type": event.event_type,
+            "version": event.version,
+            "aggregate_type": event.aggregate_type,
+            "aggregate_id": event.aggregate_id,
+            "payload": json.dumps(event.to_payload()),
+            "occurred_at": event.occurred_at,
+            "correlation_id": event.correlation_id,
+            "causation_id": event.causation_id,
+            "subscribers": subscribers,
+            "now": timezone.now(),
+        },
+    )
+    return int(rows[0][0])
+
+
+def _write_portable(event: Event, subscribers: list[str]) -> int:
     aggregate_id = event.aggregate_id
     with connection.cursor() as cursor:
-        cursor.execute(_NEXT_SEQUENCE_SQL[connection.vendor], [event.aggregate_type, aggregate_id])
+        cursor.execute(_NEXT_SEQUENCE_SQL_SQLITE, [event.aggregate_type, aggregate_id])
         sequence = cursor.fetchone()[0]
-
     row = OutboxEvent.objects.create(
         event_id=event.event_id,
         event_type=event.event_type,
@@ -98,22 +145,15 @@ def publish(event: E) -> E:
         correlation_id=event.correlation_id or event.event_id,
         causation_id=event.causation_id,
     )
-    subscribers = subscribers_of(event.event_type)
-    if subscribers:
-        now = timezone.now()
-        Delivery.objects.bulk_create(
-            Delivery(
-                event=row,
-                subscriber=s.name,
-                aggregate_type=row.aggregate_type,
-                aggregate_id=aggregate_id,
-                sequence=sequence,
-                next_attempt_at=now,
-            )
-            for s in subscribers
+    Delivery.objects.bulk_create(
+        Delivery(
+            event=row,
+            subscriber=name,
+            aggregate_type=event.aggregate_type,
+            aggregate_id=aggregate_id,
+            sequence=sequence,
+            next_attempt_at=timezone.now(),
         )
-        if bus_settings().eager:
-            from ecommerce.bus.relay import deliver_event_now
-
-            transaction.on_commit(lambda: deliver_event_now(row.pk))
-    return event
+        for name in subscribers
+    )
+    return row.pk

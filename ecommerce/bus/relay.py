@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from ecommerce.bus import codec
 from ecommerce.bus.conf import bus_settings
+from ecommerce.bus.db import fetch_all
 from ecommerce.bus.events import event_class
 from ecommerce.bus.models import Delivery, OutboxEvent
 from ecommerce.bus.publishing import handling
@@ -71,6 +72,10 @@ class Claimed:
     subscriber: str
     attempts: int
     lease_token: UUID
+
+
+class _TakeTheSlowPath(Exception):
+    """The batch cannot be delivered in one go; deliver it one by one."""
 
 
 class Undeliverable(Exception):
@@ -132,9 +137,14 @@ class Relay:
             "limit": self.batch_size,
             "event_pk": event_pk,
         }
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    # Walk the due index in order and stop at the limit. Right after a burst
+                    # the table's statistics are stale, and the planner would otherwise
+                    # collect and sort every pending row on each claim.
+                    cursor.execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off")
+            rows = fetch_all(sql, params)
         return sorted(
             (
                 Claimed(id=r[0], event_pk=r[1], subscriber=r[2], attempts=r[3], lease_token=token)
@@ -145,9 +155,31 @@ class Relay:
 
     def deliver(self, claimed: list[Claimed]) -> None:
         events = {e.pk: e for e in OutboxEvent.objects.filter(pk__in={c.event_pk for c in claimed})}
+        try:
+            self._deliver_batch(claimed, events)
+        except Exception:
+            # Something in the batch failed and the whole batch rolled back. Go again one
+            # delivery at a time, each in its own savepoint, so only the failures are retried.
+            with transaction.atomic():
+                for item in claimed:
+                    self._deliver_one(item, events[item.event_pk])
+
+    def _deliver_batch(self, claimed: list[Claimed], events: dict[int, OutboxEvent]) -> None:
+        """The common case, every handler succeeding: one transaction, one mark for them all."""
         with transaction.atomic():
+            marked = Delivery.objects.filter(
+                pk__in=[c.id for c in claimed], status=PENDING, lease_token=claimed[0].lease_token
+            ).update(
+                status=DELIVERED, delivered_at=timezone.now(), leased_until=None, lease_token=None
+            )
+            if marked != len(claimed):
+                raise _TakeTheSlowPath("a lease ran out")
             for item in claimed:
-                self._deliver_one(item, events[item.event_pk])
+                if item.attempts > self.max_attempts:
+                    raise _TakeTheSlowPath("a delivery is out of attempts")
+                handler, event = self._resolve(item, events[item.event_pk])
+                with handling(event):
+                    handler(event)
 
     # -- one delivery -------------------------------------------------------------------------
 
@@ -225,7 +257,7 @@ class Relay:
         """Deliver until ``stop`` is set (or SIGTERM/SIGINT when called from a command)."""
         poll = poll_seconds if poll_seconds is not None else bus_settings().poll_seconds
         stop = stop or threading.Event()
-        waiter = _Waiter.open()
+        waiter = _Waiter()
         try:
             while not stop.is_set():
                 try:
@@ -240,15 +272,17 @@ class Relay:
 
 
 class _Waiter:
-    """Sleeps until a NOTIFY on PostgreSQL (or the poll interval, the backstop, runs out)."""
+    """Sleeps until a NOTIFY on PostgreSQL, or until the poll interval (the backstop) runs out.
 
-    def __init__(self, listener: Any = None) -> None:
-        self.listener = listener
+    If the listening connection breaks (a database restart), it falls back to polling and
+    listens again on the next wait.
+    """
 
-    @classmethod
-    def open(cls) -> "_Waiter":
-        if connection.vendor != "postgresql":
-            return cls()
+    def __init__(self) -> None:
+        self.listens = connection.vendor == "postgresql"
+        self.listener: Any = None
+
+    def _listen(self) -> Any:
         import psycopg
 
         connection.ensure_connection()
@@ -258,21 +292,31 @@ class _Waiter:
             autocommit=True,
         )
         listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
-        return cls(listener)
+        return listener
 
     def wait(self, timeout: float, stop: threading.Event) -> None:
-        if self.listener is None:
+        if not self.listens:
             stop.wait(timeout)
             return
-        # Short slices so a stop request is seen quickly; any notification ends the wait.
         deadline = time.monotonic() + timeout
-        while not stop.is_set() and time.monotonic() < deadline:
-            for _ in self.listener.notifies(timeout=0.25, stop_after=1):
-                return
+        try:
+            if self.listener is None:
+                self.listener = self._listen()
+            # Short slices so a stop request is seen quickly; any notification ends the wait.
+            while not stop.is_set() and time.monotonic() < deadline:
+                for _ in self.listener.notifies(timeout=0.25, stop_after=1):
+                    return
+        except Exception:
+            logger.warning("relay lost its LISTEN connection; polling until it is back")
+            self.close()
+            stop.wait(max(0.0, deadline - time.monotonic()))
 
     def close(self) -> None:
         if self.listener is not None:
-            self.listener.close()
+            try:
+                self.listener.close()
+            finally:
+                self.listener = None
 
 
 def deliver_event_now(event_pk: int) -> None:

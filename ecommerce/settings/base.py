@@ -90,6 +90,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # The bus's hot statements run as server-side prepared statements (planning them costs
+    # more than running them). Set 0 behind a pooler that cannot keep prepared statements.
+    if prepare_threshold := env.int("DB_PREPARE_THRESHOLD", default=5):
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = prepare_threshold
 
 # --- Passwords, language, time --------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -184,9 +188,10 @@ SPECTACULAR_SETTINGS = {
         ]
     }
     | {
-        # Each app's "status" choices get their own name instead of a hashed one.
-        "CartStatusEnum": "apps.cart.models.CartStatus",
-        "ProductStatusEnum": "apps.products.models.ProductStatus",
+        # Several models have a "status" field with different choices: name each set.
+        "ProductStatusEnum": "apps.products.models.ProductStatus.choices",
+        "CartStatusEnum": "apps.cart.models.CartStatus.choices",
+        "PaymentStatusEnum": ["pending", "succeeded", "failed", "refunded"],
     },
     "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
 }

@@ -19,12 +19,18 @@ from tests.processes import spawn_manage, wait_until
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def publish_batches(count: int, *, sleep_ms: int = 0, things: int | None = None) -> None:
+def publish_batches(
+    count: int, *, sleep_ms: int = 0, things: int | None = None, slow: dict[int, int] | None = None
+) -> None:
+    """Publish ``count`` ThingHappened events; ``slow`` maps event numbers to handler sleeps."""
     ids = [uuid4() for _ in range(things or count)]
+    slow = slow or {}
     for start in range(0, count, 200):
         with transaction.atomic():
             for i in range(start, min(start + 200, count)):
-                publish(ThingHappened(thing_id=ids[i % len(ids)], n=i, sleep_ms=sleep_ms))
+                publish(
+                    ThingHappened(thing_id=ids[i % len(ids)], n=i, sleep_ms=slow.get(i, sleep_ms))
+                )
 
 
 def assert_each_effect_exactly_once(events: int) -> None:
@@ -39,16 +45,18 @@ def assert_each_effect_exactly_once(events: int) -> None:
 
 def test_a_relay_killed_mid_batch_loses_and_doubles_nothing(deferred_bus: None) -> None:
     events = 300
-    publish_batches(events, sleep_ms=4)
+    publish_batches(events, sleep_ms=1, slow={150: 2000})
+    slow_delivery = Delivery.objects.filter(subscriber="bus_support.record", event__payload__n=150)
 
     first = spawn_manage("relay_events", "--batch-size", "50", BUS_LEASE_SECONDS="2")
-    assert wait_until(lambda: Effect.objects.count() >= 60, timeout=30)
+    # Kill it while its handler sleeps on event 150: in the middle of a batch.
+    assert wait_until(lambda: slow_delivery.filter(lease_token__isnull=False).exists(), timeout=30)
+    time.sleep(0.3)
     first.send_signal(signal.SIGKILL)
     first.wait()
-    done_when_killed = Effect.objects.count()
-    assert done_when_killed < 2 * events, "the relay finished before it could be killed"
-    # The batch in hand was leased and rolled back with the dead process.
-    assert Delivery.objects.filter(status="pending", lease_token__isnull=False).exists()
+    leased = Delivery.objects.filter(status="pending", lease_token__isnull=False).count()
+    assert 0 < leased <= 50  # the batch in hand: claimed, then rolled back with the process
+    assert Effect.objects.count() < 2 * events
 
     second = spawn_manage("relay_events", "--once", BUS_LEASE_SECONDS="2")
     time.sleep(2.1)  # let the dead relay's lease run out before the second one drains

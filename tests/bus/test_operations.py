@@ -211,3 +211,25 @@ def test_staff_retry_a_dead_letter_from_the_admin(
     assert b"1 dead deliveries queued again" in response.content
     assert Delivery.objects.get(pk=dead.pk).status == "delivered"
     assert Effect.objects.filter(subscriber="bus_support.fragile").count() == 1
+
+
+def test_housekeeping_is_scheduled_with_django_q() -> None:
+    from importlib import import_module
+
+    from django.apps import apps
+    from django_q.models import Schedule
+
+    from ecommerce.bus import tasks
+
+    # Earlier transactional tests flush the tables, so run the data migration again here;
+    # it is idempotent by schedule name.
+    migration = import_module("ecommerce.bus.migrations.0002_housekeeping_schedules")
+    migration.create_schedules(apps, None)
+    migration.create_schedules(apps, None)
+
+    assert Schedule.objects.filter(name__startswith="bus: ").count() == 2
+    schedules = dict(Schedule.objects.values_list("func", "minutes"))
+    assert schedules["ecommerce.bus.tasks.purge_delivered_events"] == 60
+    assert schedules["ecommerce.bus.tasks.requeue_expired_leases"] == 1
+    assert tasks.purge_delivered_events() == 0
+    assert tasks.requeue_expired_leases() == 0

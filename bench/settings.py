@@ -1,0 +1,9 @@
+"""Settings for benchmark processes: production-like (no eager bus), plus bench.support."""
+
+from ecommerce.settings.base import *  # noqa: F403
+from ecommerce.settings.base import INSTALLED_APPS
+
+DEBUG = False
+BUS_EAGER = False
+INSTALLED_APPS = [*INSTALLED_APPS, "bench.support"]
+LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}

@@ -1,0 +1,1 @@
+"""Events, subscribers and an effect table used only by the benchmarks."""
