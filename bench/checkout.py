@@ -62,6 +62,7 @@ def server_env(database: str, port: int) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "ecommerce.settings.production",
         "DATABASE_URL": f"{PG}/{database}",
         "SECRET_KEY": secrets.token_urlsafe(60),
+        "PAYMENT_WEBHOOK_SECRET": secrets.token_urlsafe(32),
         "SECURE_SSL_REDIRECT": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "THROTTLE_ANON_RATE": "10000000/minute",
