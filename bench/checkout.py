@@ -56,8 +56,14 @@ STAFF = ("admin@example.com", "bench-admin-password")
 # -- the servers ----------------------------------------------------------------------------------
 
 
-def server_env(database: str, port: int) -> dict[str, str]:
+def server_env(database: str, port: int, redis_url: str) -> dict[str, str]:
+    if redis_url:
+        import redis
+
+        redis.Redis.from_url(redis_url).flushdb()  # no tasks left over from an earlier run
     return {
+        # The production shape of DESIGN.md: django-q2 (and the cache) on Redis.
+        "REDIS_URL": redis_url,
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "ecommerce.settings.production",
         "DATABASE_URL": f"{PG}/{database}",
@@ -502,9 +508,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8014)
     parser.add_argument("--database", default="shop_bench_checkout")
     parser.add_argument("--settle-timeout", type=float, default=60.0)
+    parser.add_argument(
+        "--redis",
+        default="redis://127.0.0.1:6379/5",
+        help="REDIS_URL for django-q2 and the cache ('' for the ORM broker)",
+    )
     args = parser.parse_args()
 
-    env = server_env(args.database, args.port)
+    env = server_env(args.database, args.port, args.redis)
     print(f"setting up database {args.database} ...", flush=True)
     fresh_database(args.database, env)
     servers = start_servers(env, args.port, args.workers, args.threads)

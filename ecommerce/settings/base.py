@@ -205,7 +205,9 @@ Q_CLUSTER = {
     "timeout": 60,
     "retry": 120,
     "catch_up": False,
-    "save_limit": 1000,
+    # Keep failed tasks (the admin shows them) but not every success: storing each success
+    # is a write per task on the busiest path (a charge per checkout, an email per message).
+    "save_limit": env.int("Q_SAVE_LIMIT", default=-1),
     "ack_failures": True,
     "poll": 0.5,
     **({"redis": REDIS_URL} if REDIS_URL else {"orm": "default"}),
