@@ -161,7 +161,21 @@ def stock_get(*, product_id: UUID) -> StockDTO:
 
 def stock_get_many(*, product_ids: Iterable[UUID]) -> dict[UUID, StockDTO]:
     """Stock of many products in one query; products without stock are left out."""
-    return {s.product_id: _stock_dto(s) for s in Stock.objects.filter(product_id__in=product_ids)}
+    # Plain rows, not model instances: this runs for every page of the catalog.
+    rows = Stock.objects.filter(product_id__in=product_ids).values_list(
+        "product_id", "sku", "on_hand", "reserved", "low_stock_threshold"
+    )
+    return {
+        product_id: StockDTO(
+            product_id=product_id,
+            sku=sku,
+            on_hand=on_hand,
+            reserved=reserved,
+            available=on_hand - reserved,
+            low_stock_threshold=threshold,
+        )
+        for product_id, sku, on_hand, reserved, threshold in rows
+    }
 
 
 @transaction.atomic

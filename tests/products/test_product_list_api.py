@@ -243,3 +243,31 @@ def test_categories_are_listed_by_name_with_their_parent(api: APIClient) -> None
         {"id": home.pk, "name": "Home", "slug": "home", "parent": None},
         {"id": kitchen.pk, "name": "Kitchen", "slug": "kitchen", "parent": "home"},
     ]
+
+
+def test_the_fast_list_item_renders_exactly_what_the_documented_serializer_does() -> None:
+    from datetime import UTC, datetime
+    from decimal import Decimal
+    from uuid import uuid4
+
+    from apps.products.api.views import ProductListOutputSerializer, product_list_item
+    from apps.products.services import ProductDTO
+
+    dto = ProductDTO(
+        id=uuid4(),
+        sku="SKU-1",
+        name="Kettle",
+        slug="kettle",
+        description="Boils water.",
+        price=Decimal("19.9"),
+        currency="EUR",
+        category=None,
+        status="active",
+        image_url="",
+        in_stock=True,
+        available_quantity=3,
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        updated_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+
+    assert product_list_item(dto) == ProductListOutputSerializer(dto).data

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from apps.products import selectors, services
 from apps.products.dtos import products_to_dtos
 from apps.products.models import ProductStatus
+from ecommerce.common.money import money_str
 from ecommerce.common.pagination import PageNumberPagination
 
 MAX_PRICE = services.MAX_PRICE
@@ -69,6 +70,25 @@ def _page_parameters() -> list[OpenApiParameter]:
         OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1."),
         OpenApiParameter("page_size", OpenApiTypes.INT, description="Items per page (max 100)."),
     ]
+
+
+def product_list_item(dto: services.ProductDTO) -> dict[str, object]:
+    """What ``ProductListOutputSerializer`` renders, built directly: the catalog page is the
+    hottest read, and the serializer machinery was most of its cost for 20 items. A test
+    keeps the two identical."""
+    return {
+        "id": str(dto.id),
+        "sku": dto.sku,
+        "name": dto.name,
+        "slug": dto.slug,
+        "description": dto.description,
+        "price": money_str(dto.price),
+        "currency": dto.currency,
+        "category": dto.category,
+        "status": dto.status,
+        "in_stock": dto.in_stock,
+        "available_quantity": dto.available_quantity,
+    }
 
 
 def _product_response(dto: services.ProductDTO, code: int = status.HTTP_200_OK) -> Response:
@@ -133,7 +153,7 @@ class ProductCollectionView(APIView):
         products = selectors.product_list(filters=request.query_params, staff=_is_staff(request))
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(products, request, view=self) or []
-        data = ProductListOutputSerializer(products_to_dtos(page), many=True).data
+        data = [product_list_item(dto) for dto in products_to_dtos(page)]
         return paginator.get_paginated_response(data)
 
     @extend_schema(
