@@ -7,6 +7,10 @@ from ecommerce.core.views import HealthView, api_not_found
 api_v1: list[URLPattern | URLResolver] = [
     path("health", HealthView.as_view(), name="health"),
     path("", include("ecommerce.accounts.api.urls")),
+    path("", include("apps.products.api.urls")),
+    path("", include("apps.inventory.api.urls")),
+    path("", include("apps.cart.api.urls")),
+    path("", include("apps.payments.api.urls")),
 ]
 
 urlpatterns = [

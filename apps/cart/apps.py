@@ -5,3 +5,18 @@ class CartConfig(AppConfig):
     name = "apps.cart"
     label = "cart"
     verbose_name = "Cart"
+
+    def ready(self) -> None:
+        from apps.cart import handlers
+        from apps.inventory.events import ReservationExpired
+        from apps.payments.events import PaymentFailed, PaymentSucceeded
+        from apps.products.events import ProductDiscontinued, ProductPriceChanged
+        from ecommerce.bus import subscribe
+
+        subscribe(ProductDiscontinued, handlers.on_product_discontinued, name="cart.drop_product")
+        subscribe(
+            ProductPriceChanged, handlers.on_product_price_changed, name="cart.reprice_product"
+        )
+        subscribe(PaymentSucceeded, handlers.on_payment_succeeded, name="cart.mark_paid")
+        subscribe(PaymentFailed, handlers.on_payment_failed, name="cart.mark_payment_failed")
+        subscribe(ReservationExpired, handlers.on_reservation_expired, name="cart.expire")

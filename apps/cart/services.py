@@ -2,4 +2,663 @@
 
 Other apps may import this module and ``apps.cart.events``; the rest of the app is
 private.
+
+A cart is reached by its owner (a signed-in user) or, for an anonymous cart, by the secret
+token handed out once at creation. Anyone else is told the cart does not exist
+(``CartNotFound``, 404), never that it is someone else's.
+
+Every use case that changes a cart locks its row first (``SELECT ... FOR UPDATE``), so two
+requests on one cart apply one after the other; checkout then locks stock rows through
+inventory, always in that order (cart, then stock by product id). Handlers that touch many
+carts lock them in id order.
 """
+
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Final
+from uuid import UUID
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from apps.cart import events
+from apps.cart.models import Cart, CartLine
+from apps.cart.selectors import cart_with_lines
+from apps.inventory import services as inventory
+from apps.inventory.services import OutOfStock
+from apps.products import services as products
+from ecommerce.bus import publish
+from ecommerce.common.errors import DomainError, NotFound
+from ecommerce.common.money import quantize
+
+__all__ = [
+    "MAX_LINE_QUANTITY",
+    "CartDTO",
+    "CartEmpty",
+    "CartItemNotFound",
+    "CartLineDTO",
+    "CartNotFound",
+    "CartNotOpen",
+    "InvalidCheckout",
+    "InvalidQuantity",
+    "OutOfStock",
+    "ProductUnavailable",
+    "cart_add_item",
+    "cart_change_quantity",
+    "cart_checkout",
+    "cart_claim",
+    "cart_create",
+    "cart_expire",
+    "cart_get",
+    "cart_mark_paid",
+    "cart_mark_payment_failed",
+    "cart_remove_item",
+    "carts_remove_product",
+    "carts_reprice_product",
+]
+
+logger = logging.getLogger(__name__)
+
+Status = Cart.Status
+
+# More of one product than a shopper plausibly wants is a typo or abuse, not an order.
+MAX_LINE_QUANTITY: Final = 100
+MAX_PAYMENT_TOKEN_LENGTH: Final = 100
+
+REMOVED_BY_CUSTOMER: Final = "removed_by_customer"
+PRODUCT_DISCONTINUED: Final = "product_discontinued"
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+class CartNotFound(NotFound):
+    default_detail = "No cart with this id."
+
+
+class CartItemNotFound(NotFound):
+    default_detail = "No item with this id in the cart."
+
+
+class CartNotOpen(DomainError):
+    code = "cart_not_open"
+    status = 409
+    default_detail = "The cart is checked out and can no longer change."
+
+
+class CartEmpty(DomainError):
+    code = "cart_empty"
+    status = 409
+    default_detail = "The cart has no items to check out."
+
+
+class ProductUnavailable(DomainError):
+    code = "product_unavailable"
+    status = 409
+    default_detail = "The product is not for sale."
+
+
+class InvalidQuantity(DomainError):
+    code = "invalid_quantity"
+    status = 400
+    default_detail = f"The quantity must be a whole number from 1 to {MAX_LINE_QUANTITY}."
+
+
+class InvalidCheckout(DomainError):
+    code = "invalid"
+    status = 400
+    default_detail = "The checkout details are not valid."
+
+
+# -- DTOs ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CartLineDTO:
+    id: UUID
+    product_id: UUID
+    sku: str
+    name: str
+    unit_price: Decimal
+    quantity: int
+    line_total: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class CartDTO:
+    id: UUID
+    owner_id: UUID | None
+    status: str  # "open" | "checked_out" | "paid" | "payment_failed" | "expired"
+    currency: str
+    items: tuple[CartLineDTO, ...]
+    total: Decimal
+    email: str
+    payment_id: UUID | None
+    failure_code: str
+    checked_out_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    # The secret for an anonymous shopper: only in the DTO ``cart_create`` returns.
+    token: str | None = None
+
+
+def _line_dto(line: CartLine) -> CartLineDTO:
+    return CartLineDTO(
+        id=line.id,
+        product_id=line.product_id,
+        sku=line.sku,
+        name=line.name,
+        unit_price=line.unit_price,
+        quantity=line.quantity,
+        line_total=quantize(line.line_total),
+    )
+
+
+def _to_dto(cart: Cart, lines: Iterable[CartLine], *, token: str | None = None) -> CartDTO:
+    items = tuple(_line_dto(line) for line in lines)
+    return CartDTO(
+        id=cart.id,
+        owner_id=cart.owner_id,
+        status=cart.status,
+        currency=cart.currency,
+        items=items,
+        total=quantize(sum((item.line_total for item in items), Decimal(0))),
+        email=cart.email,
+        payment_id=cart.payment_id,
+        failure_code=cart.failure_code,
+        checked_out_at=cart.checked_out_at,
+        created_at=cart.created_at,
+        updated_at=cart.updated_at,
+        token=token,
+    )
+
+
+def _event_lines(lines: Iterable[CartLine]) -> tuple[events.CartLine, ...]:
+    return tuple(
+        events.CartLine(
+            product_id=line.product_id,
+            sku=line.sku,
+            name=line.name,
+            unit_price=line.unit_price,
+            quantity=line.quantity,
+        )
+        for line in lines
+    )
+
+
+# -- access -------------------------------------------------------------------------------------
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _may_access(cart: Cart, *, user_id: UUID | None, cart_token: str | None) -> bool:
+    if cart.owner_id is not None:
+        return cart.owner_id == user_id
+    return cart_token is not None and hmac.compare_digest(cart.token_hash, hash_token(cart_token))
+
+
+def _locked_cart(*, cart_id: UUID, user_id: UUID | None, cart_token: str | None) -> Cart:
+    cart = Cart.objects.select_for_update().filter(pk=cart_id).first()
+    if cart is None or not _may_access(cart, user_id=user_id, cart_token=cart_token):
+        raise CartNotFound()
+    return cart
+
+
+def _locked_open_cart(*, cart_id: UUID, user_id: UUID | None, cart_token: str | None) -> Cart:
+    cart = _locked_cart(cart_id=cart_id, user_id=user_id, cart_token=cart_token)
+    if cart.status != Status.OPEN:
+        raise CartNotOpen()
+    return cart
+
+
+def _check_quantity(quantity: object) -> int:
+    if type(quantity) is not int or not 1 <= quantity <= MAX_LINE_QUANTITY:
+        raise InvalidQuantity(attr="quantity")
+    return quantity
+
+
+def _customer_email(cart: Cart) -> str | None:
+    if cart.email:
+        return cart.email
+    return cart.owner.email if cart.owner is not None else None
+
+
+def _touch(cart: Cart) -> None:
+    cart.save(update_fields=["updated_at"])
+
+
+# -- the shopper's use cases --------------------------------------------------------------------
+
+
+@transaction.atomic
+def cart_create(*, user_id: UUID | None = None) -> CartDTO:
+    """A new, empty, open cart: the user's, or anonymous. Publishes nothing.
+
+    The returned DTO carries the cart's secret ``token``; only its hash is stored, so this is
+    the one time it can be told. An anonymous shopper needs it for every later call.
+    """
+    token = secrets.token_urlsafe(32)
+    cart = Cart.objects.create(owner_id=user_id, token_hash=hash_token(token))
+    return _to_dto(cart, [], token=token)
+
+
+def cart_get(
+    *, cart_id: UUID, user_id: UUID | None = None, cart_token: str | None = None
+) -> CartDTO:
+    """The cart with its lines and total. Raises ``CartNotFound`` unless the caller may see it."""
+    cart = cart_with_lines(cart_id=cart_id)
+    if cart is None or not _may_access(cart, user_id=user_id, cart_token=cart_token):
+        raise CartNotFound()
+    return _to_dto(cart, cart.lines.all())
+
+
+@transaction.atomic
+def cart_add_item(
+    *,
+    cart_id: UUID,
+    product_id: UUID,
+    quantity: int,
+    user_id: UUID | None = None,
+    cart_token: str | None = None,
+) -> CartDTO:
+    """Put ``quantity`` units of a product in the cart, adding to its line if it has one.
+
+    The line takes a fresh snapshot of the product's SKU, name and price. Publishes
+    ``CartItemAdded``. Raises ``CartNotFound``, ``CartNotOpen``, ``InvalidQuantity`` (400; also
+    when the line would exceed ``MAX_LINE_QUANTITY``), ``ProductNotFound`` (404),
+    ``ProductUnavailable`` (409, draft or discontinued) and ``OutOfStock`` (409, more than is
+    available).
+    """
+    _check_quantity(quantity)
+    cart = _locked_open_cart(cart_id=cart_id, user_id=user_id, cart_token=cart_token)
+    product = products.product_get(product_id=product_id)
+    if product.status != "active":
+        raise ProductUnavailable(attr="product_id")
+
+    line = CartLine.objects.filter(cart=cart, product_id=product_id).first()
+    new_quantity = quantity + (line.quantity if line else 0)
+    if new_quantity > MAX_LINE_QUANTITY:
+        raise InvalidQuantity(
+            f"At most {MAX_LINE_QUANTITY} units of one product fit in a cart.", attr="quantity"
+        )
+    if new_quantity > product.available_quantity:
+        raise OutOfStock(
+            f"Only {product.available_quantity} of {product.sku} available.",
+            attr=str(product_id),
+        )
+
+    if line is None:
+        line = CartLine(cart=cart, product_id=product_id)
+    line.sku, line.name, line.unit_price = product.sku, product.name, product.price
+    line.quantity = new_quantity
+    line.save()
+    _touch(cart)
+    publish(
+        events.CartItemAdded(
+            cart_id=cart.id,
+            product_id=product_id,
+            sku=product.sku,
+            quantity=quantity,
+            line_quantity=new_quantity,
+            unit_price=product.price,
+        )
+    )
+    return _to_dto(cart, cart.lines.all())
+
+
+@transaction.atomic
+def cart_change_quantity(
+    *,
+    cart_id: UUID,
+    item_id: UUID,
+    quantity: int,
+    user_id: UUID | None = None,
+    cart_token: str | None = None,
+) -> CartDTO:
+    """Set a line's quantity. Publishes ``CartItemQuantityChanged`` when it changes.
+
+    Raising it is checked against availability like adding is. Raises ``CartNotFound``,
+    ``CartItemNotFound``, ``CartNotOpen``, ``InvalidQuantity``, ``ProductUnavailable``,
+    ``OutOfStock``.
+    """
+    _check_quantity(quantity)
+    cart = _locked_open_cart(cart_id=cart_id, user_id=user_id, cart_token=cart_token)
+    line = CartLine.objects.filter(cart=cart, pk=item_id).first()
+    if line is None:
+        raise CartItemNotFound()
+    old_quantity = line.quantity
+    if quantity == old_quantity:
+        return _to_dto(cart, cart.lines.all())
+    if quantity > old_quantity:
+        found = products.product_get_many(product_ids=[line.product_id]).get(line.product_id)
+        if found is None or found.status != "active":
+            raise ProductUnavailable(attr="quantity")
+        if quantity > found.available_quantity:
+            raise OutOfStock(
+                f"Only {found.available_quantity} of {line.sku} available.",
+                attr=str(line.product_id),
+            )
+
+    line.quantity = quantity
+    line.save(update_fields=["quantity"])
+    _touch(cart)
+    publish(
+        events.CartItemQuantityChanged(
+            cart_id=cart.id,
+            product_id=line.product_id,
+            sku=line.sku,
+            old_quantity=old_quantity,
+            new_quantity=quantity,
+        )
+    )
+    return _to_dto(cart, cart.lines.all())
+
+
+@transaction.atomic
+def cart_remove_item(
+    *, cart_id: UUID, item_id: UUID, user_id: UUID | None = None, cart_token: str | None = None
+) -> CartDTO:
+    """Take a line out of the cart. Publishes ``CartItemRemoved`` (``removed_by_customer``).
+
+    Raises ``CartNotFound``, ``CartItemNotFound``, ``CartNotOpen``.
+    """
+    cart = _locked_open_cart(cart_id=cart_id, user_id=user_id, cart_token=cart_token)
+    line = CartLine.objects.filter(cart=cart, pk=item_id).first()
+    if line is None:
+        raise CartItemNotFound()
+    line.delete()
+    _touch(cart)
+    publish(
+        events.CartItemRemoved(
+            cart_id=cart.id,
+            product_id=line.product_id,
+            sku=line.sku,
+            name=line.name,
+            quantity=line.quantity,
+            reason=REMOVED_BY_CUSTOMER,
+            user_id=cart.owner_id,
+            email=_customer_email(cart),
+        )
+    )
+    return _to_dto(cart, cart.lines.all())
+
+
+@transaction.atomic
+def cart_claim(*, cart_id: UUID, user_id: UUID, cart_token: str | None) -> CartDTO:
+    """A shopper who signed in takes their anonymous cart along.
+
+    If the user has an open cart already, the anonymous cart's lines are merged into it (same
+    product: quantities added, up to ``MAX_LINE_QUANTITY``), the anonymous cart is deleted and
+    the user's cart is returned, with ``CartItemAdded`` for each line merged. Otherwise the
+    anonymous cart simply becomes the user's. Claiming a cart the user owns already returns it
+    unchanged. Raises ``CartNotFound`` (no such cart, wrong token, another user's) and
+    ``CartNotOpen``.
+    """
+    cart = _locked_cart(cart_id=cart_id, user_id=user_id, cart_token=cart_token)
+    if cart.owner_id == user_id:
+        return _to_dto(cart, cart.lines.all())
+    if cart.status != Status.OPEN:
+        raise CartNotOpen()
+    target = (
+        Cart.objects.select_for_update()
+        .filter(owner_id=user_id, status=Status.OPEN)
+        .order_by("-updated_at", "id")
+        .first()
+    )
+    if target is None:
+        cart.owner_id = user_id
+        cart.save(update_fields=["owner", "updated_at"])
+        return _to_dto(cart, cart.lines.all())
+
+    existing = {line.product_id: line for line in target.lines.all()}
+    for line in cart.lines.all():
+        merged = existing.get(line.product_id)
+        if merged is None:
+            merged = CartLine(
+                cart=target,
+                product_id=line.product_id,
+                sku=line.sku,
+                name=line.name,
+                unit_price=line.unit_price,
+                quantity=0,
+            )
+        added = min(line.quantity, MAX_LINE_QUANTITY - merged.quantity)
+        if added <= 0:
+            continue
+        merged.quantity += added
+        merged.save()
+        publish(
+            events.CartItemAdded(
+                cart_id=target.id,
+                product_id=merged.product_id,
+                sku=merged.sku,
+                quantity=added,
+                line_quantity=merged.quantity,
+                unit_price=merged.unit_price,
+            )
+        )
+    cart.delete()
+    _touch(target)
+    return _to_dto(target, target.lines.all())
+
+
+@transaction.atomic
+def cart_checkout(
+    *,
+    cart_id: UUID,
+    email: str,
+    payment_token: str,
+    user_id: UUID | None = None,
+    cart_token: str | None = None,
+) -> CartDTO:
+    """Reserve the cart's stock and hand it to payment: the order is placed.
+
+    In one transaction: lock the cart, reserve every line through inventory (all or nothing,
+    the cart's id as the reservation's reference), record the email and the gateway's payment
+    token, move to ``checked_out``. Publishes ``CartCheckedOut``; payments takes it from there.
+    Raises ``CartNotFound``, ``CartNotOpen``, ``CartEmpty``, ``InvalidCheckout`` (400) and
+    ``OutOfStock`` (409; nothing is reserved and the cart stays open).
+    """
+    email = _valid_email(email)
+    payment_token = _valid_payment_token(payment_token)
+    cart = _locked_open_cart(cart_id=cart_id, user_id=user_id, cart_token=cart_token)
+    lines = list(cart.lines.all())
+    if not lines:
+        raise CartEmpty()
+
+    inventory.reservation_create(
+        reference=cart.id,
+        lines=[
+            inventory.ReservationLineIn(product_id=line.product_id, quantity=line.quantity)
+            for line in lines
+        ],
+    )
+    cart.email = email
+    cart.payment_token = payment_token
+    cart.status = Status.CHECKED_OUT
+    cart.checked_out_at = timezone.now()
+    cart.save(update_fields=["email", "payment_token", "status", "checked_out_at", "updated_at"])
+    dto = _to_dto(cart, lines)
+    publish(
+        events.CartCheckedOut(
+            cart_id=cart.id,
+            user_id=cart.owner_id,
+            email=email,
+            lines=_event_lines(lines),
+            total=dto.total,
+            currency=cart.currency,
+            payment_token=payment_token,
+        )
+    )
+    return dto
+
+
+def _valid_email(email: str) -> str:
+    email = (email or "").strip()
+    try:
+        validate_email(email)
+    except DjangoValidationError as exc:
+        raise InvalidCheckout("Enter a valid email address.", attr="email") from exc
+    return email
+
+
+def _valid_payment_token(token: str) -> str:
+    token = (token or "").strip()
+    if not token or len(token) > MAX_PAYMENT_TOKEN_LENGTH or not token.isprintable():
+        raise InvalidCheckout(
+            "A payment token from the payment form is required.", attr="payment_token"
+        )
+    return token
+
+
+# -- what other apps' events do to carts (called by handlers) -----------------------------------
+
+
+@transaction.atomic
+def carts_remove_product(*, product_id: UUID) -> int:
+    """Take a product that is no longer sold out of every open cart. Returns the carts changed.
+
+    Publishes ``CartItemRemoved`` (``product_discontinued``) per cart. Checked-out carts keep
+    it: their stock is reserved and the order stands.
+    """
+    carts = list(
+        Cart.objects.select_for_update(of=("self",))
+        .select_related("owner")
+        .filter(status=Status.OPEN, lines__product_id=product_id)
+        .order_by("id")
+    )
+    lines = {
+        line.cart_id: line
+        for line in CartLine.objects.filter(cart__in=carts, product_id=product_id)
+    }
+    CartLine.objects.filter(pk__in=[line.pk for line in lines.values()]).delete()
+    for cart in carts:
+        line = lines[cart.id]
+        _touch(cart)
+        publish(
+            events.CartItemRemoved(
+                cart_id=cart.id,
+                product_id=product_id,
+                sku=line.sku,
+                name=line.name,
+                quantity=line.quantity,
+                reason=PRODUCT_DISCONTINUED,
+                user_id=cart.owner_id,
+                email=_customer_email(cart),
+            )
+        )
+    return len(carts)
+
+
+@transaction.atomic
+def carts_reprice_product(*, product_id: UUID, unit_price: Decimal) -> int:
+    """Give every open cart's line of a product the new price. Returns the lines changed.
+
+    Publishes nothing. The carts are locked first, so a checkout in progress either sees the
+    old price throughout or the new one throughout; checked-out carts keep the price they
+    were ordered at.
+    """
+    cart_ids = list(
+        Cart.objects.select_for_update()
+        .filter(status=Status.OPEN, lines__product_id=product_id)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    return (
+        CartLine.objects.filter(cart_id__in=cart_ids, product_id=product_id)
+        .exclude(unit_price=unit_price)
+        .update(unit_price=unit_price)
+    )
+
+
+@transaction.atomic
+def cart_mark_paid(*, cart_id: UUID, payment_id: UUID) -> bool:
+    """A checked-out cart's payment went through. Publishes ``CartPaid``.
+
+    Returns whether the cart changed: a cart that is not ``checked_out`` (already paid, a
+    replayed event) is left alone.
+    """
+    cart = _checked_out_cart(cart_id, outcome="paid")
+    if cart is None:
+        return False
+    cart.status = Status.PAID
+    cart.payment_id = payment_id
+    cart.save(update_fields=["status", "payment_id", "updated_at"])
+    publish(
+        events.CartPaid(
+            cart_id=cart.id,
+            user_id=cart.owner_id,
+            email=cart.email,
+            payment_id=payment_id,
+            total=_total(cart),
+            currency=cart.currency,
+        )
+    )
+    return True
+
+
+@transaction.atomic
+def cart_mark_payment_failed(*, cart_id: UUID, payment_id: UUID, failure_code: str) -> bool:
+    """A checked-out cart's payment failed for good. Publishes ``CartPaymentFailed``.
+
+    Returns whether the cart changed (see ``cart_mark_paid``).
+    """
+    cart = _checked_out_cart(cart_id, outcome="payment_failed")
+    if cart is None:
+        return False
+    cart.status = Status.PAYMENT_FAILED
+    cart.payment_id = payment_id
+    cart.failure_code = failure_code[:50]
+    cart.save(update_fields=["status", "payment_id", "failure_code", "updated_at"])
+    publish(
+        events.CartPaymentFailed(
+            cart_id=cart.id,
+            user_id=cart.owner_id,
+            email=cart.email,
+            payment_id=payment_id,
+            failure_code=cart.failure_code,
+            total=_total(cart),
+            currency=cart.currency,
+        )
+    )
+    return True
+
+
+@transaction.atomic
+def cart_expire(*, cart_id: UUID) -> bool:
+    """A checked-out cart's stock reservation ran out unpaid. Publishes ``CartExpired``.
+
+    Returns whether the cart changed (see ``cart_mark_paid``).
+    """
+    cart = _checked_out_cart(cart_id, outcome="expired")
+    if cart is None:
+        return False
+    cart.status = Status.EXPIRED
+    cart.save(update_fields=["status", "updated_at"])
+    publish(events.CartExpired(cart_id=cart.id, user_id=cart.owner_id, email=cart.email))
+    return True
+
+
+def _checked_out_cart(cart_id: UUID, *, outcome: str) -> Cart | None:
+    cart = Cart.objects.select_for_update().filter(pk=cart_id).first()
+    if cart is None or cart.status == Status.CHECKED_OUT:
+        return cart
+    if cart.status != outcome:
+        # Not a repeat: the order already ended another way (say, paid after it expired).
+        # An operator has to look at it; the cart keeps its first outcome.
+        logger.warning("cart %s is %s; not moving it to %s", cart.id, cart.status, outcome)
+    return None
+
+
+def _total(cart: Cart) -> Decimal:
+    return quantize(sum((line.line_total for line in cart.lines.all()), Decimal(0)))

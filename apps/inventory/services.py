@@ -2,4 +2,652 @@
 
 Other apps may import this module and ``apps.inventory.events``; the rest of the app is
 private.
+
+Every change to a product's counters goes through one conditional ``UPDATE`` (see
+``_change_stock``) that checks the invariants and applies the change in a single statement,
+writes a row to the stock ledger, and publishes its events in the same transaction. Rows are
+locked in one fixed order (a reservation first, then its products by id), so concurrent use
+cases never deadlock on each other.
 """
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from apps.inventory import events
+from apps.inventory.events import ReservedLine
+from apps.inventory.models import Reservation, ReservationLine, Stock, StockMovement
+from ecommerce.bus import publish
+from ecommerce.common.errors import DomainError, NotFound
+
+logger = logging.getLogger(__name__)
+
+Status = Reservation.Status
+Kind = StockMovement.Kind
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+class StockNotFound(NotFound):
+    default_detail = "No stock is kept for this product."
+
+
+class ReservationNotFound(NotFound):
+    default_detail = "No reservation with this reference."
+
+
+class OutOfStock(DomainError):
+    code = "out_of_stock"
+    status = 409
+    default_detail = "Not enough stock is available."
+
+
+class InsufficientStock(DomainError):
+    code = "insufficient_stock"
+    status = 409
+    default_detail = "On-hand stock cannot go below zero or below what is reserved."
+
+
+class InvalidQuantity(DomainError):
+    code = "invalid_quantity"
+    status = 400
+    default_detail = "The quantity must be a whole number above zero."
+
+
+class InvalidReason(DomainError):
+    code = "invalid_reason"
+    status = 400
+    default_detail = "A reason is required (at most 255 characters)."
+
+
+class ReservationNotActive(DomainError):
+    """Commit was asked for a reservation that was released or expired: its units are gone."""
+
+    code = "reservation_not_active"
+    status = 409
+    default_detail = "The reservation no longer holds stock."
+
+
+class ReservationNotCommitted(DomainError):
+    """Return was asked for a reservation that is still active: nothing left the warehouse yet."""
+
+    code = "reservation_not_committed"
+    status = 409
+    default_detail = "The reservation has not been committed yet."
+
+
+class StockLedgerDrift(RuntimeError):
+    """Counters no longer cover a reservation: a bug or a manual edit. Run reconcile_stock."""
+
+
+# -- DTOs ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StockDTO:
+    product_id: UUID
+    sku: str
+    on_hand: int
+    reserved: int
+    available: int
+    low_stock_threshold: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationLineIn:
+    product_id: UUID
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationDTO:
+    reference: UUID
+    status: str  # "active" | "committed" | "released" | "expired" | "returned"
+    lines: tuple[ReservedLine, ...]
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StockDriftDTO:
+    """A product whose reserved count differs from what its active reservations hold."""
+
+    product_id: UUID
+    sku: str
+    on_hand: int
+    reserved: int
+    expected_reserved: int
+    fixed: bool
+
+
+# -- stock --------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def stock_create(
+    *, product_id: UUID, sku: str, on_hand: int = 0, low_stock_threshold: int = 5
+) -> StockDTO:
+    """Start keeping stock for a product. Idempotent: an existing stock is returned unchanged.
+
+    Units on hand at creation are booked as an adjustment: publishes ``StockAdjusted`` (and
+    ``BackInStock``) when ``on_hand`` is above zero.
+    """
+    if on_hand < 0:
+        raise InvalidQuantity("Initial stock cannot be negative.", attr="on_hand")
+    stock, created = Stock.objects.get_or_create(
+        product_id=product_id, defaults={"sku": sku, "low_stock_threshold": low_stock_threshold}
+    )
+    if created and on_hand:
+        return _adjust(product_id=product_id, delta=on_hand, reason="initial stock", actor_id=None)
+    return _stock_dto(stock)
+
+
+def stock_get(*, product_id: UUID) -> StockDTO:
+    """Raises ``StockNotFound`` (404 ``not_found``) for a product without stock."""
+    stock = Stock.objects.filter(product_id=product_id).first()
+    if stock is None:
+        raise StockNotFound()
+    return _stock_dto(stock)
+
+
+def stock_get_many(*, product_ids: Iterable[UUID]) -> dict[UUID, StockDTO]:
+    """Stock of many products in one query; products without stock are left out."""
+    return {s.product_id: _stock_dto(s) for s in Stock.objects.filter(product_id__in=product_ids)}
+
+
+@transaction.atomic
+def stock_adjust(
+    *, product_id: UUID, delta: int, reason: str, actor_id: UUID | None = None
+) -> StockDTO:
+    """Change on-hand stock by ``delta`` (a delivery, a count, breakage), with a reason.
+
+    Publishes ``StockAdjusted`` and, when available stock crosses a line, ``LowStock``,
+    ``OutOfStock`` or ``BackInStock``. Raises ``InsufficientStock`` (409) when on-hand would
+    go below zero or below what is reserved, ``StockNotFound`` for an unknown product, and
+    ``InvalidQuantity``/``InvalidReason`` (400) for a zero delta or a missing reason.
+    """
+    if delta == 0:
+        raise InvalidQuantity("An adjustment changes stock by at least one unit.", attr="delta")
+    reason = reason.strip()
+    if not reason or len(reason) > 255:
+        raise InvalidReason(attr="reason")
+    return _adjust(product_id=product_id, delta=delta, reason=reason, actor_id=actor_id)
+
+
+def _adjust(*, product_id: UUID, delta: int, reason: str, actor_id: UUID | None) -> StockDTO:
+    change = _change_stock(product_id, on_hand_delta=delta)
+    if change is None:
+        stock = Stock.objects.filter(product_id=product_id).first()
+        if stock is None:
+            raise StockNotFound()
+        raise InsufficientStock(
+            f"Cannot remove {-delta} of {stock.sku}: {stock.on_hand} on hand, "
+            f"{stock.reserved} reserved."
+        )
+    _record([change], kind=Kind.ADJUSTMENT, reason=reason, actor_id=actor_id)
+    publish(
+        events.StockAdjusted(
+            product_id=product_id,
+            sku=change.sku,
+            delta=delta,
+            reason=reason,
+            on_hand=change.on_hand,
+            reserved=change.reserved,
+            available=change.available_after,
+            actor_id=actor_id,
+        )
+    )
+    _publish_crossing(change)
+    return change.to_dto()
+
+
+# -- reservations -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def reservation_create(
+    *, reference: UUID, lines: Sequence[ReservationLineIn], ttl: timedelta | None = None
+) -> ReservationDTO:
+    """Hold stock for ``reference`` (a cart id), all lines or none, until ``ttl`` runs out.
+
+    Quantities of the same product are added up first. Idempotent: a second call with the same
+    reference returns the first reservation, whatever its status. Publishes ``StockReserved``
+    (and ``LowStock``/``OutOfStock`` on a crossing). Raises ``OutOfStock`` (409, ``attr`` = the
+    product id) with nothing reserved, and ``InvalidQuantity`` (400) for a quantity below one.
+    """
+    wanted = _quantities_per_product(lines)
+    existing = _find_reservation(reference)
+    if existing is not None:
+        return _reservation_dto(existing)
+    if ttl is None:
+        ttl = timedelta(minutes=settings.RESERVATION_TTL_MINUTES)
+    try:
+        with transaction.atomic():
+            reservation = Reservation.objects.create(
+                reference=reference, expires_at=timezone.now() + ttl
+            )
+    except IntegrityError:
+        # A concurrent call for the same reference got there first; its reservation stands.
+        return _reservation_dto(Reservation.objects.get(reference=reference))
+
+    changes = []
+    for product_id, quantity in wanted.items():  # sorted by product id: a fixed lock order
+        change = _change_stock(product_id, reserved_delta=quantity)
+        if change is None:
+            raise OutOfStock(_shortage(product_id, quantity), attr=str(product_id))
+        changes.append(change)
+
+    reserved = tuple(
+        ReservedLine(product_id=c.product_id, sku=c.sku, quantity=c.reserved_delta) for c in changes
+    )
+    ReservationLine.objects.bulk_create(
+        ReservationLine(
+            reservation=reservation,
+            product_id=line.product_id,
+            sku=line.sku,
+            quantity=line.quantity,
+        )
+        for line in reserved
+    )
+    _record(changes, kind=Kind.RESERVATION, reference=reference)
+    publish(
+        events.StockReserved(reference=reference, lines=reserved, expires_at=reservation.expires_at)
+    )
+    for change in changes:
+        _publish_crossing(change)
+    return ReservationDTO(
+        reference=reference,
+        status=reservation.status,
+        lines=reserved,
+        expires_at=reservation.expires_at,
+    )
+
+
+def reservation_get(*, reference: UUID) -> ReservationDTO:
+    """Raises ``ReservationNotFound`` (404 ``not_found``)."""
+    reservation = _find_reservation(reference)
+    if reservation is None:
+        raise ReservationNotFound()
+    return _reservation_dto(reservation)
+
+
+@transaction.atomic
+def reservation_commit(*, reference: UUID) -> ReservationDTO:
+    """The reserved units are sold: on-hand and reserved both go down by the quantities.
+
+    Publishes ``StockCommitted``. A no-op for a committed (or returned) reservation. Raises
+    ``ReservationNotActive`` (409) when it was released or expired, ``ReservationNotFound``.
+    """
+    reservation = _lock_reservation(reference)
+    if reservation.status in (Status.COMMITTED, Status.RETURNED):
+        return _reservation_dto(reservation)
+    if reservation.status != Status.ACTIVE:
+        raise ReservationNotActive(f"The reservation was {reservation.status}; nothing is held.")
+    lines = _lines_in_lock_order(reservation)
+    changes = [
+        _change_reserved_stock(line, on_hand_delta=-line.quantity, reserved_delta=-line.quantity)
+        for line in lines
+    ]
+    _set_status(reservation, Status.COMMITTED)
+    _record(changes, kind=Kind.COMMIT, reference=reference)
+    publish(events.StockCommitted(reference=reference, lines=_reserved_lines(lines)))
+    # Available stock does not move on a commit, so there is no crossing to announce.
+    return _reservation_dto(reservation, lines)
+
+
+@transaction.atomic
+def reservation_release(*, reference: UUID, reason: str) -> ReservationDTO:
+    """Give the units back (payment failed, checkout cancelled); a no-op unless active.
+
+    Publishes ``StockReleased`` (and ``BackInStock`` on a crossing). Raises
+    ``ReservationNotFound``.
+    """
+    reservation = _lock_reservation(reference)
+    if reservation.status != Status.ACTIVE:
+        return _reservation_dto(reservation)
+    lines, changes = _give_back(reservation, Status.RELEASED, Kind.RELEASE, reason)
+    publish(events.StockReleased(reference=reference, lines=_reserved_lines(lines), reason=reason))
+    for change in changes:
+        _publish_crossing(change)
+    return _reservation_dto(reservation, lines)
+
+
+@transaction.atomic
+def reservation_return(*, reference: UUID) -> ReservationDTO:
+    """A refund: the committed units come back on hand, with a ``return`` ledger row each.
+
+    Publishes ``StockReturned`` (and ``BackInStock`` on a crossing). A no-op for a reservation
+    already returned, or released/expired (its units never left). Raises
+    ``ReservationNotCommitted`` (409) while it is still active, ``ReservationNotFound``.
+    """
+    reservation = _lock_reservation(reference)
+    if reservation.status in (Status.RETURNED, Status.RELEASED, Status.EXPIRED):
+        return _reservation_dto(reservation)
+    if reservation.status == Status.ACTIVE:
+        raise ReservationNotCommitted()
+    lines = _lines_in_lock_order(reservation)
+    changes = [_change_reserved_stock(line, on_hand_delta=line.quantity) for line in lines]
+    _set_status(reservation, Status.RETURNED)
+    _record(changes, kind=Kind.RETURN, reason="refund", reference=reference)
+    publish(events.StockReturned(reference=reference, lines=_reserved_lines(lines)))
+    for change in changes:
+        _publish_crossing(change)
+    return _reservation_dto(reservation, lines)
+
+
+def reservations_expire_due() -> int:
+    """Release every active reservation past its ``expires_at``; returns how many expired.
+
+    Publishes ``ReservationExpired`` for each (and ``BackInStock`` on a crossing). Each
+    reservation is expired in its own short transaction, taken with ``SKIP LOCKED``: runs side
+    by side share the work, and one that a commit or release holds is left to it.
+    """
+    expired = 0
+    while True:
+        with transaction.atomic():
+            reservation = (
+                Reservation.objects.select_for_update(skip_locked=True)
+                .filter(status=Status.ACTIVE, expires_at__lte=timezone.now())
+                .order_by("expires_at")
+                .first()
+            )
+            if reservation is None:
+                return expired
+            lines, changes = _give_back(reservation, Status.EXPIRED, Kind.EXPIRY, "expired")
+            publish(
+                events.ReservationExpired(
+                    reference=reservation.reference, lines=_reserved_lines(lines)
+                )
+            )
+            for change in changes:
+                _publish_crossing(change)
+        expired += 1
+
+
+# -- reconciliation -----------------------------------------------------------------------------
+
+
+def stock_reconcile(*, fix: bool = False) -> list[StockDriftDTO]:
+    """Compare each product's reserved count with its active reservations' lines.
+
+    Returns the products that drift. With ``fix``, sets reserved to what the reservations hold,
+    in one transaction per product with a ``reconciliation`` ledger row (and a crossing event
+    where available stock moves); a drift that on-hand cannot cover is reported, not fixed.
+    """
+    drifting = list(
+        Stock.objects.annotate(expected=_expected_reserved())
+        .exclude(reserved=F("expected"))
+        .order_by("product_id")
+        .values_list("product_id", flat=True)
+    )
+    return [_reconcile_one(product_id, fix=fix) for product_id in drifting]
+
+
+def _reconcile_one(product_id: UUID, *, fix: bool) -> StockDriftDTO:
+    with transaction.atomic():
+        # Every use case that changes a reservation also updates this row, so once it is
+        # locked the active reservations it sees are exactly the ones it counts.
+        stock = Stock.objects.select_for_update().get(product_id=product_id)
+        expected: int = (
+            Stock.objects.filter(pk=stock.pk)
+            .annotate(expected=_expected_reserved())
+            .values_list("expected", flat=True)
+            .get()
+        )
+        fixed = False
+        if fix and expected != stock.reserved:
+            change = _change_stock(product_id, reserved_delta=expected - stock.reserved)
+            if change is not None:
+                _record(
+                    [change],
+                    kind=Kind.RECONCILIATION,
+                    reason=f"reconcile_stock: reserved {stock.reserved} -> {expected}",
+                )
+                _publish_crossing(change)
+                fixed = True
+        return StockDriftDTO(
+            product_id=product_id,
+            sku=stock.sku,
+            on_hand=stock.on_hand,
+            reserved=stock.reserved,
+            expected_reserved=expected,
+            fixed=fixed,
+        )
+
+
+def _expected_reserved() -> Coalesce:
+    held = (
+        ReservationLine.objects.filter(
+            product_id=OuterRef("product_id"), reservation__status=Status.ACTIVE
+        )
+        .order_by()
+        .values("product_id")
+        .annotate(total=Sum("quantity"))
+        .values("total")
+    )
+    return Coalesce(Subquery(held), Value(0))
+
+
+# -- the one way counters change ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """One product's counters right after a change, and the change itself."""
+
+    product_id: UUID
+    sku: str
+    on_hand: int
+    reserved: int
+    low_stock_threshold: int
+    on_hand_delta: int
+    reserved_delta: int
+
+    @property
+    def available_after(self) -> int:
+        return self.on_hand - self.reserved
+
+    @property
+    def available_before(self) -> int:
+        return self.available_after - (self.on_hand_delta - self.reserved_delta)
+
+    def to_dto(self) -> StockDTO:
+        return StockDTO(
+            product_id=self.product_id,
+            sku=self.sku,
+            on_hand=self.on_hand,
+            reserved=self.reserved,
+            available=self.available_after,
+            low_stock_threshold=self.low_stock_threshold,
+        )
+
+
+_CHANGE_STOCK_SQL = f"""
+    UPDATE {Stock._meta.db_table}
+       SET on_hand = on_hand + %(on_hand)s,
+           reserved = reserved + %(reserved)s,
+           updated_at = %(now)s
+     WHERE product_id = %(product_id)s
+       AND on_hand + %(on_hand)s >= 0
+       AND reserved + %(reserved)s >= 0
+       AND (on_hand + %(on_hand)s) - (reserved + %(reserved)s) >= 0
+ RETURNING sku, on_hand, reserved, low_stock_threshold
+"""
+
+
+def _change_stock(
+    product_id: UUID, *, on_hand_delta: int = 0, reserved_delta: int = 0
+) -> _Change | None:
+    """Apply the deltas to one product's counters if every invariant holds afterwards.
+
+    Check and change are one conditional UPDATE, so two buyers of the last unit cannot both
+    pass the check; the row stays locked until commit. Returns ``None``, changing nothing,
+    when the product has no stock or the change would break an invariant.
+    """
+    params: dict[str, Any] = {
+        "on_hand": on_hand_delta,
+        "reserved": reserved_delta,
+        "now": Stock._meta.get_field("updated_at").get_db_prep_value(timezone.now(), connection),
+        "product_id": Stock._meta.get_field("product_id").get_db_prep_value(product_id, connection),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_CHANGE_STOCK_SQL, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    sku, on_hand, reserved, threshold = row
+    return _Change(
+        product_id=product_id,
+        sku=sku,
+        on_hand=on_hand,
+        reserved=reserved,
+        low_stock_threshold=threshold,
+        on_hand_delta=on_hand_delta,
+        reserved_delta=reserved_delta,
+    )
+
+
+def _change_reserved_stock(
+    line: ReservationLine, *, on_hand_delta: int = 0, reserved_delta: int = 0
+) -> _Change:
+    """A change that a reservation's own units must always cover; anything else is drift."""
+    change = _change_stock(
+        line.product_id, on_hand_delta=on_hand_delta, reserved_delta=reserved_delta
+    )
+    if change is None:
+        raise StockLedgerDrift(
+            f"stock of {line.sku} ({line.product_id}) does not cover reservation "
+            f"{line.reservation.reference}: run manage.py reconcile_stock"
+        )
+    return change
+
+
+def _record(
+    changes: Sequence[_Change],
+    *,
+    kind: str,
+    reason: str = "",
+    reference: UUID | None = None,
+    actor_id: UUID | None = None,
+) -> None:
+    StockMovement.objects.bulk_create(
+        StockMovement(
+            product_id=c.product_id,
+            sku=c.sku,
+            kind=kind,
+            on_hand_delta=c.on_hand_delta,
+            reserved_delta=c.reserved_delta,
+            on_hand_after=c.on_hand,
+            reserved_after=c.reserved,
+            reason=reason,
+            reference=reference,
+            actor_id=actor_id,
+        )
+        for c in changes
+    )
+
+
+def _publish_crossing(change: _Change) -> None:
+    """Announce available stock crossing zero or the low-stock line, once per crossing."""
+    before, after = change.available_before, change.available_after
+    threshold = change.low_stock_threshold
+    if before > 0 and after == 0:
+        publish(events.OutOfStock(product_id=change.product_id, sku=change.sku))
+    elif before == 0 and after > 0:
+        publish(events.BackInStock(product_id=change.product_id, sku=change.sku, available=after))
+    elif before > threshold >= after > 0:
+        publish(
+            events.LowStock(
+                product_id=change.product_id, sku=change.sku, available=after, threshold=threshold
+            )
+        )
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _quantities_per_product(lines: Sequence[ReservationLineIn]) -> dict[UUID, int]:
+    if not lines:
+        raise InvalidQuantity("A reservation needs at least one line.", attr="lines")
+    wanted: dict[UUID, int] = {}
+    for line in lines:
+        if line.quantity < 1:
+            raise InvalidQuantity(attr="quantity")
+        wanted[line.product_id] = wanted.get(line.product_id, 0) + line.quantity
+    return dict(sorted(wanted.items()))
+
+
+def _shortage(product_id: UUID, quantity: int) -> str:
+    stock = Stock.objects.filter(product_id=product_id).first()
+    if stock is None:
+        return f"Product {product_id} is not stocked."
+    return f"Only {max(stock.available, 0)} of {stock.sku} available, {quantity} wanted."
+
+
+def _find_reservation(reference: UUID) -> Reservation | None:
+    return Reservation.objects.filter(reference=reference).prefetch_related("lines").first()
+
+
+def _lock_reservation(reference: UUID) -> Reservation:
+    reservation = Reservation.objects.select_for_update().filter(reference=reference).first()
+    if reservation is None:
+        raise ReservationNotFound()
+    return reservation
+
+
+def _lines_in_lock_order(reservation: Reservation) -> list[ReservationLine]:
+    return sorted(reservation.lines.all(), key=lambda line: line.product_id)
+
+
+def _give_back(
+    reservation: Reservation, status: str, kind: str, reason: str
+) -> tuple[list[ReservationLine], list[_Change]]:
+    """End an active reservation without selling: its units are available again."""
+    lines = _lines_in_lock_order(reservation)
+    changes = [_change_reserved_stock(line, reserved_delta=-line.quantity) for line in lines]
+    reservation.release_reason = reason[:255]
+    _set_status(reservation, status, "release_reason")
+    _record(changes, kind=kind, reason=reason, reference=reservation.reference)
+    return lines, changes
+
+
+def _set_status(reservation: Reservation, status: str, *also: str) -> None:
+    reservation.status = status
+    reservation.save(update_fields=["status", "updated_at", *also])
+
+
+def _reserved_lines(lines: Iterable[ReservationLine]) -> tuple[ReservedLine, ...]:
+    return tuple(
+        ReservedLine(product_id=line.product_id, sku=line.sku, quantity=line.quantity)
+        for line in lines
+    )
+
+
+def _reservation_dto(
+    reservation: Reservation, lines: Iterable[ReservationLine] | None = None
+) -> ReservationDTO:
+    return ReservationDTO(
+        reference=reservation.reference,
+        status=reservation.status,
+        lines=_reserved_lines(lines if lines is not None else reservation.lines.all()),
+        expires_at=reservation.expires_at,
+    )
+
+
+def _stock_dto(stock: Stock) -> StockDTO:
+    return StockDTO(
+        product_id=stock.product_id,
+        sku=stock.sku,
+        on_hand=stock.on_hand,
+        reserved=stock.reserved,
+        available=stock.available,
+        low_stock_threshold=stock.low_stock_threshold,
+    )

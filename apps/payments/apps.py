@@ -1,3 +1,5 @@
+"""Payments: payments, gateway calls, refunds and webhooks."""
+
 from django.apps import AppConfig
 
 
@@ -5,3 +7,10 @@ class PaymentsConfig(AppConfig):
     name = "apps.payments"
     label = "payments"
     verbose_name = "Payments"
+
+    def ready(self) -> None:
+        from apps.cart.events import CartCheckedOut
+        from apps.payments import handlers
+        from ecommerce.bus import subscribe
+
+        subscribe(CartCheckedOut, handlers.on_cart_checked_out, name="payments.start_payment")

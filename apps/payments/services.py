@@ -2,4 +2,506 @@
 
 Other apps may import this module and ``apps.payments.events``; the rest of the app is
 private.
+
+The money path: ``CartCheckedOut`` -> ``payment_start_for_checkout`` creates the payment (one
+per cart) and, after commit, queues ``payment_charge`` on django-q2. That task calls the
+gateway outside any transaction, then records the outcome in a short transaction, only if
+the payment is still pending, and publishes ``PaymentSucceeded`` or ``PaymentFailed``. A
+gateway timeout schedules the task again with exponential backoff, up to
+``PAYMENT_MAX_ATTEMPTS`` calls. Every gateway call carries an idempotency key, so no path
+charges a cart twice.
 """
+
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import async_task
+
+from apps.payments.conf import payment_settings
+from apps.payments.events import PaymentFailed, PaymentRefunded, PaymentSucceeded
+from apps.payments.gateways import GatewayError, GatewayTimeout, InvalidWebhook, get_gateway
+from apps.payments.models import Payment, PaymentEvent
+from ecommerce.bus import publish
+from ecommerce.common.errors import DomainError, NotFound
+
+logger = logging.getLogger(__name__)
+
+Status = Payment.Status
+Kind = PaymentEvent.Kind
+
+CHARGE_TASK = "apps.payments.tasks.charge_payment"
+GATEWAY_UNAVAILABLE = "gateway_unavailable"
+_GATEWAY_UNAVAILABLE_REASON = "The payment provider did not respond, so the payment was not taken."
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+class PaymentNotFound(NotFound):
+    default_detail = "Payment not found."
+
+
+class PaymentNotRefundable(DomainError):
+    code = "payment_not_refundable"
+    default_detail = "Only a succeeded payment can be refunded."
+
+
+class GatewayUnavailable(DomainError):
+    code = GATEWAY_UNAVAILABLE
+    status = 503
+    default_detail = "The payment provider did not respond; nothing was changed. Try again."
+
+
+class WebhookRejected(DomainError):
+    """A bad or old webhook signature (``invalid_signature``) or body (``invalid_webhook``)."""
+
+    status = 400
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code  # type: ignore[misc]  # per instance: which check refused it
+
+
+# -- DTOs --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentDTO:
+    id: UUID
+    cart_id: UUID
+    user_id: UUID | None
+    email: str
+    amount: Decimal
+    currency: str
+    status: str  # "pending" | "succeeded" | "failed" | "refunded"
+    failure_code: str
+    gateway: str
+    gateway_reference: str
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookOutcomeDTO:
+    gateway_event_id: str
+    payment_id: UUID | None
+    result: str  # "applied" | "duplicate" | "ignored"
+
+
+def to_dto(payment: Payment) -> PaymentDTO:
+    return PaymentDTO(
+        id=payment.id,
+        cart_id=payment.cart_id,
+        user_id=payment.user_id,
+        email=payment.email,
+        amount=payment.amount,
+        currency=payment.currency,
+        status=payment.status,
+        failure_code=payment.failure_code,
+        gateway=payment.gateway,
+        gateway_reference=payment.gateway_reference,
+        attempts=payment.attempts,
+        created_at=payment.created_at,
+        updated_at=payment.updated_at,
+    )
+
+
+# -- reads -------------------------------------------------------------------------------------
+
+
+def payment_get(*, payment_id: UUID) -> PaymentDTO:
+    """Raises ``PaymentNotFound`` (404 ``not_found``)."""
+    return to_dto(_load(payment_id))
+
+
+def payment_list_for_cart(*, cart_id: UUID) -> list[PaymentDTO]:
+    """The cart's payments (at most one today), newest first."""
+    return [to_dto(p) for p in Payment.objects.filter(cart_id=cart_id)]
+
+
+# -- starting and charging ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def payment_start_for_checkout(
+    *,
+    cart_id: UUID,
+    checkout_event_id: UUID,
+    user_id: UUID | None,
+    email: str,
+    amount: Decimal,
+    currency: str,
+    payment_token: str,
+) -> PaymentDTO:
+    """Create the cart's payment and, once committed, queue its charge. Publishes nothing.
+
+    Idempotent per cart: a second call (a redelivered or replayed ``CartCheckedOut``) returns
+    the existing payment and queues nothing. The gateway idempotency key is made from the
+    cart and the checkout event, so even a charge queued twice moves money once.
+    """
+    payment, created = Payment.objects.get_or_create(
+        cart_id=cart_id,
+        defaults={
+            "user_id": user_id,
+            "email": email,
+            "amount": amount,
+            "currency": currency,
+            "gateway": get_gateway().name,
+            "payment_token": payment_token,
+            "idempotency_key": f"charge:{cart_id}:{checkout_event_id}",
+        },
+    )
+    if created:
+        PaymentEvent.objects.create(
+            payment=payment,
+            kind=Kind.CREATED,
+            detail={"checkout_event_id": str(checkout_event_id), "amount": str(amount)},
+        )
+        logger.info("payment %s created for cart %s", payment.id, cart_id)
+        transaction.on_commit(lambda: _enqueue_charge(payment.id))
+    return to_dto(payment)
+
+
+def payment_charge(*, payment_id: UUID) -> PaymentDTO:
+    """Charge a pending payment at the gateway (the django-q2 task's body).
+
+    Runs outside any transaction: no lock is held while the gateway is called. Does nothing
+    unless the payment is pending. Publishes ``PaymentSucceeded`` or ``PaymentFailed`` (also
+    ``PaymentFailed`` with ``gateway_unavailable`` once the gateway timed out
+    ``PAYMENT_MAX_ATTEMPTS`` times); after a timeout below that, schedules itself again.
+    """
+    # One autocommit statement: counts the attempt, and tells us whether there is work.
+    claimed = Payment.objects.filter(pk=payment_id, status=Status.PENDING).update(
+        attempts=F("attempts") + 1, updated_at=timezone.now()
+    )
+    payment = _load(payment_id)
+    if not claimed:
+        logger.info("payment %s is %s; nothing to charge", payment.id, payment.status)
+        return to_dto(payment)
+
+    try:
+        result = get_gateway().charge(
+            payment_id=payment.id,
+            amount=payment.amount,
+            currency=payment.currency,
+            token=payment.payment_token,
+            idempotency_key=payment.idempotency_key,
+        )
+    except GatewayError as exc:
+        _charge_unanswered(payment, exc)
+        return to_dto(_load(payment_id))
+
+    with transaction.atomic():
+        if result.succeeded:
+            _succeed(payment, reference=result.reference, detail={"source": "charge"})
+        else:
+            _fail(
+                payment,
+                failure_code=result.failure_code or "payment_declined",
+                reason=result.failure_reason or "The payment was declined.",
+                reference=result.reference,
+                detail={"source": "charge"},
+            )
+    return to_dto(_load(payment_id))
+
+
+def _charge_unanswered(payment: Payment, exc: GatewayError) -> None:
+    conf = payment_settings()
+    attempt = payment.attempts
+    timed_out = isinstance(exc, GatewayTimeout)
+    logger.warning(
+        "gateway %s on payment %s (attempt %d of %d)",
+        "timed out" if timed_out else f"failed ({exc.__class__.__name__})",
+        payment.id,
+        attempt,
+        conf.max_attempts,
+    )
+    with transaction.atomic():
+        if attempt >= conf.max_attempts:
+            _fail(
+                payment,
+                failure_code=GATEWAY_UNAVAILABLE,
+                reason=_GATEWAY_UNAVAILABLE_REASON,
+                detail={"source": "charge", "attempts": attempt},
+            )
+            return
+        retry_at = timezone.now() + timedelta(seconds=retry_delay_seconds(attempt))
+        PaymentEvent.objects.create(
+            payment_id=payment.id,
+            kind=Kind.CHARGE_TIMED_OUT,
+            detail={"attempt": attempt, "retry_at": retry_at.isoformat()},
+        )
+        # In the same transaction as the log row: the retry exists if and only if it commits.
+        Schedule.objects.create(
+            name=f"payments: charge {payment.id} retry {attempt}",
+            func=CHARGE_TASK,
+            args=repr(str(payment.id)),
+            schedule_type=Schedule.ONCE,
+            repeats=-1,
+            next_run=retry_at,
+        )
+
+
+def retry_delay_seconds(attempt: int) -> float:
+    """Exponential backoff with equal jitter: between half and all of base * 2^(attempt-1)."""
+    conf = payment_settings()
+    ceiling = min(conf.retry_max_seconds, conf.retry_base_seconds * 2 ** max(attempt - 1, 0))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def _enqueue_charge(payment_id: UUID) -> None:
+    async_task(CHARGE_TASK, str(payment_id), task_name=f"charge payment {payment_id}")
+
+
+def payments_resume_stalled(*, older_than_seconds: float | None = None) -> int:
+    """Queue the charge again for pending payments nobody is working on. Returns how many.
+
+    The charge is queued after the checkout commits; a crash in between, or a lost broker
+    message, would leave the payment pending for ever. A payment is stalled when it has been
+    pending and untouched for ``PAYMENT_STALL_SECONDS`` and no retry is scheduled. Charging
+    again is safe: the task skips settled payments and the gateway key is the same.
+    """
+    seconds = payment_settings().stall_seconds if older_than_seconds is None else older_than_seconds
+    cutoff = timezone.now() - timedelta(seconds=seconds)
+    stalled = Payment.objects.filter(status=Status.PENDING, updated_at__lt=cutoff)
+    scheduled = set(Schedule.objects.filter(func=CHARGE_TASK).values_list("args", flat=True))
+    resumed = 0
+    for payment_id in stalled.values_list("pk", flat=True):
+        if repr(str(payment_id)) in scheduled:
+            continue
+        logger.warning("payment %s was stalled; charging it again", payment_id)
+        _enqueue_charge(payment_id)
+        resumed += 1
+    return resumed
+
+
+# -- refunds -----------------------------------------------------------------------------------
+
+
+def payment_refund(
+    *, payment_id: UUID, actor_id: UUID | None = None, idempotency_key: str = ""
+) -> PaymentDTO:
+    """Staff: give a succeeded payment back in full. Publishes ``PaymentRefunded``.
+
+    The gateway is called outside any transaction (with a key per payment, so two refunds
+    racing move the money once); the outcome is then recorded if the payment is still
+    succeeded. Raises ``PaymentNotRefundable`` (409) for any other status, except that a
+    repeat of the request that refunded it (same ``idempotency_key``) answers as before, and
+    ``GatewayUnavailable`` (503) when the gateway did not answer (nothing changed).
+    """
+    payment = _load(payment_id)
+    if (
+        payment.status == Status.REFUNDED
+        and idempotency_key
+        and payment.refund_idempotency_key == idempotency_key
+        and payment.refunded_by == actor_id
+    ):
+        return to_dto(payment)
+    if payment.status != Status.SUCCEEDED:
+        raise PaymentNotRefundable(
+            f"Only a succeeded payment can be refunded; this one is {payment.status}."
+        )
+    try:
+        result = get_gateway().refund(
+            payment_id=payment.id,
+            reference=payment.gateway_reference,
+            amount=payment.amount,
+            currency=payment.currency,
+            idempotency_key=f"refund:{payment.id}",
+        )
+    except GatewayError as exc:
+        logger.warning("gateway refused or missed the refund of payment %s: %s", payment.id, exc)
+        raise GatewayUnavailable() from exc
+    with transaction.atomic():
+        _refund(
+            payment,
+            reference=result.reference,
+            detail={"source": "staff", "actor_id": str(actor_id) if actor_id else None},
+            actor_id=actor_id,
+            idempotency_key=idempotency_key,
+        )
+    return to_dto(_load(payment_id))
+
+
+# -- webhooks ----------------------------------------------------------------------------------
+
+
+def payment_apply_webhook(*, body: bytes, headers: Mapping[str, str]) -> WebhookOutcomeDTO:
+    """Apply a gateway callback once. May publish ``PaymentSucceeded``, ``PaymentFailed`` or
+    ``PaymentRefunded``.
+
+    The signature and its age are checked before anything else (``WebhookRejected``, 400:
+    nothing is read or written). Each gateway event id is recorded with the payment in the
+    transaction that applies it, so a redelivered callback is a no-op (``duplicate``).
+    Events the shop does not act on, or about unknown payments, are ``ignored``.
+    """
+    try:
+        event = get_gateway().verify_and_parse_webhook(body=body, headers=headers)
+    except InvalidWebhook as exc:
+        logger.warning("webhook refused: %s", exc.detail)
+        raise WebhookRejected(exc.code, exc.detail) from exc
+
+    with transaction.atomic():
+        payments = Payment.objects.select_for_update()
+        if event.payment_id is not None:
+            payment = payments.filter(pk=event.payment_id).first()
+        elif event.reference:
+            payment = payments.filter(gateway_reference=event.reference).first()
+        else:
+            payment = None
+        if payment is None:
+            logger.warning("webhook %s (%s) names no known payment", event.id, event.type)
+            return WebhookOutcomeDTO(gateway_event_id=event.id, payment_id=None, result="ignored")
+        if _record_webhook(payment, event.id, event.type, event.reference):
+            return WebhookOutcomeDTO(
+                gateway_event_id=event.id, payment_id=payment.id, result="duplicate"
+            )
+
+        detail = {"source": "webhook", "gateway_event_id": event.id}
+        applied = False
+        if event.type == "charge.succeeded":
+            applied = _succeed(payment, reference=event.reference, detail=detail)
+            if not applied and payment.status == Status.FAILED:
+                # We gave up (gateway_unavailable) but the gateway did charge: money to give back.
+                logger.error(
+                    "payment %s failed here but the gateway reports it charged (%s): refund it",
+                    payment.id,
+                    event.id,
+                )
+        elif event.type == "charge.failed":
+            applied = _fail(
+                payment,
+                failure_code=event.failure_code or "payment_declined",
+                reason="The payment was declined.",
+                reference=event.reference,
+                detail=detail,
+            )
+        elif event.type == "charge.refunded":
+            applied = _refund(payment, reference=event.reference, detail=detail)
+    return WebhookOutcomeDTO(
+        gateway_event_id=event.id,
+        payment_id=payment.id,
+        result="applied" if applied else "ignored",
+    )
+
+
+def _record_webhook(payment: Payment, gateway_event_id: str, event_type: str, ref: str) -> bool:
+    """Record the gateway event; True if it was recorded before (a redelivery)."""
+    if PaymentEvent.objects.filter(gateway_event_id=gateway_event_id).exists():
+        return True
+    try:
+        with transaction.atomic():
+            PaymentEvent.objects.create(
+                payment=payment,
+                kind=Kind.WEBHOOK,
+                gateway_event_id=gateway_event_id,
+                detail={"type": event_type, "reference": ref},
+            )
+    except IntegrityError:  # the same event, applied concurrently for another payment row
+        return True
+    return False
+
+
+# -- state changes (inside the caller's transaction; each only from the state it leaves) ------
+
+
+def _succeed(payment: Payment, *, reference: str, detail: dict[str, Any]) -> bool:
+    changed = Payment.objects.filter(pk=payment.pk, status=Status.PENDING).update(
+        status=Status.SUCCEEDED, gateway_reference=reference, updated_at=timezone.now()
+    )
+    if changed:
+        PaymentEvent.objects.create(payment_id=payment.pk, kind=Kind.SUCCEEDED, detail=detail)
+        publish(
+            PaymentSucceeded(
+                payment_id=payment.id,
+                cart_id=payment.cart_id,
+                amount=payment.amount,
+                currency=payment.currency,
+                email=payment.email,
+            )
+        )
+        logger.info("payment %s succeeded", payment.id)
+    return bool(changed)
+
+
+def _fail(
+    payment: Payment,
+    *,
+    failure_code: str,
+    reason: str,
+    detail: dict[str, Any],
+    reference: str = "",
+) -> bool:
+    changed = Payment.objects.filter(pk=payment.pk, status=Status.PENDING).update(
+        status=Status.FAILED,
+        failure_code=failure_code,
+        gateway_reference=reference,
+        updated_at=timezone.now(),
+    )
+    if changed:
+        PaymentEvent.objects.create(
+            payment_id=payment.pk,
+            kind=Kind.FAILED,
+            detail={**detail, "failure_code": failure_code},
+        )
+        publish(
+            PaymentFailed(
+                payment_id=payment.id,
+                cart_id=payment.cart_id,
+                amount=payment.amount,
+                currency=payment.currency,
+                email=payment.email,
+                failure_code=failure_code,
+                reason=reason,
+            )
+        )
+        logger.info("payment %s failed: %s", payment.id, failure_code)
+    return bool(changed)
+
+
+def _refund(
+    payment: Payment,
+    *,
+    reference: str,
+    detail: dict[str, Any],
+    actor_id: UUID | None = None,
+    idempotency_key: str = "",
+) -> bool:
+    changed = Payment.objects.filter(pk=payment.pk, status=Status.SUCCEEDED).update(
+        status=Status.REFUNDED,
+        refund_reference=reference,
+        refund_idempotency_key=idempotency_key,
+        refunded_by=actor_id,
+        updated_at=timezone.now(),
+    )
+    if changed:
+        PaymentEvent.objects.create(payment_id=payment.pk, kind=Kind.REFUNDED, detail=detail)
+        publish(
+            PaymentRefunded(
+                payment_id=payment.id,
+                cart_id=payment.cart_id,
+                amount=payment.amount,
+                currency=payment.currency,
+                email=payment.email,
+            )
+        )
+        logger.info("payment %s refunded", payment.id)
+    return bool(changed)
+
+
+def _load(payment_id: UUID) -> Payment:
+    try:
+        return Payment.objects.get(pk=payment_id)
+    except Payment.DoesNotExist:
+        raise PaymentNotFound() from None

@@ -22,6 +22,7 @@ class ProductCreated(
     currency: str
     status: str
     category: str | None = None  # the category's slug
+    actor_id: UUID | None = None  # the staff user who made the change, if any
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +34,7 @@ class ProductUpdated(
     name: str
     status: str
     changed: tuple[str, ...]  # names of the fields that changed
+    actor_id: UUID | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +50,7 @@ class ProductPriceChanged(
     old_price: Decimal
     new_price: Decimal
     currency: str
+    actor_id: UUID | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,3 +63,4 @@ class ProductDiscontinued(
     product_id: UUID
     sku: str
     name: str
+    actor_id: UUID | None = None

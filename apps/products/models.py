@@ -1,1 +1,75 @@
-"""Products's persistence."""
+"""Products's persistence: categories and products."""
+
+import uuid
+
+from django.core.validators import MinValueValidator
+from django.db import models
+
+
+class Category(models.Model):
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=100, unique=True)
+    parent = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="children"
+    )
+
+    class Meta:
+        ordering = ("name",)
+        verbose_name_plural = "categories"
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(parent=models.F("id")),
+                name="products_category_not_own_parent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProductStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    DISCONTINUED = "discontinued", "Discontinued"
+
+
+class Product(models.Model):
+    Status = ProductStatus
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    sku = models.CharField("SKU", max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=220, unique=True)
+    description = models.TextField(blank=True)
+    price = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
+    # The store currency when the product was created; prices are never converted.
+    currency = models.CharField(max_length=3, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    image_url = models.URLField("image URL", max_length=500, blank=True)
+    category = models.ForeignKey(
+        Category, on_delete=models.PROTECT, null=True, blank=True, related_name="products"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-created_at", "id")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(price__gte=0), name="products_product_price_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=ProductStatus.values),
+                name="products_product_status_valid",
+            ),
+        ]
+        # The storefront lists active products ordered by one of these; staff lists filter by
+        # status too, so status leads every index.
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="products_status_created_idx"),
+            models.Index(fields=["status", "price"], name="products_status_price_idx"),
+            models.Index(fields=["status", "name"], name="products_status_name_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.sku})"

@@ -1,5 +1,444 @@
 """Products's public service interface: use cases, their DTOs and the app's exceptions.
 
 Other apps may import this module and ``apps.products.events``; the rest of the app is
-private.
+private. Every write goes through here (API, admin, ``seed_demo``), so every change another
+app cares about is published as an event in the same transaction.
 """
+
+import enum
+from decimal import Decimal, InvalidOperation
+from typing import Final
+from uuid import UUID, uuid4
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import URLValidator, validate_slug
+from django.db import IntegrityError, transaction
+from django.utils.text import slugify
+
+from apps.inventory import services as inventory
+from apps.products.dtos import CategoryDTO, ProductDTO, category_to_dto, products_to_dtos
+from apps.products.events import (
+    ProductCreated,
+    ProductDiscontinued,
+    ProductPriceChanged,
+    ProductUpdated,
+)
+from apps.products.models import Category, Product, ProductStatus
+from ecommerce.bus import publish
+from ecommerce.common.errors import DomainError, NotFound
+from ecommerce.common.money import CENT
+
+__all__ = [
+    "UNSET",
+    "CategoryDTO",
+    "CategoryNotFound",
+    "DuplicateSku",
+    "DuplicateSlug",
+    "InvalidCategoryParent",
+    "InvalidPrice",
+    "InvalidProduct",
+    "ProductDTO",
+    "ProductNotFound",
+    "category_create",
+    "category_update",
+    "product_change_price",
+    "product_create",
+    "product_discontinue",
+    "product_get",
+    "product_get_many",
+    "product_update",
+]
+
+MAX_PRICE: Final = Decimal("9999999999.99")  # what the column holds (12 digits, 2 decimals)
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+class ProductNotFound(NotFound):
+    default_detail = "No product with this id."
+
+
+class DuplicateSku(DomainError):
+    # A 400 on the ``sku`` field rather than a 409: the client typed a SKU that is taken and
+    # fixes it like any other invalid field.
+    code = "duplicate_sku"
+    status = 400
+    default_detail = "A product with this SKU already exists."
+
+
+class DuplicateSlug(DomainError):
+    code = "duplicate_slug"
+    status = 400
+    default_detail = "This slug is already in use."
+
+
+class CategoryNotFound(DomainError):
+    code = "unknown_category"
+    status = 400
+    default_detail = "No category with this slug."
+
+
+class InvalidCategoryParent(DomainError):
+    code = "invalid_parent"
+    status = 400
+    default_detail = "A category cannot be its own parent or the parent of its ancestors."
+
+
+class InvalidPrice(DomainError):
+    code = "invalid_price"
+    status = 400
+    default_detail = "A price is a number of at least 0 with at most two decimal places."
+
+
+class InvalidProduct(DomainError):
+    code = "invalid"
+    status = 400
+    default_detail = "Invalid product data."
+
+
+# -- "not given" for partial updates -----------------------------------------------------------
+
+
+class _Unset(enum.Enum):
+    UNSET = enum.auto()
+
+
+UNSET: Final = _Unset.UNSET
+"""The default of every ``product_update`` field: leave it as it is."""
+
+
+# -- products --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def product_create(
+    *,
+    sku: str,
+    name: str,
+    price: Decimal,
+    description: str = "",
+    category: str | None = None,
+    status: str = ProductStatus.ACTIVE,
+    image_url: str = "",
+    slug: str = "",
+    initial_stock: int = 0,
+    actor_id: UUID | None = None,
+) -> ProductDTO:
+    """Add a product to the catalog, priced in the store currency.
+
+    ``category`` is a category slug; ``slug`` defaults to one made from the name. With
+    ``initial_stock`` > 0 the product's stock is created and adjusted in the same transaction.
+
+    Publishes ``ProductCreated`` (and inventory's stock events for the initial stock).
+    Raises ``DuplicateSku``, ``DuplicateSlug``, ``CategoryNotFound``, ``InvalidPrice``,
+    ``InvalidProduct``.
+    """
+    sku = _required_text(sku, attr="sku", max_length=64)
+    name = _required_text(name, attr="name", max_length=200)
+    price = _valid_price(price)
+    status = _valid_status(status)
+    image_url = _valid_image_url(image_url)
+    if initial_stock < 0:
+        raise InvalidProduct("Initial stock cannot be negative.", attr="initial_stock")
+    category_row = _category_by_slug(category) if category is not None else None
+    if Product.objects.filter(sku=sku).exists():
+        raise DuplicateSku(attr="sku")
+    if slug:
+        slug = _valid_slug(slug)
+        if Product.objects.filter(slug=slug).exists():
+            raise DuplicateSlug(attr="slug")
+    else:
+        slug = _free_slug(name=name, sku=sku)
+
+    try:
+        with transaction.atomic():
+            product = Product.objects.create(
+                sku=sku,
+                name=name,
+                slug=slug,
+                description=description,
+                price=price,
+                currency=settings.STORE_CURRENCY,
+                status=status,
+                image_url=image_url,
+                category=category_row,
+            )
+    except IntegrityError as exc:  # lost a race with another create of the same SKU or slug
+        if Product.objects.filter(sku=sku).exists():
+            raise DuplicateSku(attr="sku") from exc
+        raise DuplicateSlug(attr="slug") from exc
+
+    publish(
+        ProductCreated(
+            product_id=product.pk,
+            sku=product.sku,
+            name=product.name,
+            price=product.price,
+            currency=product.currency,
+            status=product.status,
+            category=category_row.slug if category_row is not None else None,
+            actor_id=actor_id,
+        )
+    )
+    if initial_stock > 0:
+        inventory.stock_create(product_id=product.pk, sku=product.sku)
+        inventory.stock_adjust(
+            product_id=product.pk, delta=initial_stock, reason="initial stock", actor_id=actor_id
+        )
+    return _dto(product)
+
+
+@transaction.atomic
+def product_update(
+    *,
+    product_id: UUID,
+    name: str | _Unset = UNSET,
+    description: str | _Unset = UNSET,
+    category: str | _Unset | None = UNSET,
+    status: str | _Unset = UNSET,
+    image_url: str | _Unset = UNSET,
+    slug: str | _Unset = UNSET,
+    actor_id: UUID | None = None,
+) -> ProductDTO:
+    """Change a product's details; fields left ``UNSET`` stay as they are. The price changes
+    only through ``product_change_price``, and the SKU never changes.
+
+    Publishes ``ProductUpdated`` naming the fields that changed (nothing when none did), and
+    also ``ProductDiscontinued`` when the status becomes discontinued.
+    Raises ``ProductNotFound``, ``CategoryNotFound``, ``DuplicateSlug``, ``InvalidProduct``.
+    """
+    product = _locked(product_id)
+    wanted: dict[str, object] = {}
+    if not isinstance(name, _Unset):
+        wanted["name"] = _required_text(name, attr="name", max_length=200)
+    if not isinstance(description, _Unset):
+        wanted["description"] = description
+    if not isinstance(category, _Unset):
+        wanted["category"] = _category_by_slug(category) if category is not None else None
+    if not isinstance(status, _Unset):
+        wanted["status"] = _valid_status(status)
+    if not isinstance(image_url, _Unset):
+        wanted["image_url"] = _valid_image_url(image_url)
+    if not isinstance(slug, _Unset):
+        wanted["slug"] = _valid_slug(slug)
+        if Product.objects.filter(slug=slug).exclude(pk=product.pk).exists():
+            raise DuplicateSlug(attr="slug")
+
+    was_discontinued = product.status == ProductStatus.DISCONTINUED
+    changed = tuple(sorted(f for f, value in wanted.items() if getattr(product, f) != value))
+    if not changed:
+        return _dto(product)
+    for field in changed:
+        setattr(product, field, wanted[field])
+    product.save(update_fields=[*changed, "updated_at"])
+
+    publish(
+        ProductUpdated(
+            product_id=product.pk,
+            sku=product.sku,
+            name=product.name,
+            status=product.status,
+            changed=changed,
+            actor_id=actor_id,
+        )
+    )
+    if product.status == ProductStatus.DISCONTINUED and not was_discontinued:
+        publish(_discontinued(product, actor_id=actor_id))
+    return _dto(product)
+
+
+@transaction.atomic
+def product_change_price(
+    *, product_id: UUID, price: Decimal, actor_id: UUID | None = None
+) -> ProductDTO:
+    """Set a new price (in the product's currency). The same price again changes nothing.
+
+    Publishes ``ProductPriceChanged`` with the old and the new price.
+    Raises ``ProductNotFound``, ``InvalidPrice``.
+    """
+    price = _valid_price(price)
+    product = _locked(product_id)
+    old_price = product.price
+    if price == old_price:
+        return _dto(product)
+    product.price = price
+    product.save(update_fields=["price", "updated_at"])
+    publish(
+        ProductPriceChanged(
+            product_id=product.pk,
+            sku=product.sku,
+            name=product.name,
+            old_price=old_price,
+            new_price=price,
+            currency=product.currency,
+            actor_id=actor_id,
+        )
+    )
+    return _dto(product)
+
+
+@transaction.atomic
+def product_discontinue(*, product_id: UUID, actor_id: UUID | None = None) -> ProductDTO:
+    """Take a product off sale for good. Discontinuing it again changes nothing.
+
+    Publishes ``ProductDiscontinued``. Raises ``ProductNotFound``.
+    """
+    product = _locked(product_id)
+    if product.status == ProductStatus.DISCONTINUED:
+        return _dto(product)
+    product.status = ProductStatus.DISCONTINUED
+    product.save(update_fields=["status", "updated_at"])
+    publish(_discontinued(product, actor_id=actor_id))
+    return _dto(product)
+
+
+def product_get(*, product_id: UUID) -> ProductDTO:
+    """One product, whatever its status, with its availability. Raises ``ProductNotFound``."""
+    product = Product.objects.select_related("category").filter(pk=product_id).first()
+    if product is None:
+        raise ProductNotFound()
+    return _dto(product)
+
+
+def product_get_many(*, product_ids: list[UUID]) -> dict[UUID, ProductDTO]:
+    """Products by id with their availability, in two queries whatever the number of ids.
+    Unknown ids are left out.
+    """
+    products = Product.objects.select_related("category").filter(pk__in=set(product_ids))
+    return {dto.id: dto for dto in products_to_dtos(products)}
+
+
+# -- categories ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def category_create(*, name: str, slug: str = "", parent: str | None = None) -> CategoryDTO:
+    """Add a category, optionally under ``parent`` (a category slug).
+
+    Raises ``CategoryNotFound`` (unknown parent), ``DuplicateSlug``, ``InvalidProduct``.
+    """
+    name = _required_text(name, attr="name", max_length=100)
+    slug = _valid_slug(slug or slugify(name))
+    parent_row = _category_by_slug(parent, attr="parent") if parent is not None else None
+    if Category.objects.filter(slug=slug).exists():
+        raise DuplicateSlug(attr="slug")
+    category = Category.objects.create(name=name, slug=slug, parent=parent_row)
+    return category_to_dto(category)
+
+
+@transaction.atomic
+def category_update(
+    *,
+    category_id: int,
+    name: str | _Unset = UNSET,
+    slug: str | _Unset = UNSET,
+    parent: str | _Unset | None = UNSET,
+) -> CategoryDTO:
+    """Rename a category, change its slug or move it under another parent (or to the top).
+
+    Raises ``CategoryNotFound``, ``DuplicateSlug``, ``InvalidCategoryParent``,
+    ``InvalidProduct``.
+    """
+    category = Category.objects.select_for_update().filter(pk=category_id).first()
+    if category is None:
+        raise CategoryNotFound("No such category.")
+    if not isinstance(name, _Unset):
+        category.name = _required_text(name, attr="name", max_length=100)
+    if not isinstance(slug, _Unset):
+        category.slug = _valid_slug(slug)
+        if Category.objects.filter(slug=category.slug).exclude(pk=category.pk).exists():
+            raise DuplicateSlug(attr="slug")
+    if not isinstance(parent, _Unset):
+        parent_row = _category_by_slug(parent, attr="parent") if parent is not None else None
+        ancestor = parent_row
+        while ancestor is not None:  # categories are few and shallow
+            if ancestor.pk == category.pk:
+                raise InvalidCategoryParent(attr="parent")
+            ancestor = ancestor.parent
+        category.parent = parent_row
+    category.save()
+    return category_to_dto(category)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _dto(product: Product) -> ProductDTO:
+    return products_to_dtos([product])[0]
+
+
+def _locked(product_id: UUID) -> Product:
+    product = Product.objects.select_for_update().filter(pk=product_id).first()
+    if product is None:
+        raise ProductNotFound()
+    return product
+
+
+def _discontinued(product: Product, *, actor_id: UUID | None) -> ProductDiscontinued:
+    return ProductDiscontinued(
+        product_id=product.pk, sku=product.sku, name=product.name, actor_id=actor_id
+    )
+
+
+def _category_by_slug(slug: str, *, attr: str = "category") -> Category:
+    category = Category.objects.select_related("parent").filter(slug=slug).first()
+    if category is None:
+        raise CategoryNotFound(f"No category with the slug {slug!r}.", attr=attr)
+    return category
+
+
+def _required_text(value: str, *, attr: str, max_length: int) -> str:
+    value = value.strip()
+    if not value:
+        raise InvalidProduct("This field may not be blank.", attr=attr)
+    if len(value) > max_length:
+        raise InvalidProduct(f"At most {max_length} characters.", attr=attr)
+    return value
+
+
+def _valid_price(price: object) -> Decimal:
+    if isinstance(price, float | bool):  # floats are not money; True is not a price
+        raise InvalidPrice(attr="price")
+    try:
+        value = Decimal(price)  # type: ignore[arg-type]
+    except (InvalidOperation, TypeError, ValueError) as exc:
+        raise InvalidPrice(attr="price") from exc
+    if not value.is_finite() or value < 0 or value > MAX_PRICE or value != value.quantize(CENT):
+        raise InvalidPrice(attr="price")
+    return value.quantize(CENT)
+
+
+def _valid_status(status: str) -> str:
+    if status not in ProductStatus.values:
+        raise InvalidProduct(f"{status!r} is not a product status.", attr="status")
+    return status
+
+
+def _valid_slug(slug: str) -> str:
+    try:
+        validate_slug(slug)
+    except DjangoValidationError as exc:
+        raise InvalidProduct(
+            "A slug has only letters, numbers, underscores or hyphens.", attr="slug"
+        ) from exc
+    return slug
+
+
+def _valid_image_url(url: str) -> str:
+    if url:
+        try:
+            URLValidator(schemes=["http", "https"])(url)
+        except DjangoValidationError as exc:
+            raise InvalidProduct("Enter a valid http(s) URL.", attr="image_url") from exc
+    return url
+
+
+def _free_slug(*, name: str, sku: str) -> str:
+    """A slug from the name that no product has yet: the name, then name and SKU."""
+    base = slugify(name)[:180] or slugify(sku)[:180] or "product"
+    for candidate in (base, f"{base}-{slugify(sku)}"[:220]):
+        if not Product.objects.filter(slug=candidate).exists():
+            return candidate
+    return f"{base}-{uuid4().hex[:8]}"

@@ -186,6 +186,11 @@ SPECTACULAR_SETTINGS = {
             "ServerErrorEnum",
             *(f"ErrorCode{code}Enum" for code in (401, 403, 404, 405, 406, 415, 429, 500)),
         ]
+    }
+    | {
+        # Each app's "status" choices get their own name instead of a hashed one.
+        "CartStatusEnum": "apps.cart.models.CartStatus",
+        "ProductStatusEnum": "apps.products.models.ProductStatus",
     },
     "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
 }
@@ -215,6 +220,15 @@ BUS_LEASE_SECONDS = env.float("BUS_LEASE_SECONDS", default=30.0)
 BUS_BATCH_SIZE = env.int("BUS_BATCH_SIZE", default=100)
 BUS_POLL_SECONDS = env.float("BUS_POLL_SECONDS", default=1.0)
 EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=30)
+
+# --- Payments (docs/PAYMENTS.md) ---------------------------------------------------------------
+PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="apps.payments.gateways.fake.FakeGateway")
+PAYMENT_WEBHOOK_SECRET = env.str("PAYMENT_WEBHOOK_SECRET", default="insecure-local-webhook-secret")
+PAYMENT_WEBHOOK_TOLERANCE_SECONDS = env.int("PAYMENT_WEBHOOK_TOLERANCE_SECONDS", default=300)
+PAYMENT_MAX_ATTEMPTS = env.int("PAYMENT_MAX_ATTEMPTS", default=5)
+PAYMENT_RETRY_BASE_SECONDS = env.float("PAYMENT_RETRY_BASE_SECONDS", default=5.0)
+PAYMENT_RETRY_MAX_SECONDS = env.float("PAYMENT_RETRY_MAX_SECONDS", default=300.0)
+PAYMENT_STALL_SECONDS = env.float("PAYMENT_STALL_SECONDS", default=300.0)
 
 # --- Server (read by `manage.py serve`) -------------------------------------------------------
 HOST = env.str("HOST", default="127.0.0.1")

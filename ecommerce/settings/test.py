@@ -21,5 +21,8 @@ WHITENOISE_AUTOREFRESH = True
 
 BUS_EAGER = True
 
+# django-q2 runs each task inline, in the caller's process, where async_task is called.
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405
+
 # The bus tests' own events, subscribers and effect tables.
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.bus.support"]  # noqa: F405

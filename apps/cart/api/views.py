@@ -1,0 +1,190 @@
+"""The cart API: one view per operation; each validates, calls one service, returns the cart.
+
+Signed-in shoppers are known by their token or session; anonymous shoppers send the secret
+cart token they got at creation in the ``X-Cart-Token`` header.
+"""
+
+import re
+from typing import Any
+from uuid import UUID
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.cart import services
+from ecommerce.core.idempotency import CART_TOKEN_HEADER, IDEMPOTENCY_KEY_PARAMETER, idempotent
+
+CART_TOKEN_PARAMETER = OpenApiParameter(
+    name=CART_TOKEN_HEADER,
+    type=OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="The secret token of an anonymous cart, as returned when it was created.",
+)
+
+
+def caller(request: Request) -> dict[str, Any]:
+    """Who is asking, as the services' ``user_id`` and ``cart_token`` arguments."""
+    user = request.user
+    return {
+        "user_id": user.pk if user and user.is_authenticated else None,
+        "cart_token": request.headers.get(CART_TOKEN_HEADER) or None,
+    }
+
+
+class WholeNumberField(serializers.IntegerField):
+    """An integer, and only that: ``2.0``, ``"2.5"`` and ``true`` are not quantities."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool | float) or (
+            isinstance(data, str) and not re.fullmatch(r"\s*-?\d+\s*", data)
+        ):
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
+def quantity_field() -> WholeNumberField:
+    return WholeNumberField(min_value=1, max_value=services.MAX_LINE_QUANTITY)
+
+
+class CartItemOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    product_id = serializers.UUIDField()
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    quantity = serializers.IntegerField()
+    line_total = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class CartOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=services.Status.choices)
+    items = CartItemOutputSerializer(many=True)
+    total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.CharField()
+    email = serializers.CharField()
+    payment_id = serializers.UUIDField(allow_null=True)
+    failure_code = serializers.CharField()
+    checked_out_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class CartCreateView(APIView):
+    class CartCreateOutputSerializer(CartOutputSerializer):
+        token = serializers.CharField(
+            help_text="The cart's secret: send it as X-Cart-Token. Shown only once."
+        )
+
+    @extend_schema(
+        request=None,
+        responses={201: CartCreateOutputSerializer},
+        operation_id="carts_create",
+    )
+    def post(self, request: Request) -> Response:
+        cart = services.cart_create(user_id=caller(request)["user_id"])
+        return Response(self.CartCreateOutputSerializer(cart).data, status=status.HTTP_201_CREATED)
+
+
+class CartDetailView(APIView):
+    @extend_schema(
+        parameters=[CART_TOKEN_PARAMETER],
+        responses={200: CartOutputSerializer},
+        operation_id="carts_retrieve",
+    )
+    def get(self, request: Request, cart_id: UUID) -> Response:
+        cart = services.cart_get(cart_id=cart_id, **caller(request))
+        return Response(CartOutputSerializer(cart).data)
+
+
+class CartItemAddView(APIView):
+    class CartItemAddInputSerializer(serializers.Serializer):
+        product_id = serializers.UUIDField()
+        quantity = quantity_field()
+
+    @extend_schema(
+        parameters=[CART_TOKEN_PARAMETER],
+        request=CartItemAddInputSerializer,
+        responses={201: CartOutputSerializer},
+        operation_id="carts_items_add",
+    )
+    def post(self, request: Request, cart_id: UUID) -> Response:
+        data = self.CartItemAddInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        cart = services.cart_add_item(cart_id=cart_id, **data.validated_data, **caller(request))
+        return Response(CartOutputSerializer(cart).data, status=status.HTTP_201_CREATED)
+
+
+class CartItemView(APIView):
+    class CartItemChangeInputSerializer(serializers.Serializer):
+        quantity = quantity_field()
+
+    @extend_schema(
+        parameters=[CART_TOKEN_PARAMETER],
+        request=CartItemChangeInputSerializer,
+        responses={200: CartOutputSerializer},
+        operation_id="carts_items_change",
+    )
+    def patch(self, request: Request, cart_id: UUID, item_id: UUID) -> Response:
+        data = self.CartItemChangeInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        cart = services.cart_change_quantity(
+            cart_id=cart_id, item_id=item_id, **data.validated_data, **caller(request)
+        )
+        return Response(CartOutputSerializer(cart).data)
+
+    @extend_schema(
+        parameters=[CART_TOKEN_PARAMETER],
+        responses={200: CartOutputSerializer},
+        operation_id="carts_items_remove",
+    )
+    def delete(self, request: Request, cart_id: UUID, item_id: UUID) -> Response:
+        cart = services.cart_remove_item(cart_id=cart_id, item_id=item_id, **caller(request))
+        return Response(CartOutputSerializer(cart).data)
+
+
+class CartCheckoutView(APIView):
+    class CartCheckoutInputSerializer(serializers.Serializer):
+        email = serializers.EmailField(max_length=254)
+        payment_token = serializers.CharField(max_length=services.MAX_PAYMENT_TOKEN_LENGTH)
+
+    @extend_schema(
+        parameters=[CART_TOKEN_PARAMETER, IDEMPOTENCY_KEY_PARAMETER],
+        request=CartCheckoutInputSerializer,
+        responses={202: CartOutputSerializer},
+        operation_id="carts_checkout",
+        description=(
+            "Reserve the stock and start the payment. The order's outcome shows in the "
+            "cart's status: poll GET /carts/{id}/ until it is paid, payment_failed or expired."
+        ),
+    )
+    @idempotent
+    def post(self, request: Request, cart_id: UUID) -> Response:
+        data = self.CartCheckoutInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        cart = services.cart_checkout(cart_id=cart_id, **data.validated_data, **caller(request))
+        return Response(CartOutputSerializer(cart).data, status=status.HTTP_202_ACCEPTED)
+
+
+class CartClaimView(APIView):
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(
+        parameters=[CART_TOKEN_PARAMETER],
+        request=None,
+        responses={200: CartOutputSerializer},
+        operation_id="carts_claim",
+        description=(
+            "Take an anonymous cart into the signed-in user's account. If the user has an "
+            "open cart already, the lines are merged into it and that cart is returned."
+        ),
+    )
+    def post(self, request: Request, cart_id: UUID) -> Response:
+        cart = services.cart_claim(cart_id=cart_id, **caller(request))
+        return Response(CartOutputSerializer(cart).data)

@@ -1,0 +1,31 @@
+"""What other apps' events do to carts. Thin, and safe to run twice: each calls a service
+whose change is conditional on the cart's state (an open cart, a checked-out order).
+"""
+
+from apps.cart import services
+from apps.inventory.events import ReservationExpired
+from apps.payments.events import PaymentFailed, PaymentSucceeded
+from apps.products.events import ProductDiscontinued, ProductPriceChanged
+
+
+def on_product_discontinued(event: ProductDiscontinued) -> None:
+    services.carts_remove_product(product_id=event.product_id)
+
+
+def on_product_price_changed(event: ProductPriceChanged) -> None:
+    services.carts_reprice_product(product_id=event.product_id, unit_price=event.new_price)
+
+
+def on_payment_succeeded(event: PaymentSucceeded) -> None:
+    services.cart_mark_paid(cart_id=event.cart_id, payment_id=event.payment_id)
+
+
+def on_payment_failed(event: PaymentFailed) -> None:
+    services.cart_mark_payment_failed(
+        cart_id=event.cart_id, payment_id=event.payment_id, failure_code=event.failure_code
+    )
+
+
+def on_reservation_expired(event: ReservationExpired) -> None:
+    # The reservation's reference is the cart id for a checkout; any other is not a cart's.
+    services.cart_expire(cart_id=event.reference)

@@ -1,0 +1,205 @@
+"""Staff's stock tools: stock levels with an "Adjust stock" form, the ledger, reservations.
+
+Counters are read-only here: every change is an adjustment through ``stock_adjust``, so it
+lands in the ledger and publishes the same events as the API.
+"""
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import F, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+
+from apps.inventory import services
+from apps.inventory.models import Reservation, ReservationLine, Stock, StockMovement
+from ecommerce.common.errors import DomainError
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class StockLevelFilter(admin.SimpleListFilter):
+    title = "stock level"
+    parameter_name = "level"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("out", "Out of stock"),
+            ("low", "Low (at or below threshold)"),
+            ("ok", "Above threshold"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Stock]) -> QuerySet[Stock]:
+        # available = on_hand - reserved, compared without leaving the row's columns
+        line = F("reserved") + F("low_stock_threshold")
+        if self.value() == "out":
+            return queryset.filter(on_hand__lte=F("reserved"))
+        if self.value() == "low":
+            return queryset.filter(on_hand__gt=F("reserved"), on_hand__lte=line)
+        if self.value() == "ok":
+            return queryset.filter(on_hand__gt=line)
+        return queryset
+
+
+class StockAdjustForm(forms.Form):
+    delta = forms.IntegerField(
+        min_value=-1_000_000,
+        max_value=1_000_000,
+        help_text="Units to add (positive) or remove (negative), e.g. 24 for a delivery.",
+    )
+    reason = forms.CharField(max_length=255, help_text="Why: delivery, stock count, breakage...")
+
+    def clean_delta(self) -> int:
+        delta: int = self.cleaned_data["delta"]
+        if delta == 0:
+            raise forms.ValidationError("An adjustment changes stock by at least one unit.")
+        return delta
+
+
+@admin.register(Stock)
+class StockAdmin(ReadOnlyAdmin):
+    list_display = (
+        "sku",
+        "product_id",
+        "on_hand",
+        "reserved",
+        "available",
+        "low_stock_threshold",
+        "updated_at",
+        "adjust_link",
+    )
+    list_filter = (StockLevelFilter,)
+    search_fields = ("sku", "=product_id")
+    readonly_fields = (
+        "product_id",
+        "sku",
+        "on_hand",
+        "reserved",
+        "available",
+        "low_stock_threshold",
+        "created_at",
+        "updated_at",
+    )
+    fields = readonly_fields
+    actions = ("adjust_selected",)
+
+    def get_urls(self) -> list[URLPattern]:
+        adjust = path(
+            "<path:object_id>/adjust/",
+            self.admin_site.admin_view(self.adjust_view),
+            name="inventory_stock_adjust",
+        )
+        return [adjust, *super().get_urls()]
+
+    def has_adjust_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("inventory.change_stock")
+
+    @admin.display(description="")
+    def adjust_link(self, obj: Stock) -> str:
+        url = reverse("admin:inventory_stock_adjust", args=[obj.pk])
+        return format_html('<a href="{}">Adjust stock</a>', url)
+
+    @admin.action(description="Adjust stock of the selected product", permissions=["adjust"])
+    def adjust_selected(
+        self, request: HttpRequest, queryset: QuerySet[Stock]
+    ) -> HttpResponse | None:
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one product to adjust.", messages.WARNING)
+            return None
+        stock = queryset.get()
+        return HttpResponseRedirect(reverse("admin:inventory_stock_adjust", args=[stock.pk]))
+
+    def adjust_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if not self.has_adjust_permission(request):
+            raise PermissionDenied
+        stock = get_object_or_404(Stock, pk=object_id)
+        form = StockAdjustForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                after = services.stock_adjust(
+                    product_id=stock.product_id,
+                    delta=form.cleaned_data["delta"],
+                    reason=form.cleaned_data["reason"],
+                    actor_id=request.user.pk,
+                )
+            except DomainError as exc:
+                form.add_error(None, exc.detail)
+            else:
+                self.message_user(
+                    request,
+                    f"{after.sku}: {form.cleaned_data['delta']:+d} "
+                    f"({form.cleaned_data['reason']}). Now {after.on_hand} on hand, "
+                    f"{after.reserved} reserved, {after.available} available.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:inventory_stock_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Adjust stock: {stock.sku}",
+            "stock": stock,
+            "form": form,
+            "movements": StockMovement.objects.filter(product_id=stock.product_id)
+            .select_related("actor")
+            .order_by("-id")[:10],
+        }
+        return TemplateResponse(request, "admin/inventory/stock/adjust.html", context)
+
+
+class ReservationLineInline(admin.TabularInline):
+    model = ReservationLine
+    fields = ("product_id", "sku", "quantity")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Reservation)
+class ReservationAdmin(ReadOnlyAdmin):
+    list_display = ("reference", "status", "expires_at", "release_reason", "created_at")
+    list_filter = ("status", "expires_at", "created_at")
+    search_fields = ("=reference", "=lines__product_id", "lines__sku")
+    date_hierarchy = "created_at"
+    inlines = (ReservationLineInline,)
+    show_full_result_count = False
+
+
+@admin.register(StockMovement)
+class StockMovementAdmin(ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "sku",
+        "kind",
+        "on_hand_delta",
+        "reserved_delta",
+        "on_hand_after",
+        "reserved_after",
+        "reason",
+        "reference",
+        "actor",
+    )
+    list_filter = ("kind", "created_at")
+    search_fields = ("sku", "=product_id", "=reference")
+    list_select_related = ("actor",)
+    date_hierarchy = "created_at"
+    show_full_result_count = False

@@ -1,0 +1,104 @@
+"""GET /inventory/{product_id}/, POST .../adjustments (staff), GET .../movements (staff)."""
+
+from typing import Any
+from uuid import UUID
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAdminUser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.inventory import selectors, services
+from ecommerce.common.pagination import PageNumberPagination
+
+
+class StockDetailView(APIView):
+    class InventoryStockOutputSerializer(serializers.Serializer):
+        STAFF_ONLY = ("on_hand", "reserved", "low_stock_threshold")
+
+        product_id = serializers.UUIDField()
+        sku = serializers.CharField()
+        available = serializers.IntegerField()
+        on_hand = serializers.IntegerField(required=False, help_text="Staff only.")
+        reserved = serializers.IntegerField(required=False, help_text="Staff only.")
+        low_stock_threshold = serializers.IntegerField(required=False, help_text="Staff only.")
+
+        def __init__(self, *args: Any, staff: bool = True, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            if not staff:
+                for name in self.STAFF_ONLY:
+                    self.fields.pop(name)
+
+    @extend_schema(
+        responses={200: InventoryStockOutputSerializer},
+        operation_id="inventory_stock_retrieve",
+        description="Availability of one product; staff also see on-hand and reserved.",
+    )
+    def get(self, request: Request, product_id: UUID) -> Response:
+        stock = services.stock_get(product_id=product_id)
+        return Response(
+            self.InventoryStockOutputSerializer(stock, staff=request.user.is_staff).data
+        )
+
+
+class StockAdjustView(APIView):
+    permission_classes = (IsAdminUser,)
+
+    class InventoryAdjustmentInputSerializer(serializers.Serializer):
+        delta = serializers.IntegerField(min_value=-1_000_000, max_value=1_000_000)
+        reason = serializers.CharField(max_length=255)
+
+    @extend_schema(
+        request=InventoryAdjustmentInputSerializer,
+        responses={201: StockDetailView.InventoryStockOutputSerializer},
+        operation_id="inventory_stock_adjust",
+        description=(
+            "Change on-hand stock by `delta` (never zero) with a reason. A delta that would take "
+            "on-hand below zero or below what is reserved is 409 `insufficient_stock`."
+        ),
+    )
+    def post(self, request: Request, product_id: UUID) -> Response:
+        data = self.InventoryAdjustmentInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        stock = services.stock_adjust(
+            product_id=product_id, actor_id=request.user.pk, **data.validated_data
+        )
+        return Response(
+            StockDetailView.InventoryStockOutputSerializer(stock).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class StockMovementListView(APIView):
+    permission_classes = (IsAdminUser,)
+    pagination_class = PageNumberPagination
+
+    class InventoryMovementOutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        kind = serializers.CharField()
+        on_hand_delta = serializers.IntegerField()
+        reserved_delta = serializers.IntegerField()
+        on_hand_after = serializers.IntegerField()
+        reserved_after = serializers.IntegerField()
+        reason = serializers.CharField()
+        reference = serializers.UUIDField(allow_null=True)
+        actor_id = serializers.UUIDField(allow_null=True)
+        actor_email = serializers.EmailField(source="actor.email", allow_null=True, default=None)
+        created_at = serializers.DateTimeField()
+
+    @extend_schema(
+        responses={200: InventoryMovementOutputSerializer(many=True)},
+        operation_id="inventory_stock_movements_list",
+        description="The product's stock ledger, newest first.",
+    )
+    def get(self, request: Request, product_id: UUID) -> Response:
+        services.stock_get(product_id=product_id)  # 404 for a product without stock
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(
+            selectors.stock_movement_list(product_id=product_id), request, view=self
+        )
+        return paginator.get_paginated_response(
+            self.InventoryMovementOutputSerializer(page, many=True).data
+        )

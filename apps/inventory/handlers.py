@@ -1,0 +1,39 @@
+"""Inventory's reactions to other apps' events. Thin and safe to run twice: each calls a
+service that checks the current state first."""
+
+import logging
+
+from apps.inventory import services
+from apps.payments.events import PaymentFailed, PaymentRefunded, PaymentSucceeded
+from apps.products.events import ProductCreated
+
+logger = logging.getLogger(__name__)
+
+
+def on_product_created(event: ProductCreated) -> None:
+    """Every product gets a stock row (empty until staff adjust it); idempotent."""
+    services.stock_create(product_id=event.product_id, sku=event.sku)
+
+
+def on_payment_succeeded(event: PaymentSucceeded) -> None:
+    """The order is paid: its reserved units are sold."""
+    try:
+        services.reservation_commit(reference=event.cart_id)
+    except services.ReservationNotActive:
+        # Paid after the reservation expired or was released: the units went back on sale.
+        # Retrying cannot change that; the cart's own handling of the payment decides.
+        logger.warning(
+            "payment %s succeeded for cart %s whose reservation no longer holds stock",
+            event.payment_id,
+            event.cart_id,
+        )
+
+
+def on_payment_failed(event: PaymentFailed) -> None:
+    services.reservation_release(reference=event.cart_id, reason=event.failure_code)
+
+
+def on_payment_refunded(event: PaymentRefunded) -> None:
+    """Refunded: the sold units come back on hand. While the commit has not arrived yet the
+    service raises, and the bus retries this delivery later."""
+    services.reservation_return(reference=event.cart_id)

@@ -1,0 +1,86 @@
+"""Payments in the admin: read-only, with their event log; staff refund with an action."""
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from apps.payments import services
+from apps.payments.models import Payment, PaymentEvent
+from ecommerce.common.errors import DomainError
+
+
+class PaymentEventInline(admin.TabularInline):
+    model = PaymentEvent
+    fields = ("created_at", "kind", "gateway_event_id", "detail")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "cart_id",
+        "email",
+        "amount",
+        "currency",
+        "status",
+        "failure_code",
+        "attempts",
+        "created_at",
+    )
+    list_filter = ("status", "failure_code", "gateway")
+    search_fields = ("=id", "=cart_id", "=gateway_reference", "email")
+    date_hierarchy = "created_at"
+    # The gateway token and the idempotency keys are the gateway's business: not shown.
+    fields = (
+        "id",
+        "cart_id",
+        "user_id",
+        "email",
+        "amount",
+        "currency",
+        "status",
+        "failure_code",
+        "attempts",
+        "gateway",
+        "gateway_reference",
+        "refund_reference",
+        "refunded_by",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+    inlines = (PaymentEventInline,)
+    actions = ("refund",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Every field is read-only; staff need "change" to see the refund action.
+        return bool(request.user.is_staff)
+
+    @admin.action(description="Refund selected payments")
+    def refund(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:
+        refunded = 0
+        for payment_id in queryset.values_list("pk", flat=True):
+            try:
+                services.payment_refund(payment_id=payment_id, actor_id=request.user.pk)
+            except DomainError as exc:
+                self.message_user(request, f"Payment {payment_id}: {exc.detail}", messages.ERROR)
+            else:
+                refunded += 1
+        if refunded:
+            self.message_user(request, f"{refunded} payments refunded.", messages.SUCCESS)

@@ -1,0 +1,142 @@
+"""The built-in fake gateway: decides by token, keeps its books in the database.
+
+- ``tok_ok`` succeeds; ``tok_declined`` is declined (``payment_declined``);
+- ``tok_flaky`` times out on the first two calls with an idempotency key, then succeeds;
+- any other token is declined (``invalid_payment_token``).
+
+Like a real gateway it answers a repeated idempotency key with the first outcome without
+charging again, so ``FakeGatewayRequest`` holds at most one charge per key. Webhooks are
+signed as in ``apps.payments.gateways.signing`` with ``PAYMENT_WEBHOOK_SECRET``.
+"""
+
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid4
+
+from django.db import transaction
+
+from apps.payments.conf import payment_settings
+from apps.payments.gateways import (
+    ChargeResult,
+    GatewayTimeout,
+    InvalidWebhook,
+    RefundResult,
+    WebhookEvent,
+    signing,
+)
+from apps.payments.models import FakeGatewayRequest
+
+TOKEN_OK = "tok_ok"
+TOKEN_DECLINED = "tok_declined"
+TOKEN_FLAKY = "tok_flaky"
+FLAKY_TIMEOUTS = 2
+
+Outcome = FakeGatewayRequest.Outcome
+Operation = FakeGatewayRequest.Operation
+
+_REASONS = {
+    "payment_declined": "Your card was declined.",
+    "invalid_payment_token": "The payment method is not valid.",
+}
+
+
+class FakeGateway:
+    name = "fake"
+
+    def charge(
+        self, *, payment_id: UUID, amount: Decimal, currency: str, token: str, idempotency_key: str
+    ) -> ChargeResult:
+        with transaction.atomic():
+            request = _request_for(idempotency_key, Operation.CHARGE, payment_id, amount, currency)
+            request.calls += 1
+            timed_out = False
+            if request.outcome == Outcome.PENDING:
+                if token == TOKEN_FLAKY and request.calls <= FLAKY_TIMEOUTS:
+                    timed_out = True
+                elif token in (TOKEN_OK, TOKEN_FLAKY):
+                    request.outcome = Outcome.SUCCEEDED
+                    request.reference = f"fake_ch_{uuid4().hex}"
+                else:
+                    request.outcome = Outcome.DECLINED
+                    request.failure_code = (
+                        "payment_declined" if token == TOKEN_DECLINED else "invalid_payment_token"
+                    )
+            request.save(update_fields=["calls", "outcome", "reference", "failure_code"])
+        # Raised after the commit, so the call is counted as a real gateway would count it.
+        if timed_out:
+            raise GatewayTimeout("the fake gateway timed out")
+        return ChargeResult(
+            succeeded=request.outcome == Outcome.SUCCEEDED,
+            reference=request.reference,
+            failure_code=request.failure_code,
+            failure_reason=_REASONS.get(request.failure_code, ""),
+        )
+
+    def refund(
+        self,
+        *,
+        payment_id: UUID,
+        reference: str,
+        amount: Decimal,
+        currency: str,
+        idempotency_key: str,
+    ) -> RefundResult:
+        with transaction.atomic():
+            request = _request_for(idempotency_key, Operation.REFUND, payment_id, amount, currency)
+            request.calls += 1
+            if request.outcome == Outcome.PENDING:
+                request.outcome = Outcome.SUCCEEDED
+                request.reference = f"fake_re_{uuid4().hex}"
+            request.save(update_fields=["calls", "outcome", "reference"])
+        return RefundResult(reference=request.reference)
+
+    def verify_and_parse_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
+        conf = payment_settings()
+        signing.verify(
+            body,
+            headers.get(signing.HEADER),
+            secret=conf.webhook_secret,
+            tolerance=conf.webhook_tolerance_seconds,
+        )
+        return parse_webhook_body(body)
+
+
+def parse_webhook_body(body: bytes) -> WebhookEvent:
+    """Parse ``{"id": "evt_1", "type": "charge.succeeded", "data": {...}}``.
+
+    ``data`` holds ``payment_id``, ``reference`` and, for a failure, ``failure_code``.
+    """
+    try:
+        message = json.loads(body)
+        data: dict[str, Any] = message.get("data") or {}
+        event_id, event_type = message["id"], message["type"]
+        if not (isinstance(event_id, str) and event_id and isinstance(event_type, str)):
+            raise ValueError("id and type must be strings")
+        payment_id = data.get("payment_id")
+        return WebhookEvent(
+            id=event_id[:255],
+            type=event_type,
+            payment_id=UUID(payment_id) if payment_id else None,
+            reference=str(data.get("reference") or "")[:255],
+            failure_code=str(data.get("failure_code") or "")[:50],
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InvalidWebhook("invalid_webhook", "The webhook body is not a valid event.") from exc
+
+
+def _request_for(
+    key: str, operation: str, payment_id: UUID, amount: Decimal, currency: str
+) -> FakeGatewayRequest:
+    FakeGatewayRequest.objects.get_or_create(
+        idempotency_key=key,
+        defaults={
+            "operation": operation,
+            "payment_id": payment_id,
+            "amount": amount,
+            "currency": currency,
+        },
+    )
+    # Locked so two calls with the same key (two workers) are answered one after the other.
+    return FakeGatewayRequest.objects.select_for_update().get(idempotency_key=key)

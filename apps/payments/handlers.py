@@ -1,0 +1,17 @@
+"""Reactions to other apps' events. Thin: translate the event, call a service."""
+
+from apps.cart.events import CartCheckedOut
+from apps.payments import services
+
+
+def on_cart_checked_out(event: CartCheckedOut) -> None:
+    """Stock is reserved: start the cart's payment (idempotent per cart)."""
+    services.payment_start_for_checkout(
+        cart_id=event.cart_id,
+        checkout_event_id=event.event_id,
+        user_id=event.user_id,
+        email=event.email,
+        amount=event.total,
+        currency=event.currency,
+        payment_token=event.payment_token,
+    )

@@ -1,0 +1,24 @@
+"""Queue the charge again for pending payments nobody is working on (also scheduled)."""
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from apps.payments import services
+
+
+class Command(BaseCommand):
+    help = "Queue the charge again for payments pending longer than PAYMENT_STALL_SECONDS."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--older-than",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="how long untouched counts as stalled (default: PAYMENT_STALL_SECONDS)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        resumed = services.payments_resume_stalled(older_than_seconds=options["older_than"])
+        self.stdout.write(f"{resumed} stalled payments queued for charging again.")

@@ -1,0 +1,15 @@
+"""django-q2 tasks. Arguments are plain strings: they travel through the broker."""
+
+from uuid import UUID
+
+from apps.payments import services
+
+
+def charge_payment(payment_id: str) -> str:
+    """Charge one payment at the gateway (queued after checkout; scheduled again on timeouts)."""
+    return services.payment_charge(payment_id=UUID(payment_id)).status
+
+
+def resume_stalled_payments() -> int:
+    """Scheduled (every 5 minutes): re-queue charges for payments nobody is working on."""
+    return services.payments_resume_stalled()

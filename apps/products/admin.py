@@ -1,0 +1,199 @@
+"""Staff's catalog tool. Every write goes through the services, so it publishes the same
+events as the API: creating and editing products, the "change price" and "discontinue"
+actions, and categories.
+"""
+
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.views.main import ChangeList
+from django.db import models
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from apps.inventory import services as inventory
+from apps.products import services
+from apps.products.models import Category, Product
+
+# The attribute the change list puts each row's available quantity in (None: no stock row).
+_AVAILABLE = "_available_quantity"
+
+
+class ProductChangeList(ChangeList):
+    """The product list, with availability fetched from inventory in one call per page."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        products = list(self.result_list)  # evaluates the page once; rows are reused below
+        stock = inventory.stock_get_many(product_ids=[p.pk for p in products])
+        for product in products:
+            level = stock.get(product.pk)
+            setattr(product, _AVAILABLE, level.available if level is not None else None)
+
+
+class ProductAddForm(forms.ModelForm):
+    """The add form: the admin builds the model fields onto it and this adds the stock."""
+
+    initial_stock = forms.IntegerField(
+        min_value=0, max_value=1_000_000, initial=0, required=False, help_text="Units on hand."
+    )
+
+
+class ChangePriceForm(forms.Form):
+    price = forms.DecimalField(
+        label="New price",
+        min_value=Decimal("0"),
+        max_value=services.MAX_PRICE,
+        max_digits=12,
+        decimal_places=2,
+    )
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ("name", "sku", "category", "price", "currency", "status", "available")
+    list_filter = ("status", "category")
+    search_fields = ("name", "sku")
+    list_select_related = ("category",)
+    ordering = ("name",)
+    actions = ("change_price", "discontinue")
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("currency", "available", "created_at", "updated_at")
+    show_full_result_count = False
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return ProductChangeList
+
+    def get_form(
+        self, request: HttpRequest, obj: Product | None = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is None:
+            kwargs["form"] = ProductAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Product | None = None) -> Any:
+        # The SKU names the product in every other app's snapshots: it never changes.
+        return (*self.readonly_fields, "sku") if obj is not None else self.readonly_fields
+
+    def get_prepopulated_fields(self, request: HttpRequest, obj: Product | None = None) -> Any:
+        return self.prepopulated_fields if obj is None else {}
+
+    def has_delete_permission(self, request: HttpRequest, obj: Product | None = None) -> bool:
+        return False  # other apps keep references: discontinue instead
+
+    @admin.display(description="available")
+    def available(self, product: Product) -> str:
+        if not hasattr(product, _AVAILABLE):  # the change form: one product, one call
+            level = inventory.stock_get_many(product_ids=[product.pk]).get(product.pk)
+            setattr(product, _AVAILABLE, level.available if level is not None else None)
+        value = getattr(product, _AVAILABLE)
+        return "—" if value is None else str(value)
+
+    def save_model(self, request: HttpRequest, obj: Product, form: Any, change: bool) -> None:
+        # The form has put its values on ``obj``; the services write them and publish.
+        actor_id = request.user.pk
+        category = obj.category.slug if obj.category is not None else None
+        if not change:
+            dto = services.product_create(
+                sku=obj.sku,
+                name=obj.name,
+                slug=obj.slug,
+                price=obj.price,
+                description=obj.description,
+                category=category,
+                status=obj.status,
+                image_url=obj.image_url,
+                initial_stock=form.cleaned_data.get("initial_stock") or 0,
+                actor_id=actor_id,
+            )
+            obj.pk = dto.id
+            obj._state.adding = False
+        else:
+            editable = {"name", "slug", "description", "category", "status", "image_url"}
+            fields: dict[str, Any] = {
+                name: getattr(obj, name) for name in form.changed_data if name in editable
+            }
+            if "category" in fields:
+                fields["category"] = category
+            services.product_update(product_id=obj.pk, actor_id=actor_id, **fields)
+            if "price" in form.changed_data:
+                services.product_change_price(product_id=obj.pk, price=obj.price, actor_id=actor_id)
+        obj.refresh_from_db()
+
+    @admin.action(description="Change price of selected products")
+    def change_price(
+        self, request: HttpRequest, queryset: QuerySet[Product]
+    ) -> HttpResponse | None:
+        form = ChangePriceForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            price = form.cleaned_data["price"]
+            for product_id in queryset.values_list("pk", flat=True):
+                services.product_change_price(
+                    product_id=product_id, price=price, actor_id=request.user.pk
+                )
+            self.message_user(
+                request, f"Price set to {price} for {queryset.count()} products.", messages.SUCCESS
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Change price",
+            "opts": self.model._meta,
+            "form": form,
+            "products": queryset,
+            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/products/product/change_price.html", context)
+
+    @admin.action(description="Discontinue selected products")
+    def discontinue(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
+        for product_id in queryset.values_list("pk", flat=True):
+            services.product_discontinue(product_id=product_id, actor_id=request.user.pk)
+        self.message_user(request, f"{queryset.count()} products discontinued.", messages.SUCCESS)
+
+
+class CategoryForm(forms.ModelForm):
+    class Meta:
+        model = Category
+        fields = ("name", "slug", "parent")
+
+    def clean_parent(self) -> Category | None:
+        parent: Category | None = self.cleaned_data["parent"]
+        ancestor = parent
+        while ancestor is not None and self.instance.pk is not None:
+            if ancestor.pk == self.instance.pk:
+                raise forms.ValidationError(
+                    "A category cannot sit under itself or one of its subcategories."
+                )
+            ancestor = ancestor.parent
+        return parent
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    form = CategoryForm
+    list_display = ("name", "slug", "parent")
+    search_fields = ("name", "slug")
+    list_select_related = ("parent",)
+    prepopulated_fields = {"slug": ("name",)}
+
+    def has_delete_permission(self, request: HttpRequest, obj: Category | None = None) -> bool:
+        return False  # products and other apps' snapshots name categories by slug
+
+    def save_model(self, request: HttpRequest, obj: Category, form: Any, change: bool) -> None:
+        parent = obj.parent.slug if obj.parent is not None else None
+        if change:
+            services.category_update(
+                category_id=obj.pk, name=obj.name, slug=obj.slug, parent=parent
+            )
+        else:
+            obj.pk = services.category_create(name=obj.name, slug=obj.slug, parent=parent).id
+            obj._state.adding = False
+        obj.refresh_from_db()

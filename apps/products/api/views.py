@@ -1,0 +1,249 @@
+"""The catalog API: products and categories (API.md, "Catalog").
+
+Everyone reads active products; staff read every product and write through the services.
+"""
+
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import permissions, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.products import selectors, services
+from apps.products.dtos import products_to_dtos
+from apps.products.models import ProductStatus
+from ecommerce.common.pagination import PageNumberPagination
+
+MAX_PRICE = services.MAX_PRICE
+
+
+class IsStaffOrReadOnly(permissions.BasePermission):
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return bool(request.user and request.user.is_staff)
+
+
+def _is_staff(request: Request) -> bool:
+    return bool(request.user and request.user.is_staff)
+
+
+# -- output shared by several operations -------------------------------------------------------
+
+
+class ProductListOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    slug = serializers.SlugField()
+    description = serializers.CharField()
+    price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.CharField()
+    category = serializers.SlugField(allow_null=True, help_text="The category's slug.")
+    status = serializers.ChoiceField(choices=ProductStatus.choices)
+    in_stock = serializers.BooleanField()
+    available_quantity = serializers.IntegerField()
+
+
+class ProductDetailOutputSerializer(ProductListOutputSerializer):
+    image_url = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ProductPageOutputSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = ProductListOutputSerializer(many=True)
+
+
+def _page_parameters() -> list[OpenApiParameter]:
+    return [
+        OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1."),
+        OpenApiParameter("page_size", OpenApiTypes.INT, description="Items per page (max 100)."),
+    ]
+
+
+def _product_response(dto: services.ProductDTO, code: int = status.HTTP_200_OK) -> Response:
+    return Response(ProductDetailOutputSerializer(dto).data, status=code)
+
+
+# -- products ----------------------------------------------------------------------------------
+
+
+class ProductCollectionView(APIView):
+    """GET: the product list (everyone). POST: add a product (staff)."""
+
+    permission_classes = (IsStaffOrReadOnly,)
+
+    class ProductCreateInputSerializer(serializers.Serializer):
+        sku = serializers.CharField(max_length=64)
+        name = serializers.CharField(max_length=200)
+        price = serializers.DecimalField(
+            max_digits=12, decimal_places=2, min_value=Decimal("0"), max_value=MAX_PRICE
+        )
+        description = serializers.CharField(allow_blank=True, required=False, default="")
+        category = serializers.SlugField(
+            max_length=100, allow_null=True, required=False, default=None
+        )
+        status = serializers.ChoiceField(
+            choices=ProductStatus.choices, required=False, default=ProductStatus.ACTIVE
+        )
+        image_url = serializers.URLField(
+            max_length=500, allow_blank=True, required=False, default=""
+        )
+        slug = serializers.SlugField(max_length=220, required=False, default="")
+        initial_stock = serializers.IntegerField(
+            min_value=0, max_value=1_000_000, required=False, default=0
+        )
+
+    @extend_schema(
+        operation_id="products_list",
+        parameters=[
+            OpenApiParameter("search", str, description="Text in the name, SKU or description."),
+            OpenApiParameter("category", str, description="A category slug (and its children)."),
+            OpenApiParameter("min_price", OpenApiTypes.DECIMAL),
+            OpenApiParameter("max_price", OpenApiTypes.DECIMAL),
+            OpenApiParameter("in_stock", bool, description="true: only products available now."),
+            OpenApiParameter(
+                "ordering",
+                str,
+                enum=["price", "-price", "name", "-name", "created_at", "-created_at"],
+                description="Default: -created_at (newest first).",
+            ),
+            OpenApiParameter(
+                "status",
+                str,
+                enum=ProductStatus.values,
+                description="Staff only: shoppers always see active products.",
+            ),
+            *_page_parameters(),
+        ],
+        responses={200: ProductPageOutputSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        products = selectors.product_list(filters=request.query_params, staff=_is_staff(request))
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(products, request, view=self) or []
+        data = ProductListOutputSerializer(products_to_dtos(page), many=True).data
+        return paginator.get_paginated_response(data)
+
+    @extend_schema(
+        operation_id="products_create",
+        request=ProductCreateInputSerializer,
+        responses={201: ProductDetailOutputSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        data = self.ProductCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        product = services.product_create(**data.validated_data, actor_id=request.user.pk)
+        return _product_response(product, status.HTTP_201_CREATED)
+
+
+class ProductDetailView(APIView):
+    """GET: one product (shoppers: active ones only). PATCH: change it (staff)."""
+
+    permission_classes = (IsStaffOrReadOnly,)
+
+    class ProductUpdateInputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200, required=False)
+        description = serializers.CharField(allow_blank=True, required=False)
+        category = serializers.SlugField(max_length=100, allow_null=True, required=False)
+        status = serializers.ChoiceField(choices=ProductStatus.choices, required=False)
+        image_url = serializers.URLField(max_length=500, allow_blank=True, required=False)
+        slug = serializers.SlugField(max_length=220, required=False)
+        price = serializers.DecimalField(
+            max_digits=12,
+            decimal_places=2,
+            min_value=Decimal("0"),
+            max_value=MAX_PRICE,
+            required=False,
+            help_text="A new price publishes ProductPriceChanged.",
+        )
+
+    @extend_schema(operation_id="products_retrieve", responses={200: ProductDetailOutputSerializer})
+    def get(self, request: Request, product_id: UUID) -> Response:
+        product = services.product_get(product_id=product_id)
+        if product.status != ProductStatus.ACTIVE and not _is_staff(request):
+            raise services.ProductNotFound()
+        return _product_response(product)
+
+    @extend_schema(
+        operation_id="products_partial_update",
+        request=ProductUpdateInputSerializer,
+        responses={200: ProductDetailOutputSerializer},
+    )
+    def patch(self, request: Request, product_id: UUID) -> Response:
+        data = self.ProductUpdateInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        fields: dict[str, Any] = dict(data.validated_data)
+        price = fields.pop("price", None)
+        actor_id = request.user.pk
+        # Details and price change together or not at all.
+        with transaction.atomic():
+            product = services.product_update(product_id=product_id, actor_id=actor_id, **fields)
+            if price is not None:
+                product = services.product_change_price(
+                    product_id=product_id, price=price, actor_id=actor_id
+                )
+        return _product_response(product)
+
+
+class ProductDiscontinueView(APIView):
+    """Take a product off sale for good (staff). Doing it twice is harmless."""
+
+    permission_classes = (permissions.IsAdminUser,)
+
+    @extend_schema(
+        operation_id="products_discontinue",
+        request=None,
+        responses={200: ProductDetailOutputSerializer},
+    )
+    def post(self, request: Request, product_id: UUID) -> Response:
+        product = services.product_discontinue(product_id=product_id, actor_id=request.user.pk)
+        return _product_response(product)
+
+
+# -- categories --------------------------------------------------------------------------------
+
+
+class CategoryOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    slug = serializers.SlugField()
+    # The serializer metaclass takes declared fields off the class, so this does not shadow
+    # Field.parent at run time; mypy cannot know that.
+    parent = serializers.SlugField(  # type: ignore[assignment]
+        source="parent.slug", allow_null=True, help_text="The parent category's slug."
+    )
+
+
+class CategoryPageOutputSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = CategoryOutputSerializer(many=True)
+
+
+class CategoryListView(APIView):
+    """Every category, by name; ``parent`` links a subcategory to its parent."""
+
+    permission_classes = (permissions.AllowAny,)
+
+    @extend_schema(
+        operation_id="categories_list",
+        parameters=_page_parameters(),
+        responses={200: CategoryPageOutputSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(selectors.category_list(), request, view=self) or []
+        data = CategoryOutputSerializer(page, many=True).data
+        return paginator.get_paginated_response(data)

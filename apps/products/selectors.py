@@ -1,0 +1,103 @@
+"""Reads the API and the admin serve: the product list with its filters, and categories."""
+
+from collections.abc import Mapping
+from typing import Any
+
+import django_filters  # type: ignore[import-untyped]
+from django.db.models import Q, QuerySet
+from rest_framework.exceptions import ErrorDetail, ValidationError
+
+from apps.inventory import services as inventory
+from apps.products.models import Category, Product, ProductStatus
+
+
+class ProductFilter(django_filters.FilterSet):
+    search = django_filters.CharFilter(method="filter_search", max_length=100)
+    category = django_filters.CharFilter(method="filter_category", max_length=100)
+    min_price = django_filters.NumberFilter(field_name="price", lookup_expr="gte", min_value=0)
+    max_price = django_filters.NumberFilter(field_name="price", lookup_expr="lte", min_value=0)
+    in_stock = django_filters.BooleanFilter()  # applied last, in filter_queryset
+    status = django_filters.ChoiceFilter(choices=ProductStatus.choices)
+    ordering = django_filters.OrderingFilter(
+        fields=(("price", "price"), ("name", "name"), ("created_at", "created_at"))
+    )
+
+    class Meta:
+        model = Product
+        fields: list[str] = []
+
+    def filter_search(self, queryset: QuerySet[Product], name: str, value: str) -> QuerySet:
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(name__icontains=value) | Q(sku__icontains=value) | Q(description__icontains=value)
+        )
+
+    def filter_category(self, queryset: QuerySet[Product], name: str, value: str) -> QuerySet:
+        return queryset.filter(category_id__in=category_subtree_ids(slug=value))
+
+    def filter_queryset(self, queryset: QuerySet[Product]) -> QuerySet[Product]:
+        for name, value in self.form.cleaned_data.items():
+            if name != "in_stock":
+                queryset = self.filters[name].filter(queryset, value)
+        # Last, so that inventory is asked about as few products as the other filters leave.
+        if self.form.cleaned_data.get("in_stock"):
+            queryset = _in_stock(queryset)
+        # A stable order for pagination: equal prices or names must not swap between pages.
+        return queryset.order_by(*queryset.query.order_by, "id")
+
+
+def _in_stock(queryset: QuerySet[Product]) -> QuerySet[Product]:
+    """Stock lives in inventory: ask it, in one call, about the products that pass the other
+    filters, and keep those with units available. Two queries whatever the page size.
+    """
+    candidates = list(queryset.values_list("pk", flat=True))
+    stock = inventory.stock_get_many(product_ids=candidates)
+    return queryset.filter(pk__in=[pk for pk, level in stock.items() if level.available > 0])
+
+
+def product_list(*, filters: Mapping[str, Any] | None = None, staff: bool = False) -> QuerySet:
+    """Products for a list page, filtered by ``filters`` (query parameters, see
+    ``ProductFilter``); newest first unless ``ordering`` says otherwise. Only active products
+    for shoppers; staff see every status and may filter by it.
+
+    Raises DRF's ``ValidationError`` (a 400 naming the parameter) for a malformed value.
+    """
+    queryset = Product.objects.select_related("category").order_by("-created_at")
+    if not staff:
+        queryset = queryset.filter(status=ProductStatus.ACTIVE)
+    filterset = ProductFilter(data=filters or {}, queryset=queryset)
+    if not filterset.is_valid():
+        raise ValidationError(
+            {
+                name: [ErrorDetail(m, code=e.code or "invalid") for e in errors for m in e.messages]
+                for name, errors in filterset.form.errors.as_data().items()
+            }
+        )
+    return filterset.qs
+
+
+def category_subtree_ids(*, slug: str) -> list[int]:
+    """The ids of the category with ``slug`` and of every category below it, in one query.
+    Empty for an unknown slug.
+    """
+    children: dict[int | None, list[int]] = {}
+    root = None
+    for pk, parent_id, category_slug in Category.objects.values_list("pk", "parent_id", "slug"):
+        children.setdefault(parent_id, []).append(pk)
+        if category_slug == slug:
+            root = pk
+    if root is None:
+        return []
+    subtree, todo = [], [root]
+    while todo:
+        pk = todo.pop()
+        subtree.append(pk)
+        todo.extend(children.get(pk, ()))
+    return subtree
+
+
+def category_list() -> QuerySet[Category]:
+    """Every category with its parent, by name."""
+    return Category.objects.select_related("parent").order_by("name")

@@ -1,0 +1,162 @@
+"""``Idempotency-Key`` for POST endpoints that move money (docs/IDEMPOTENCY.md).
+
+Decorate the APIView method::
+
+    class CartCheckoutView(APIView):
+        @extend_schema(parameters=[IDEMPOTENCY_KEY_PARAMETER], ...)
+        @idempotent
+        def post(self, request: Request, cart_id: UUID) -> Response: ...
+
+A request with the header runs in one transaction that first inserts the (caller, key) row,
+then runs the view, then stores the response in that row. So:
+
+- the same key with the same request returns the stored first response, and the use case
+  does not run again (``Idempotent-Replayed: true`` marks the replay);
+- the same key with another method, path or body is 409 ``idempotency_key_reused``;
+- a duplicate sent while the first is still running waits on the row's unique index and then
+  gets the replay: the use case never runs twice;
+- an error response stores nothing (the transaction rolls back with the use case's own
+  changes), so the caller may retry with the same key;
+- keys are scoped to the caller and live ``KEY_TTL``; an older key starts over.
+"""
+
+import functools
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, Concatenate, ParamSpec
+
+from django.db import transaction
+from django.http import QueryDict
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import status
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from ecommerce.common.errors import DomainError
+from ecommerce.core.models import IdempotencyKey
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+CART_TOKEN_HEADER = "X-Cart-Token"
+MAX_KEY_LENGTH = 255
+KEY_TTL = timedelta(days=1)
+
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    name=HEADER,
+    type=OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "A unique value per intended operation (a UUID is good). Repeating the request with "
+        "the same key returns the first response; another request with the same key is 409 "
+        "idempotency_key_reused. Keys are kept for a day."
+    ),
+)
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency_key_reused"
+    status = status.HTTP_409_CONFLICT
+    default_detail = "This Idempotency-Key was already used for a different request."
+
+
+class InvalidIdempotencyKey(DomainError):
+    code = "invalid_idempotency_key"
+    status = status.HTTP_400_BAD_REQUEST
+    default_detail = f"The Idempotency-Key header must be 1 to {MAX_KEY_LENGTH} visible characters."
+
+
+def caller_scope(request: Request) -> str | None:
+    """Whose keys these are: the signed-in user, or the anonymous holder of a cart token."""
+    if request.user and request.user.is_authenticated:
+        return f"user:{request.user.pk}"
+    token = request.headers.get(CART_TOKEN_HEADER)
+    if token:
+        return f"cart:{hashlib.sha256(token.encode()).hexdigest()}"
+    return None
+
+
+def request_fingerprint(request: Request) -> str:
+    """sha256 of method, path and the body as canonical JSON (key order and spacing ignored)."""
+    data: Any = request.data
+    if isinstance(data, QueryDict):
+        data = dict(data.lists())
+    body = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{request.method}\n{request.path}\n{body}".encode()).hexdigest()
+
+
+P = ParamSpec("P")
+ViewMethod = Callable[Concatenate[Any, Request, P], Response]
+
+
+def idempotent(method: ViewMethod[P]) -> ViewMethod[P]:
+    """Make an APIView method honour the ``Idempotency-Key`` header (see the module doc)."""
+
+    @functools.wraps(method)
+    def wrapper(view: Any, request: Request, /, *args: P.args, **kwargs: P.kwargs) -> Response:
+        key = request.headers.get(HEADER)
+        scope = caller_scope(request)
+        if key is None or scope is None:
+            # Without a key there is nothing to deduplicate; without a caller there is no one
+            # to scope the key to (such a request is refused by the view's own checks anyway).
+            return method(view, request, *args, **kwargs)
+        if not 0 < len(key) <= MAX_KEY_LENGTH or not key.isprintable() or key.strip() != key:
+            raise InvalidIdempotencyKey()
+        fingerprint = request_fingerprint(request)
+
+        with transaction.atomic():
+            record = _claim(scope=scope, key=key, fingerprint=fingerprint)
+            if record.response_status is not None:
+                if record.fingerprint != fingerprint:
+                    raise IdempotencyKeyReused()
+                return Response(
+                    record.response_body,
+                    status=record.response_status,
+                    headers={REPLAYED_HEADER: "true"},
+                )
+            response = method(view, request, *args, **kwargs)
+            if status.is_success(response.status_code):
+                record.response_status = response.status_code
+                # Stored as the client saw it: rendered JSON, read back.
+                record.response_body = json.loads(JSONRenderer().render(response.data))
+                record.save(update_fields=["response_status", "response_body"])
+            else:
+                # Nothing was done, so nothing is remembered: the key may be used again.
+                transaction.set_rollback(True)
+            return response
+
+    return wrapper
+
+
+def _claim(*, scope: str, key: str, fingerprint: str) -> IdempotencyKey:
+    """Insert the (scope, key) row if it is new, then lock it; returns it.
+
+    A committed row always holds a response, because it is written in the same transaction
+    as the use case. The insert of a duplicate waits on the unique index while the first
+    request's transaction is open, so a row found here without a response is our own.
+    """
+    now = timezone.now()
+    IdempotencyKey.objects.bulk_create(
+        [IdempotencyKey(scope=scope, key=key, fingerprint=fingerprint, created_at=now)],
+        ignore_conflicts=True,
+    )
+    record = IdempotencyKey.objects.select_for_update().get(scope=scope, key=key)
+    if record.response_status is not None and record.created_at < now - KEY_TTL:
+        # Expired (not purged yet): the key starts over as a new request.
+        record.fingerprint = fingerprint
+        record.created_at = now
+        record.response_status = None
+        record.response_body = None
+        record.save()
+    return record
+
+
+def purge_expired_keys() -> int:
+    """Delete keys older than ``KEY_TTL``. Returns how many were deleted."""
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - KEY_TTL).delete()
+    return deleted

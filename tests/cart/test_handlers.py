@@ -1,0 +1,220 @@
+"""What other apps' events do to carts; each handler is safe to run twice."""
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+
+from apps.cart import handlers
+from apps.cart.models import Cart
+from apps.inventory.events import ReservationExpired
+from apps.payments.events import PaymentFailed, PaymentSucceeded
+from apps.products import services as products
+from apps.products.events import ProductDiscontinued, ProductPriceChanged
+from ecommerce.accounts.models import User
+from ecommerce.bus.registry import subscribers_of
+from tests.cart.factories import CartFactory, CartLineFactory
+
+Events = Callable[..., list[tuple[str, dict[str, Any]]]]
+MUG = UUID("00000000-0000-0000-0000-0000000000a1")
+TEA = UUID("00000000-0000-0000-0000-0000000000a2")
+PAYMENT = UUID("00000000-0000-0000-0000-0000000000f1")
+
+
+def checked_out_cart(**kwargs: Any) -> Cart:
+    cart = CartFactory(
+        status="checked_out", checked_out_at="2026-01-01T00:00:00Z", email="ann@example.com"
+    )
+    CartLineFactory(cart=cart, unit_price=Decimal("12.50"), quantity=2, **kwargs)
+    return cart
+
+
+def test_the_handlers_are_subscribed_under_stable_names() -> None:
+    assert {
+        event_type: [s.name for s in subscribers_of(event_type) if s.name.startswith("cart.")]
+        for event_type in [
+            "products.ProductDiscontinued",
+            "products.ProductPriceChanged",
+            "payments.PaymentSucceeded",
+            "payments.PaymentFailed",
+            "inventory.ReservationExpired",
+        ]
+    } == {
+        "products.ProductDiscontinued": ["cart.drop_product"],
+        "products.ProductPriceChanged": ["cart.reprice_product"],
+        "payments.PaymentSucceeded": ["cart.mark_paid"],
+        "payments.PaymentFailed": ["cart.mark_payment_failed"],
+        "inventory.ReservationExpired": ["cart.expire"],
+    }
+
+
+# -- products ---------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_discontinued_product_leaves_every_open_cart_once(
+    make_user: Callable[..., User], cart_events: Events
+) -> None:
+    user = make_user("ann@example.com")
+    open_cart, users_cart = CartFactory(), CartFactory(owner=user)
+    for cart in (open_cart, users_cart):
+        CartLineFactory(cart=cart, product_id=MUG, sku="MUG", name="Mug", quantity=2)
+        CartLineFactory(cart=cart, product_id=TEA)
+    ordered = checked_out_cart(product_id=MUG)
+    event = ProductDiscontinued(product_id=MUG, sku="MUG", name="Mug")
+
+    handlers.on_product_discontinued(event)
+    handlers.on_product_discontinued(event)
+
+    assert list(open_cart.lines.values_list("product_id", flat=True)) == [TEA]
+    assert list(users_cart.lines.values_list("product_id", flat=True)) == [TEA]
+    assert ordered.lines.get().product_id == MUG
+    removed = sorted(
+        ((p["cart_id"], p["reason"], p["quantity"], p["email"]) for _, p in cart_events()),
+        key=lambda r: r[0],
+    )
+    assert removed == sorted(
+        [
+            (str(open_cart.id), "product_discontinued", 2, None),
+            (str(users_cart.id), "product_discontinued", 2, "ann@example.com"),
+        ]
+    )
+
+
+@pytest.mark.django_db
+def test_a_price_change_reprices_open_carts_only() -> None:
+    open_line = CartLineFactory(product_id=MUG, unit_price=Decimal("10.00"))
+    ordered = checked_out_cart(product_id=MUG)
+    event = ProductPriceChanged(
+        product_id=MUG,
+        sku="MUG",
+        name="Mug",
+        old_price=Decimal("10.00"),
+        new_price=Decimal("8.00"),
+        currency="EUR",
+    )
+
+    handlers.on_product_price_changed(event)
+    handlers.on_product_price_changed(event)
+
+    open_line.refresh_from_db()
+    assert open_line.unit_price == Decimal("8.00")
+    assert ordered.lines.get().unit_price == Decimal("12.50")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_bus_delivers_catalog_changes_to_carts() -> None:
+    product = products.product_create(sku="MUG", name="Mug", price=Decimal("10.00"))
+    changed, dropped = CartFactory(), CartFactory()
+    CartLineFactory(cart=changed, product_id=product.id)
+    other = products.product_create(sku="TEA", name="Tea", price=Decimal("3.00"))
+    CartLineFactory(cart=dropped, product_id=other.id)
+
+    products.product_change_price(product_id=product.id, price=Decimal("9.00"))
+    products.product_discontinue(product_id=other.id)
+
+    assert changed.lines.get().unit_price == Decimal("9.00")
+    assert not dropped.lines.exists()
+
+
+# -- payments ---------------------------------------------------------------------------------
+
+
+def succeeded(cart: Cart) -> PaymentSucceeded:
+    return PaymentSucceeded(
+        payment_id=PAYMENT,
+        cart_id=cart.id,
+        amount=Decimal("25.00"),
+        currency="EUR",
+        email="ann@example.com",
+    )
+
+
+def failed(cart: Cart) -> PaymentFailed:
+    return PaymentFailed(
+        payment_id=PAYMENT,
+        cart_id=cart.id,
+        amount=Decimal("25.00"),
+        currency="EUR",
+        email="ann@example.com",
+        failure_code="payment_declined",
+        reason="The card was declined.",
+    )
+
+
+@pytest.mark.django_db
+def test_a_successful_payment_marks_the_order_paid_once(cart_events: Events) -> None:
+    cart = checked_out_cart()
+
+    handlers.on_payment_succeeded(succeeded(cart))
+    handlers.on_payment_succeeded(succeeded(cart))
+
+    cart.refresh_from_db()
+    assert (cart.status, cart.payment_id) == ("paid", PAYMENT)
+    assert cart_events() == [
+        (
+            "CartPaid",
+            {
+                "cart_id": str(cart.id),
+                "user_id": None,
+                "email": "ann@example.com",
+                "payment_id": str(PAYMENT),
+                "total": "25.00",
+                "currency": "EUR",
+            },
+        )
+    ]
+
+
+@pytest.mark.django_db
+def test_a_failed_payment_marks_the_order_failed_once(cart_events: Events) -> None:
+    cart = checked_out_cart()
+
+    handlers.on_payment_failed(failed(cart))
+    handlers.on_payment_failed(failed(cart))
+
+    cart.refresh_from_db()
+    assert (cart.status, cart.failure_code) == ("payment_failed", "payment_declined")
+    assert [(t, p["failure_code"], p["total"]) for t, p in cart_events()] == [
+        ("CartPaymentFailed", "payment_declined", "25.00")
+    ]
+
+
+@pytest.mark.django_db
+def test_an_expired_reservation_expires_the_checked_out_order_once(cart_events: Events) -> None:
+    cart = checked_out_cart()
+    event = ReservationExpired(reference=cart.id, lines=())
+
+    handlers.on_reservation_expired(event)
+    handlers.on_reservation_expired(event)
+
+    cart.refresh_from_db()
+    assert cart.status == "expired"
+    assert cart_events() == [
+        ("CartExpired", {"cart_id": str(cart.id), "user_id": None, "email": "ann@example.com"})
+    ]
+
+
+@pytest.mark.django_db
+def test_an_order_keeps_its_first_outcome(cart_events: Events) -> None:
+    cart = checked_out_cart()
+    handlers.on_reservation_expired(ReservationExpired(reference=cart.id, lines=()))
+
+    handlers.on_payment_succeeded(succeeded(cart))
+
+    cart.refresh_from_db()
+    assert cart.status == "expired"
+    assert [t for t, _ in cart_events()] == ["CartExpired"]
+
+
+@pytest.mark.django_db
+def test_outcomes_for_open_or_unknown_carts_change_nothing(cart_events: Events) -> None:
+    cart = CartFactory()
+
+    handlers.on_payment_succeeded(succeeded(cart))
+    handlers.on_reservation_expired(ReservationExpired(reference=uuid4(), lines=()))
+
+    assert Cart.objects.get().status == "open"
+    assert cart_events() == []

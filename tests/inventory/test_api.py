@@ -1,0 +1,228 @@
+"""The inventory API: availability for everyone, adjustments and the ledger for staff."""
+
+from collections.abc import Callable
+from uuid import uuid4
+
+import pytest
+from rest_framework.test import APIClient
+
+from apps.inventory import services
+from apps.inventory.models import StockMovement
+from apps.inventory.services import StockDTO
+from tests.inventory.conftest import counters, lines, published
+
+pytestmark = pytest.mark.django_db
+
+StockMaker = Callable[..., StockDTO]
+
+
+def error(code: str, detail: str, attr: str | None = None, kind: str = "client_error") -> dict:
+    return {"type": kind, "errors": [{"code": code, "detail": detail, "attr": attr}]}
+
+
+def test_anyone_sees_availability_only(api: APIClient, stocked: StockMaker) -> None:
+    mug = stocked(10, sku="MUG")
+    services.reservation_create(reference=uuid4(), lines=lines((mug.product_id, 3)))
+
+    response = api.get(f"/api/v1/inventory/{mug.product_id}/")
+
+    assert response.status_code == 200
+    assert response.json() == {"product_id": str(mug.product_id), "sku": "MUG", "available": 7}
+
+
+def test_a_shopper_sees_availability_only(user_api: APIClient, stocked: StockMaker) -> None:
+    mug = stocked(10, sku="MUG")
+
+    response = user_api.get(f"/api/v1/inventory/{mug.product_id}/")
+
+    assert response.json() == {"product_id": str(mug.product_id), "sku": "MUG", "available": 10}
+
+
+def test_staff_also_see_on_hand_reserved_and_threshold(
+    staff_api: APIClient, stocked: StockMaker
+) -> None:
+    mug = stocked(10, sku="MUG", threshold=4)
+    services.reservation_create(reference=uuid4(), lines=lines((mug.product_id, 3)))
+
+    response = staff_api.get(f"/api/v1/inventory/{mug.product_id}/")
+
+    assert response.json() == {
+        "product_id": str(mug.product_id),
+        "sku": "MUG",
+        "available": 7,
+        "on_hand": 10,
+        "reserved": 3,
+        "low_stock_threshold": 4,
+    }
+
+
+@pytest.mark.parametrize("path", ["/api/v1/inventory/{id}/", "/api/v1/inventory/{id}/movements"])
+def test_an_unknown_product_is_not_found(staff_api: APIClient, path: str) -> None:
+    response = staff_api.get(path.format(id=uuid4()))
+
+    assert response.status_code == 404
+    assert response.json() == error("not_found", "No stock is kept for this product.")
+
+
+def test_a_product_id_that_is_no_uuid_is_not_found(api: APIClient) -> None:
+    response = api.get("/api/v1/inventory/not-a-uuid/")
+
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["code"] == "not_found"
+
+
+def test_staff_adjust_stock_and_get_the_stock_back(
+    staff_api: APIClient, stocked: StockMaker
+) -> None:
+    mug = stocked(10, sku="MUG")
+
+    response = staff_api.post(
+        f"/api/v1/inventory/{mug.product_id}/adjustments", {"delta": 5, "reason": "delivery"}
+    )
+
+    assert response.status_code == 201
+    assert response.json() == {
+        "product_id": str(mug.product_id),
+        "sku": "MUG",
+        "available": 15,
+        "on_hand": 15,
+        "reserved": 0,
+        "low_stock_threshold": 5,
+    }
+    movement = StockMovement.objects.order_by("-id").first()
+    assert movement is not None
+    assert movement.actor is not None
+    assert (movement.kind, movement.on_hand_delta, movement.actor.email) == (
+        "adjustment",
+        5,
+        "staff@example.com",
+    )
+    assert published()[-1][0] == "inventory.StockAdjusted"
+
+
+def test_an_adjustment_below_reserved_is_insufficient_stock(
+    staff_api: APIClient, stocked: StockMaker
+) -> None:
+    mug = stocked(10, sku="MUG")
+    services.reservation_create(reference=uuid4(), lines=lines((mug.product_id, 8)))
+
+    response = staff_api.post(
+        f"/api/v1/inventory/{mug.product_id}/adjustments", {"delta": -3, "reason": "count"}
+    )
+
+    assert response.status_code == 409
+    assert response.json() == error(
+        "insufficient_stock", "Cannot remove 3 of MUG: 10 on hand, 8 reserved."
+    )
+    assert counters(mug.product_id) == (10, 8)
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "attr"),
+    [
+        ({"delta": 0, "reason": "count"}, "invalid_quantity", "delta"),
+        ({"delta": "lots", "reason": "count"}, "invalid", "delta"),
+        ({"delta": 1.5, "reason": "count"}, "invalid", "delta"),
+        ({"delta": 2_000_000, "reason": "count"}, "max_value", "delta"),
+        ({"reason": "count"}, "required", "delta"),
+        ({"delta": 1, "reason": ""}, "blank", "reason"),
+        ({"delta": 1, "reason": "   "}, "blank", "reason"),
+        ({"delta": 1}, "required", "reason"),
+    ],
+)
+def test_bad_adjustments_are_400_and_change_nothing(
+    staff_api: APIClient, stocked: StockMaker, body: dict, code: str, attr: str
+) -> None:
+    mug = stocked(10)
+
+    response = staff_api.post(f"/api/v1/inventory/{mug.product_id}/adjustments", body)
+
+    assert response.status_code == 400
+    assert response.json()["type"] == "validation_error"
+    assert [(e["code"], e["attr"]) for e in response.json()["errors"]] == [(code, attr)]
+    assert counters(mug.product_id) == (10, 0)
+    assert StockMovement.objects.count() == 1
+
+
+def test_adjusting_an_unknown_product_is_not_found(staff_api: APIClient) -> None:
+    response = staff_api.post(
+        f"/api/v1/inventory/{uuid4()}/adjustments", {"delta": 1, "reason": "delivery"}
+    )
+
+    assert response.status_code == 404
+    assert not StockMovement.objects.exists()
+
+
+def test_shoppers_cannot_adjust_or_read_the_ledger(
+    user_api: APIClient, stocked: StockMaker
+) -> None:
+    mug = stocked(10)
+
+    adjust = user_api.post(
+        f"/api/v1/inventory/{mug.product_id}/adjustments", {"delta": 5, "reason": "mine"}
+    )
+    ledger = user_api.get(f"/api/v1/inventory/{mug.product_id}/movements")
+
+    assert (adjust.status_code, ledger.status_code) == (403, 403)
+    assert adjust.json()["errors"][0]["code"] == "permission_denied"
+    assert counters(mug.product_id) == (10, 0)
+
+
+def test_anonymous_adjustments_must_authenticate(api: APIClient, stocked: StockMaker) -> None:
+    mug = stocked(10)
+
+    response = api.post(
+        f"/api/v1/inventory/{mug.product_id}/adjustments", {"delta": 5, "reason": "mine"}
+    )
+
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["code"] == "not_authenticated"
+    assert counters(mug.product_id) == (10, 0)
+
+
+def test_staff_read_the_ledger_newest_first_and_paginated(
+    staff_api: APIClient, stocked: StockMaker
+) -> None:
+    mug = stocked(10)
+    reference = uuid4()
+    services.reservation_create(reference=reference, lines=lines((mug.product_id, 2)))
+    services.stock_adjust(product_id=mug.product_id, delta=-1, reason="broken")
+
+    response = staff_api.get(f"/api/v1/inventory/{mug.product_id}/movements?page_size=2")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == 3
+    assert body["next"].endswith("page=2&page_size=2")
+    assert [
+        (m["kind"], m["on_hand_delta"], m["reserved_delta"], m["on_hand_after"], m["reason"])
+        for m in body["results"]
+    ] == [("adjustment", -1, 0, 9, "broken"), ("reservation", 0, 2, 10, "")]
+    assert body["results"][1]["reference"] == str(reference)
+    assert body["results"][1]["actor_email"] is None
+
+
+def test_the_ledger_costs_the_same_queries_for_any_page_size(
+    staff_api: APIClient,
+    stocked: StockMaker,
+    make_user: Callable[..., object],
+    django_assert_num_queries: Callable[..., object],
+) -> None:
+    mug = stocked(10)
+    staff = make_user("keeper@example.com", staff=True)
+    for _ in range(30):
+        services.stock_adjust(
+            product_id=mug.product_id,
+            delta=1,
+            reason="delivery",
+            actor_id=staff.pk,  # type: ignore[attr-defined]
+        )
+
+    # stock lookup, count, page with its actors joined in
+    for size in (5, 30):
+        with django_assert_num_queries(3):  # type: ignore[attr-defined]
+            response = staff_api.get(
+                f"/api/v1/inventory/{mug.product_id}/movements?page_size={size}"
+            )
+        assert len(response.json()["results"]) == size
+        assert response.json()["results"][0]["actor_email"] == "keeper@example.com"

@@ -1,0 +1,163 @@
+"""From a published CartCheckedOut to a recorded, published payment outcome, per fake token.
+
+The bus is eager and django-q2 runs tasks inline (sync), so everything up to the first
+gateway answer happens when the checkout transaction commits. Retries wait in one-off
+django-q2 schedules, which the tests run with django-q2's own scheduler.
+"""
+
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from apps.payments import tasks
+from apps.payments.models import FakeGatewayRequest, Payment, PaymentEvent
+from tests.payments.conftest import (
+    charge_retries,
+    payment_of,
+    publish_checkout,
+    published,
+    run_due_charge_retries,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def kinds(payment: Payment) -> list[str]:
+    return list(PaymentEvent.objects.filter(payment=payment).values_list("kind", flat=True))
+
+
+def test_tok_ok_succeeds_and_publishes_payment_succeeded() -> None:
+    checkout = publish_checkout(payment_token="tok_ok", total=Decimal("25.00"))
+
+    payment = payment_of(checkout.cart_id)
+    charge = FakeGatewayRequest.objects.get()
+    assert (payment.status, payment.attempts, payment.failure_code) == ("succeeded", 1, "")
+    assert payment.gateway == "fake"
+    assert payment.gateway_reference == charge.reference
+    assert (charge.operation, charge.outcome, charge.calls) == ("charge", "succeeded", 1)
+    assert (charge.amount, charge.currency) == (Decimal("25.00"), "EUR")
+    assert published("payments.PaymentSucceeded") == [
+        {
+            "payment_id": str(payment.id),
+            "cart_id": str(checkout.cart_id),
+            "amount": "25.00",
+            "currency": "EUR",
+            "email": "shopper@example.com",
+        }
+    ]
+    assert published("payments.PaymentFailed") == []
+    assert kinds(payment) == ["created", "succeeded"]
+    assert charge_retries() == []
+
+
+def test_tok_declined_fails_with_payment_declined_and_publishes_payment_failed() -> None:
+    checkout = publish_checkout(payment_token="tok_declined")
+
+    payment = payment_of(checkout.cart_id)
+    assert (payment.status, payment.failure_code, payment.attempts) == (
+        "failed",
+        "payment_declined",
+        1,
+    )
+    assert published("payments.PaymentFailed") == [
+        {
+            "payment_id": str(payment.id),
+            "cart_id": str(checkout.cart_id),
+            "amount": "25.00",
+            "currency": "EUR",
+            "email": "shopper@example.com",
+            "failure_code": "payment_declined",
+            "reason": "Your card was declined.",
+        }
+    ]
+    assert published("payments.PaymentSucceeded") == []
+    assert kinds(payment) == ["created", "failed"]
+    assert charge_retries() == []
+
+
+def test_an_unknown_token_is_declined_as_invalid() -> None:
+    checkout = publish_checkout(payment_token="tok_nonsense")
+
+    payment = payment_of(checkout.cart_id)
+    assert (payment.status, payment.failure_code) == ("failed", "invalid_payment_token")
+    assert [p["failure_code"] for p in published("payments.PaymentFailed")] == [
+        "invalid_payment_token"
+    ]
+
+
+def test_tok_flaky_times_out_twice_then_succeeds_on_the_third_attempt(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.PAYMENT_MAX_ATTEMPTS = 5
+    checkout = publish_checkout(payment_token="tok_flaky")
+
+    payment = payment_of(checkout.cart_id)
+    assert (payment.status, payment.attempts) == ("pending", 1)
+    assert len(charge_retries()) == 1
+    assert published("payments.PaymentSucceeded") == []
+
+    run_due_charge_retries()
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.attempts) == ("pending", 2)
+    assert len(charge_retries()) == 1  # the first one ran and was removed; the next waits
+
+    run_due_charge_retries()
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.attempts) == ("succeeded", 3)
+    assert charge_retries() == []
+    charge = FakeGatewayRequest.objects.get()
+    assert (charge.calls, charge.outcome) == (3, "succeeded")
+    assert [p["payment_id"] for p in published("payments.PaymentSucceeded")] == [str(payment.id)]
+    assert kinds(payment) == ["created", "charge_timed_out", "charge_timed_out", "succeeded"]
+
+
+def test_retries_back_off_exponentially(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.PAYMENT_RETRY_BASE_SECONDS = 10
+    settings.PAYMENT_MAX_ATTEMPTS = 5
+    before = timezone.now()
+    checkout = publish_checkout(payment_token="tok_flaky")
+
+    first = (charge_retries()[0].next_run - before).total_seconds()
+    before = timezone.now()
+    run_due_charge_retries()
+    second = (charge_retries()[0].next_run - before).total_seconds()
+
+    # Equal jitter: attempt n waits between half and all of base * 2^(n-1).
+    assert 5 <= first <= 10.5
+    assert 10 <= second <= 20.5
+    assert payment_of(checkout.cart_id).attempts == 2
+
+
+def test_the_gateway_timing_out_every_time_fails_the_payment_as_gateway_unavailable(
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    settings.PAYMENT_MAX_ATTEMPTS = 2
+    checkout = publish_checkout(payment_token="tok_flaky")
+
+    run_due_charge_retries()
+
+    payment = payment_of(checkout.cart_id)
+    assert (payment.status, payment.failure_code, payment.attempts) == (
+        "failed",
+        "gateway_unavailable",
+        2,
+    )
+    assert charge_retries() == []
+    assert [p["failure_code"] for p in published("payments.PaymentFailed")] == [
+        "gateway_unavailable"
+    ]
+    assert published("payments.PaymentSucceeded") == []
+    assert kinds(payment) == ["created", "charge_timed_out", "failed"]
+
+
+def test_a_charge_task_for_a_settled_payment_does_nothing() -> None:
+    checkout = publish_checkout(payment_token="tok_ok")
+    payment = payment_of(checkout.cart_id)
+
+    assert tasks.charge_payment(str(payment.id)) == "succeeded"
+
+    payment.refresh_from_db()
+    assert payment.attempts == 1
+    assert FakeGatewayRequest.objects.get().calls == 1
+    assert len(published("payments.PaymentSucceeded")) == 1

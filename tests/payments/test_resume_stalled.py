@@ -1,0 +1,60 @@
+"""A payment whose charge task was lost is charged again by the stalled-payments sweep."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from django_q.models import Schedule
+
+from apps.payments.models import FakeGatewayRequest, Payment
+from tests.payments.conftest import charge_retries, publish_checkout
+from tests.payments.factories import PaymentFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def untouched_for(payment: Payment, seconds: float) -> None:
+    Payment.objects.filter(pk=payment.pk).update(
+        updated_at=timezone.now() - timedelta(seconds=seconds)
+    )
+
+
+def test_a_stalled_payment_is_charged_again_and_the_others_are_left_alone(capsys) -> None:  # type: ignore[no-untyped-def]
+    stalled = PaymentFactory(payment_token="tok_ok")  # as if the queued charge was lost
+    recent = PaymentFactory(payment_token="tok_ok")
+    waiting_for_retry = publish_checkout(payment_token="tok_flaky")
+    settled = PaymentFactory(succeeded=True)
+    retrying = Payment.objects.get(cart_id=waiting_for_retry.cart_id)
+    for payment in (stalled, retrying, settled):
+        untouched_for(payment, 600)
+    untouched_for(recent, 10)
+
+    call_command("resume_stalled_payments", "--older-than", "300")
+
+    assert "1 stalled payments queued" in capsys.readouterr().out
+    statuses = dict(Payment.objects.values_list("pk", "status"))
+    assert statuses[stalled.pk] == "succeeded"
+    assert statuses[recent.pk] == "pending"
+    assert statuses[retrying.pk] == "pending"
+    assert Payment.objects.get(pk=retrying.pk).attempts == 1  # its retry is still scheduled
+    assert len(charge_retries()) == 1
+    assert FakeGatewayRequest.objects.filter(payment_id=stalled.pk).get().calls == 1
+
+
+def test_the_sweep_is_scheduled_every_five_minutes() -> None:
+    # transaction=True tests flush tables, so re-run the data migration's function.
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("apps.payments.migrations.0002_resume_stalled_schedule")
+    migration.create_schedule(apps, None)
+
+    schedule = Schedule.objects.get(name="payments: resume stalled charges")
+    assert (schedule.func, schedule.schedule_type, schedule.minutes, schedule.repeats) == (
+        "apps.payments.tasks.resume_stalled_payments",
+        "I",
+        5,
+        -1,
+    )

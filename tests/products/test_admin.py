@@ -1,0 +1,222 @@
+"""The product admin: stock in the list, actions and forms that go through the services."""
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from apps.inventory import services as inventory
+from apps.products.models import Category, Product
+from ecommerce.accounts.models import User
+from tests.products.conftest import product_events
+from tests.products.factories import CategoryFactory, ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/products/product/"
+
+
+@pytest.fixture
+def staff() -> User:
+    return User.objects.create_superuser(email="boss@example.com", password="a-long-passphrase")
+
+
+@pytest.fixture
+def admin_client(staff: User) -> Client:
+    client = Client()
+    client.force_login(staff)
+    return client
+
+
+def test_the_list_shows_stock_in_one_inventory_call_per_page(
+    admin_client: Client, give_stock: Callable[[UUID, int], None]
+) -> None:
+    def queries_for_the_list() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            response = admin_client.get(CHANGELIST)
+        assert response.status_code == 200
+        return len(queries)
+
+    give_stock(ProductFactory(name="Kettle").pk, 9)
+    ProductFactory(name="Lamp")  # no stock row yet
+    few = queries_for_the_list()
+    for product in ProductFactory.create_batch(20, category=CategoryFactory()):
+        give_stock(product.pk, 1)
+
+    assert queries_for_the_list() == few
+    rows = admin_client.get(CHANGELIST).context["cl"].result_list
+    available = {p.name: p._available_quantity for p in rows}
+    assert (available["Kettle"], available["Lamp"]) == (9, None)
+
+
+def test_staff_search_by_name_or_sku_and_filter_by_status(admin_client: Client) -> None:
+    ProductFactory(sku="TENT-1", name="Dome Tent")
+    ProductFactory(sku="LAMP-1", name="Lamp", status="draft")
+
+    def names(query: str) -> list[str]:
+        return [p.name for p in admin_client.get(f"{CHANGELIST}?{query}").context["cl"].result_list]
+
+    assert names("q=tent") == ["Dome Tent"]
+    assert names("q=LAMP-1") == ["Lamp"]
+    assert names("status__exact=draft") == ["Lamp"]
+
+
+def test_an_admin_price_change_publishes_the_same_event_as_the_api(
+    admin_client: Client, staff: User
+) -> None:
+    by_admin = ProductFactory(sku="SAME", name="Kettle", price=Decimal("30.00"))
+    action = {"action": "change_price", "_selected_action": [str(by_admin.pk)]}
+
+    form_page = admin_client.post(CHANGELIST, action)
+    done = admin_client.post(CHANGELIST, {**action, "apply": "1", "price": "24.50"})
+
+    assert form_page.status_code == 200
+    assert b"New price" in form_page.content
+    assert done.status_code == 302
+    [(admin_type, admin_event)] = product_events(by_admin.pk)
+    Product.objects.filter(pk=by_admin.pk).update(sku="SAME-ADMIN")
+
+    by_api = ProductFactory(sku="SAME", name="Kettle", price=Decimal("30.00"))
+    api = APIClient()
+    api.force_authenticate(staff)
+    assert api.patch(f"/api/v1/products/{by_api.pk}/", {"price": "24.50"}).status_code == 200
+    [(api_type, api_event)] = product_events(by_api.pk)
+
+    assert admin_type == api_type == "products.ProductPriceChanged"
+    assert (
+        {**admin_event, "product_id": None}
+        == {**api_event, "product_id": None}
+        == {
+            "product_id": None,
+            "sku": "SAME",
+            "name": "Kettle",
+            "old_price": "30.00",
+            "new_price": "24.50",
+            "currency": "EUR",
+            "actor_id": str(staff.pk),
+        }
+    )
+
+
+def test_a_bad_price_in_the_action_form_changes_nothing(admin_client: Client) -> None:
+    product = ProductFactory(price=Decimal("30.00"))
+    action = {"action": "change_price", "_selected_action": [str(product.pk)], "apply": "1"}
+
+    response = admin_client.post(CHANGELIST, {**action, "price": "-5"})
+
+    assert response.status_code == 200  # the form again, with the error
+    assert response.context["form"].errors == {
+        "price": ["Ensure this value is greater than or equal to 0."]
+    }
+    assert Product.objects.get().price == Decimal("30.00")
+    assert product_events() == []
+
+
+def test_the_discontinue_action(admin_client: Client) -> None:
+    products = ProductFactory.create_batch(2)
+
+    response = admin_client.post(
+        CHANGELIST,
+        {"action": "discontinue", "_selected_action": [str(p.pk) for p in products]},
+    )
+
+    assert response.status_code == 302
+    assert set(Product.objects.values_list("status", flat=True)) == {"discontinued"}
+    assert sorted(t for t, _ in product_events()) == ["products.ProductDiscontinued"] * 2
+
+
+def _form(**fields: Any) -> dict[str, Any]:
+    return {
+        "name": "Dome Tent",
+        "slug": "dome-tent",
+        "description": "",
+        "price": "120.00",
+        "category": "",
+        "status": "active",
+        "image_url": "",
+        **fields,
+    }
+
+
+def test_adding_a_product_in_the_admin_goes_through_the_service(
+    admin_client: Client, staff: User
+) -> None:
+    camping = CategoryFactory(slug="camping")
+
+    response = admin_client.post(
+        "/admin/products/product/add/",
+        _form(sku="TENT-1", category=str(camping.pk), initial_stock="4"),
+    )
+
+    assert response.status_code == 302
+    product = Product.objects.get()
+    assert (product.sku, product.slug, product.currency, product.category) == (
+        "TENT-1",
+        "dome-tent",
+        "EUR",
+        camping,
+    )
+    [(event_type, payload)] = product_events(product.pk)
+    assert (event_type, payload["actor_id"], payload["category"]) == (
+        "products.ProductCreated",
+        str(staff.pk),
+        "camping",
+    )
+    assert inventory.stock_get(product_id=product.pk).available == 4
+    change_page = admin_client.get(f"/admin/products/product/{product.pk}/change/")
+    assert change_page.context["adminform"].form.instance._available_quantity == 4
+
+
+def test_editing_a_product_in_the_admin_publishes_update_and_price_change(
+    admin_client: Client,
+) -> None:
+    product = ProductFactory(sku="TENT-1", name="Tent", slug="tent", price=Decimal("100.00"))
+
+    response = admin_client.post(
+        f"/admin/products/product/{product.pk}/change/",
+        _form(name="Dome Tent", slug="tent", price="90.00"),
+    )
+
+    assert response.status_code == 302
+    product.refresh_from_db()
+    assert (product.name, product.price, product.sku) == ("Dome Tent", Decimal("90.00"), "TENT-1")
+    events = product_events(product.pk)
+    assert [(t, p.get("changed")) for t, p in events] == [
+        ("products.ProductUpdated", ["name"]),
+        ("products.ProductPriceChanged", None),
+    ]
+
+
+def test_a_duplicate_sku_in_the_admin_form_is_an_error_on_the_field(admin_client: Client) -> None:
+    ProductFactory(sku="TENT-1")
+
+    response = admin_client.post("/admin/products/product/add/", _form(sku="TENT-1"))
+
+    assert response.status_code == 200
+    assert "sku" in response.context["adminform"].form.errors
+    assert Product.objects.count() == 1
+
+
+def test_categories_are_added_and_kept_free_of_cycles(admin_client: Client) -> None:
+    response = admin_client.post(
+        "/admin/products/category/add/", {"name": "Outdoors", "slug": "outdoors", "parent": ""}
+    )
+    outdoors = Category.objects.get()
+    camping = CategoryFactory(slug="camping", parent=outdoors)
+
+    cycle = admin_client.post(
+        f"/admin/products/category/{outdoors.pk}/change/",
+        {"name": "Outdoors", "slug": "outdoors", "parent": str(camping.pk)},
+    )
+
+    assert response.status_code == 302
+    assert cycle.status_code == 200
+    assert "parent" in cycle.context["adminform"].form.errors
+    outdoors.refresh_from_db()
+    assert outdoors.parent is None

@@ -1,0 +1,245 @@
+"""GET /api/v1/products/, /products/{id}/ and /categories/: filters, order, visibility, queries."""
+
+from collections.abc import Callable
+from decimal import Decimal
+from uuid import UUID, uuid4
+
+import pytest
+from pytest_django import DjangoAssertNumQueries
+from rest_framework.test import APIClient
+
+from tests.products.factories import CategoryFactory, ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def skus(response: object) -> list[str]:
+    return [item["sku"] for item in response.json()["results"]]  # type: ignore[attr-defined]
+
+
+def test_a_shopper_sees_active_products_with_price_and_availability(
+    api: APIClient, give_stock: Callable[[UUID, int], None]
+) -> None:
+    product = ProductFactory(
+        sku="K-1",
+        name="Kettle",
+        slug="kettle",
+        description="Boils water.",
+        price=Decimal("30.00"),
+        category=CategoryFactory(slug="kitchen"),
+    )
+    give_stock(product.pk, 7)
+    ProductFactory(sku="DRAFT-1", status="draft")
+    ProductFactory(sku="GONE-1", status="discontinued")
+
+    response = api.get("/api/v1/products/")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "count": 1,
+        "next": None,
+        "previous": None,
+        "results": [
+            {
+                "id": str(product.pk),
+                "sku": "K-1",
+                "name": "Kettle",
+                "slug": "kettle",
+                "description": "Boils water.",
+                "price": "30.00",
+                "currency": "EUR",
+                "category": "kitchen",
+                "status": "active",
+                "in_stock": True,
+                "available_quantity": 7,
+            }
+        ],
+    }
+
+
+def test_staff_see_every_status_and_may_filter_by_it(staff_api: APIClient, api: APIClient) -> None:
+    ProductFactory(sku="A", status="active")
+    ProductFactory(sku="D", status="draft")
+    ProductFactory(sku="X", status="discontinued")
+
+    assert sorted(skus(staff_api.get("/api/v1/products/"))) == ["A", "D", "X"]
+    assert skus(staff_api.get("/api/v1/products/?status=draft")) == ["D"]
+    assert skus(api.get("/api/v1/products/?status=draft")) == []
+
+
+def test_search_looks_in_name_sku_and_description(api: APIClient) -> None:
+    ProductFactory(sku="TENT-1", name="Dome Tent")
+    ProductFactory(sku="BAG-1", name="Sleeping Bag", description="Fits in a tent bag.")
+    ProductFactory(sku="LAMP-1", name="Lamp")
+    ProductFactory(sku="XTENT-9", name="Stakes")
+
+    found = skus(api.get("/api/v1/products/", {"search": "TeNt", "ordering": "name"}))
+
+    assert found == ["TENT-1", "BAG-1", "XTENT-9"]
+
+
+def test_a_category_lists_its_own_and_its_subcategories_products(api: APIClient) -> None:
+    outdoors = CategoryFactory(slug="outdoors")
+    camping = CategoryFactory(slug="camping", parent=outdoors)
+    tents = CategoryFactory(slug="tents", parent=camping)
+    ProductFactory(sku="O", category=outdoors)
+    ProductFactory(sku="C", category=camping)
+    ProductFactory(sku="T", category=tents)
+    ProductFactory(sku="B", category=CategoryFactory(slug="books"))
+
+    def in_category(slug: str) -> list[str]:
+        return sorted(skus(api.get("/api/v1/products/", {"category": slug})))
+
+    assert in_category("outdoors") == ["C", "O", "T"]
+    assert in_category("camping") == ["C", "T"]
+    assert in_category("tents") == ["T"]
+    assert in_category("no-such-category") == []
+
+
+def test_price_range_is_inclusive(api: APIClient) -> None:
+    for sku, price in [("A", "5.00"), ("B", "10.00"), ("C", "20.00"), ("D", "20.01")]:
+        ProductFactory(sku=sku, price=Decimal(price))
+
+    response = api.get(
+        "/api/v1/products/", {"min_price": "10", "max_price": "20", "ordering": "price"}
+    )
+
+    assert skus(response) == ["B", "C"]
+
+
+def test_in_stock_keeps_products_with_units_available(
+    api: APIClient, give_stock: Callable[[UUID, int], None]
+) -> None:
+    for sku, units in [("A", 3), ("B", 0), ("C", 1)]:
+        give_stock(ProductFactory(sku=sku).pk, units)
+    ProductFactory(sku="NO-STOCK-ROW")
+
+    assert sorted(skus(api.get("/api/v1/products/?in_stock=true"))) == ["A", "C"]
+    assert len(skus(api.get("/api/v1/products/?in_stock=false"))) == 4
+
+
+@pytest.mark.parametrize(
+    ("ordering", "expected"),
+    [
+        ("price", ["cheap", "middle", "dear"]),
+        ("-price", ["dear", "middle", "cheap"]),
+        ("name", ["dear", "middle", "cheap"]),  # Apple, Banana, Cherry
+        ("-created_at", ["cheap", "dear", "middle"]),
+        (None, ["cheap", "dear", "middle"]),  # newest first by default
+    ],
+)
+def test_ordering(api: APIClient, ordering: str | None, expected: list[str]) -> None:
+    ProductFactory(sku="middle", name="Banana", price=Decimal("10.00"))
+    ProductFactory(sku="dear", name="Apple", price=Decimal("99.00"))
+    ProductFactory(sku="cheap", name="Cherry", price=Decimal("1.00"))
+
+    params = {"ordering": ordering} if ordering else {}
+    assert skus(api.get("/api/v1/products/", params)) == expected
+
+
+def test_equal_prices_do_not_repeat_or_vanish_across_pages(api: APIClient) -> None:
+    made = {ProductFactory(price=Decimal("5.00")).sku for _ in range(7)}
+
+    seen = [
+        *skus(api.get("/api/v1/products/?ordering=price&page_size=3&page=1")),
+        *skus(api.get("/api/v1/products/?ordering=price&page_size=3&page=2")),
+        *skus(api.get("/api/v1/products/?ordering=price&page_size=3&page=3")),
+    ]
+
+    assert sorted(seen) == sorted(made)
+
+
+@pytest.mark.parametrize(
+    ("query", "attr", "code"),
+    [
+        ("min_price=abc", "min_price", "invalid"),
+        ("max_price=-1", "max_price", "min_value"),
+        ("ordering=sku", "ordering", "invalid_choice"),
+        ("status=sold", "status", "invalid_choice"),
+    ],
+)
+def test_a_malformed_filter_is_a_400_naming_it(
+    api: APIClient, query: str, attr: str, code: str
+) -> None:
+    response = api.get(f"/api/v1/products/?{query}")
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["type"] == "validation_error"
+    assert [(e["attr"], e["code"]) for e in body["errors"]] == [(attr, code)]
+
+
+@pytest.mark.parametrize("query", ["", "&in_stock=true&search=Product&ordering=-price"])
+def test_the_list_costs_the_same_queries_for_5_or_100_products(
+    api: APIClient,
+    give_stock: Callable[[UUID, int], None],
+    django_assert_num_queries: DjangoAssertNumQueries,
+    query: str,
+) -> None:
+    category = CategoryFactory()
+    for product in ProductFactory.create_batch(100, category=category):
+        give_stock(product.pk, 2)
+    # count + page (+ candidates and their stock for in_stock) + one stock call for the page
+    expected = 3 if not query else 5
+
+    with django_assert_num_queries(expected):
+        small = api.get(f"/api/v1/products/?page_size=5{query}")
+    with django_assert_num_queries(expected):
+        large = api.get(f"/api/v1/products/?page_size=100{query}")
+
+    assert (len(small.json()["results"]), len(large.json()["results"])) == (5, 100)
+    assert all(item["available_quantity"] == 2 for item in large.json()["results"])
+
+
+def test_one_product_by_id(api: APIClient, give_stock: Callable[[UUID, int], None]) -> None:
+    product = ProductFactory(sku="K-1", image_url="https://img.example.com/k.png")
+    give_stock(product.pk, 1)
+
+    response = api.get(f"/api/v1/products/{product.pk}/")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["id"], body["sku"], body["image_url"], body["available_quantity"]) == (
+        str(product.pk),
+        "K-1",
+        "https://img.example.com/k.png",
+        1,
+    )
+    assert set(body) >= {"created_at", "updated_at", "in_stock", "price", "currency"}
+
+
+@pytest.mark.parametrize("status", ["draft", "discontinued"])
+def test_hidden_products_are_not_found_for_shoppers_but_shown_to_staff(
+    api: APIClient, user_api: APIClient, staff_api: APIClient, status: str
+) -> None:
+    product = ProductFactory(status=status)
+    url = f"/api/v1/products/{product.pk}/"
+
+    for client in (api, user_api):
+        response = client.get(url)
+        assert response.status_code == 404
+        assert response.json()["errors"][0]["code"] == "not_found"
+    assert staff_api.get(url).json()["status"] == status
+
+
+def test_an_unknown_product_is_404_in_the_error_shape(api: APIClient) -> None:
+    response = api.get(f"/api/v1/products/{uuid4()}/")
+
+    assert response.status_code == 404
+    assert response.json() == {
+        "type": "client_error",
+        "errors": [{"code": "not_found", "detail": "No product with this id.", "attr": None}],
+    }
+
+
+def test_categories_are_listed_by_name_with_their_parent(api: APIClient) -> None:
+    home = CategoryFactory(name="Home", slug="home")
+    kitchen = CategoryFactory(name="Kitchen", slug="kitchen", parent=home)
+
+    response = api.get("/api/v1/categories/")
+
+    assert response.status_code == 200
+    assert response.json()["results"] == [
+        {"id": home.pk, "name": "Home", "slug": "home", "parent": None},
+        {"id": kitchen.pk, "name": "Kitchen", "slug": "kitchen", "parent": "home"},
+    ]
