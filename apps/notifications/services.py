@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from email.utils import formataddr
 from functools import partial
 from typing import Any
 from uuid import UUID
@@ -579,7 +580,7 @@ def _from_email() -> str:
     if "<" in conf.from_email:
         return conf.from_email
     # "Example Shop <shop@example.com>": the store's name as the sender the customer sees.
-    return f'"{conf.store_name}" <{conf.from_email}>'
+    return formataddr((conf.store_name, conf.from_email))
 
 
 def _send_unanswered(notification: Notification, error: str) -> None:
