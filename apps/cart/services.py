@@ -227,6 +227,13 @@ def _check_quantity(quantity: object) -> int:
     return quantity
 
 
+def _line_of(lines: list[CartLine], item_id: UUID) -> CartLine:
+    line = next((line for line in lines if line.id == item_id), None)
+    if line is None:
+        raise CartItemNotFound()
+    return line
+
+
 def _customer_email(cart: Cart) -> str | None:
     if cart.email:
         return cart.email
@@ -285,7 +292,8 @@ def cart_add_item(
     if product.status != "active":
         raise ProductUnavailable(attr="product_id")
 
-    line = CartLine.objects.filter(cart=cart, product_id=product_id).first()
+    lines = list(cart.lines.all())
+    line = next((line for line in lines if line.product_id == product_id), None)
     new_quantity = quantity + (line.quantity if line else 0)
     if new_quantity > MAX_LINE_QUANTITY:
         raise InvalidQuantity(
@@ -299,6 +307,7 @@ def cart_add_item(
 
     if line is None:
         line = CartLine(cart=cart, product_id=product_id)
+        lines.append(line)
     line.sku, line.name, line.unit_price = product.sku, product.name, product.price
     line.quantity = new_quantity
     line.save()
@@ -313,7 +322,7 @@ def cart_add_item(
             unit_price=product.price,
         )
     )
-    return _to_dto(cart, cart.lines.all())
+    return _to_dto(cart, lines)
 
 
 @transaction.atomic
@@ -333,12 +342,11 @@ def cart_change_quantity(
     """
     _check_quantity(quantity)
     cart = _locked_open_cart(cart_id=cart_id, user_id=user_id, cart_token=cart_token)
-    line = CartLine.objects.filter(cart=cart, pk=item_id).first()
-    if line is None:
-        raise CartItemNotFound()
+    lines = list(cart.lines.all())
+    line = _line_of(lines, item_id)
     old_quantity = line.quantity
     if quantity == old_quantity:
-        return _to_dto(cart, cart.lines.all())
+        return _to_dto(cart, lines)
     if quantity > old_quantity:
         found = products.product_get_many(product_ids=[line.product_id]).get(line.product_id)
         if found is None or found.status != "active":
@@ -361,7 +369,7 @@ def cart_change_quantity(
             new_quantity=quantity,
         )
     )
-    return _to_dto(cart, cart.lines.all())
+    return _to_dto(cart, lines)
 
 
 @transaction.atomic
@@ -373,9 +381,9 @@ def cart_remove_item(
     Raises ``CartNotFound``, ``CartItemNotFound``, ``CartNotOpen``.
     """
     cart = _locked_open_cart(cart_id=cart_id, user_id=user_id, cart_token=cart_token)
-    line = CartLine.objects.filter(cart=cart, pk=item_id).first()
-    if line is None:
-        raise CartItemNotFound()
+    lines = list(cart.lines.all())
+    line = _line_of(lines, item_id)
+    lines.remove(line)
     line.delete()
     _touch(cart)
     publish(
@@ -390,7 +398,7 @@ def cart_remove_item(
             email=_customer_email(cart),
         )
     )
-    return _to_dto(cart, cart.lines.all())
+    return _to_dto(cart, lines)
 
 
 @transaction.atomic

@@ -3,11 +3,12 @@
 Other apps may import this module and ``apps.inventory.events``; the rest of the app is
 private.
 
-Every change to a product's counters goes through one conditional ``UPDATE`` (see
-``_change_stock``) that checks the invariants and applies the change in a single statement,
-writes a row to the stock ledger, and publishes its events in the same transaction. Rows are
-locked in one fixed order (a reservation first, then its products by id), so concurrent use
-cases never deadlock on each other.
+Every change to a product's counters goes through ``_change_stock``: one conditional
+``UPDATE`` that checks the invariants and applies the change in a single statement, together
+with its row in the stock ledger. Rows are locked in one fixed order (a reservation first,
+then its products by id), so concurrent use cases never deadlock on each other. A popular
+product's row is the one place where checkouts queue, so use cases change it last: it stays
+locked only from that statement to the commit.
 """
 
 import logging
@@ -183,7 +184,9 @@ def stock_adjust(
 
 
 def _adjust(*, product_id: UUID, delta: int, reason: str, actor_id: UUID | None) -> StockDTO:
-    change = _change_stock(product_id, on_hand_delta=delta)
+    change = _change_stock(
+        product_id, on_hand_delta=delta, kind=Kind.ADJUSTMENT, reason=reason, actor_id=actor_id
+    )
     if change is None:
         stock = Stock.objects.filter(product_id=product_id).first()
         if stock is None:
@@ -192,7 +195,6 @@ def _adjust(*, product_id: UUID, delta: int, reason: str, actor_id: UUID | None)
             f"Cannot remove {-delta} of {stock.sku}: {stock.on_hand} on hand, "
             f"{stock.reserved} reserved."
         )
-    _record([change], kind=Kind.ADJUSTMENT, reason=reason, actor_id=actor_id)
     publish(
         events.StockAdjusted(
             product_id=product_id,
@@ -227,6 +229,12 @@ def reservation_create(
     existing = _find_reservation(reference)
     if existing is not None:
         return _reservation_dto(existing)
+    skus = dict(
+        Stock.objects.filter(product_id__in=wanted).values_list("product_id", "sku").order_by()
+    )
+    for product_id, quantity in wanted.items():
+        if product_id not in skus:
+            raise OutOfStock(_shortage(product_id, quantity), attr=str(product_id))
     if ttl is None:
         ttl = timedelta(minutes=settings.RESERVATION_TTL_MINUTES)
     try:
@@ -238,15 +246,9 @@ def reservation_create(
         # A concurrent call for the same reference got there first; its reservation stands.
         return _reservation_dto(Reservation.objects.get(reference=reference))
 
-    changes = []
-    for product_id, quantity in wanted.items():  # sorted by product id: a fixed lock order
-        change = _change_stock(product_id, reserved_delta=quantity)
-        if change is None:
-            raise OutOfStock(_shortage(product_id, quantity), attr=str(product_id))
-        changes.append(change)
-
     reserved = tuple(
-        ReservedLine(product_id=c.product_id, sku=c.sku, quantity=c.reserved_delta) for c in changes
+        ReservedLine(product_id=product_id, sku=skus[product_id], quantity=quantity)
+        for product_id, quantity in wanted.items()
     )
     ReservationLine.objects.bulk_create(
         ReservationLine(
@@ -257,10 +259,20 @@ def reservation_create(
         )
         for line in reserved
     )
-    _record(changes, kind=Kind.RESERVATION, reference=reference)
     publish(
         events.StockReserved(reference=reference, lines=reserved, expires_at=reservation.expires_at)
     )
+    changes = []
+    for line in reserved:  # sorted by product id: a fixed lock order
+        change = _change_stock(
+            line.product_id,
+            reserved_delta=line.quantity,
+            kind=Kind.RESERVATION,
+            reference=reference,
+        )
+        if change is None:  # everything above rolls back with the exception
+            raise OutOfStock(_shortage(line.product_id, line.quantity), attr=str(line.product_id))
+        changes.append(change)
     for change in changes:
         _publish_crossing(change)
     return ReservationDTO(
@@ -292,13 +304,12 @@ def reservation_commit(*, reference: UUID) -> ReservationDTO:
     if reservation.status != Status.ACTIVE:
         raise ReservationNotActive(f"The reservation was {reservation.status}; nothing is held.")
     lines = _lines_in_lock_order(reservation)
-    changes = [
-        _change_reserved_stock(line, on_hand_delta=-line.quantity, reserved_delta=-line.quantity)
-        for line in lines
-    ]
     _set_status(reservation, Status.COMMITTED)
-    _record(changes, kind=Kind.COMMIT, reference=reference)
     publish(events.StockCommitted(reference=reference, lines=_reserved_lines(lines)))
+    for line in lines:
+        _change_reserved_stock(
+            line, on_hand_delta=-line.quantity, reserved_delta=-line.quantity, kind=Kind.COMMIT
+        )
     # Available stock does not move on a commit, so there is no crossing to announce.
     return _reservation_dto(reservation, lines)
 
@@ -313,10 +324,9 @@ def reservation_release(*, reference: UUID, reason: str) -> ReservationDTO:
     reservation = _lock_reservation(reference)
     if reservation.status != Status.ACTIVE:
         return _reservation_dto(reservation)
-    lines, changes = _give_back(reservation, Status.RELEASED, Kind.RELEASE, reason)
+    lines = _end_reservation(reservation, Status.RELEASED, reason)
     publish(events.StockReleased(reference=reference, lines=_reserved_lines(lines), reason=reason))
-    for change in changes:
-        _publish_crossing(change)
+    _unreserve(lines, Kind.RELEASE, reason)
     return _reservation_dto(reservation, lines)
 
 
@@ -334,11 +344,12 @@ def reservation_return(*, reference: UUID) -> ReservationDTO:
     if reservation.status == Status.ACTIVE:
         raise ReservationNotCommitted()
     lines = _lines_in_lock_order(reservation)
-    changes = [_change_reserved_stock(line, on_hand_delta=line.quantity) for line in lines]
     _set_status(reservation, Status.RETURNED)
-    _record(changes, kind=Kind.RETURN, reason="refund", reference=reference)
     publish(events.StockReturned(reference=reference, lines=_reserved_lines(lines)))
-    for change in changes:
+    for line in lines:
+        change = _change_reserved_stock(
+            line, on_hand_delta=line.quantity, kind=Kind.RETURN, reason="refund"
+        )
         _publish_crossing(change)
     return _reservation_dto(reservation, lines)
 
@@ -361,14 +372,13 @@ def reservations_expire_due() -> int:
             )
             if reservation is None:
                 return expired
-            lines, changes = _give_back(reservation, Status.EXPIRED, Kind.EXPIRY, "expired")
+            lines = _end_reservation(reservation, Status.EXPIRED, "expired")
             publish(
                 events.ReservationExpired(
                     reference=reservation.reference, lines=_reserved_lines(lines)
                 )
             )
-            for change in changes:
-                _publish_crossing(change)
+            _unreserve(lines, Kind.EXPIRY, "expired")
         expired += 1
 
 
@@ -388,10 +398,11 @@ def stock_reconcile(*, fix: bool = False) -> list[StockDriftDTO]:
         .order_by("product_id")
         .values_list("product_id", flat=True)
     )
-    return [_reconcile_one(product_id, fix=fix) for product_id in drifting]
+    checked = (_reconcile_one(product_id, fix=fix) for product_id in drifting)
+    return [drift for drift in checked if drift is not None]
 
 
-def _reconcile_one(product_id: UUID, *, fix: bool) -> StockDriftDTO:
+def _reconcile_one(product_id: UUID, *, fix: bool) -> StockDriftDTO | None:
     with transaction.atomic():
         # Every use case that changes a reservation also updates this row, so once it is
         # locked the active reservations it sees are exactly the ones it counts.
@@ -402,15 +413,17 @@ def _reconcile_one(product_id: UUID, *, fix: bool) -> StockDriftDTO:
             .values_list("expected", flat=True)
             .get()
         )
+        if expected == stock.reserved:  # settled since the first look
+            return None
         fixed = False
-        if fix and expected != stock.reserved:
-            change = _change_stock(product_id, reserved_delta=expected - stock.reserved)
+        if fix:
+            change = _change_stock(
+                product_id,
+                reserved_delta=expected - stock.reserved,
+                kind=Kind.RECONCILIATION,
+                reason=f"reconcile_stock: reserved {stock.reserved} -> {expected}",
+            )
             if change is not None:
-                _record(
-                    [change],
-                    kind=Kind.RECONCILIATION,
-                    reason=f"reconcile_stock: reserved {stock.reserved} -> {expected}",
-                )
                 _publish_crossing(change)
                 fixed = True
         return StockDriftDTO(
@@ -482,28 +495,74 @@ _CHANGE_STOCK_SQL = f"""
  RETURNING sku, on_hand, reserved, low_stock_threshold
 """
 
+# On PostgreSQL the change and its ledger row are one statement: one round trip while the
+# row is locked. (SQLite has no UPDATE inside WITH; it records with a second statement.)
+_CHANGE_AND_RECORD_STOCK_SQL = f"""
+    WITH changed AS ({_CHANGE_STOCK_SQL}),
+    recorded AS (
+        INSERT INTO {StockMovement._meta.db_table}
+            (product_id, sku, kind, on_hand_delta, reserved_delta, on_hand_after,
+             reserved_after, reason, reference, actor_id, created_at)
+        SELECT %(product_id)s, sku, %(kind)s, %(on_hand)s, %(reserved)s, on_hand,
+               reserved, %(reason)s, %(reference)s, %(actor_id)s, %(now)s
+          FROM changed
+    )
+    SELECT sku, on_hand, reserved, low_stock_threshold FROM changed
+"""
+
 
 def _change_stock(
-    product_id: UUID, *, on_hand_delta: int = 0, reserved_delta: int = 0
+    product_id: UUID,
+    *,
+    on_hand_delta: int = 0,
+    reserved_delta: int = 0,
+    kind: str,
+    reason: str = "",
+    reference: UUID | None = None,
+    actor_id: UUID | None = None,
 ) -> _Change | None:
-    """Apply the deltas to one product's counters if every invariant holds afterwards.
+    """Apply the deltas to one product's counters if every invariant holds afterwards, and
+    write the change to the ledger.
 
     Check and change are one conditional UPDATE, so two buyers of the last unit cannot both
     pass the check; the row stays locked until commit. Returns ``None``, changing nothing,
     when the product has no stock or the change would break an invariant.
     """
+    now = timezone.now()
     params: dict[str, Any] = {
         "on_hand": on_hand_delta,
         "reserved": reserved_delta,
-        "now": Stock._meta.get_field("updated_at").get_db_prep_value(timezone.now(), connection),
+        "now": Stock._meta.get_field("updated_at").get_db_prep_value(now, connection),
         "product_id": Stock._meta.get_field("product_id").get_db_prep_value(product_id, connection),
+        "kind": kind,
+        "reason": reason,
+        "reference": reference,
+        "actor_id": actor_id,
     }
     with connection.cursor() as cursor:
-        cursor.execute(_CHANGE_STOCK_SQL, params)
-        row = cursor.fetchone()
+        if connection.vendor == "postgresql":
+            cursor.execute(_CHANGE_AND_RECORD_STOCK_SQL, params)
+            row = cursor.fetchone()
+        else:
+            cursor.execute(_CHANGE_STOCK_SQL, params)
+            row = cursor.fetchone()
     if row is None:
         return None
     sku, on_hand, reserved, threshold = row
+    if connection.vendor != "postgresql":
+        StockMovement.objects.create(
+            product_id=product_id,
+            sku=sku,
+            kind=kind,
+            on_hand_delta=on_hand_delta,
+            reserved_delta=reserved_delta,
+            on_hand_after=on_hand,
+            reserved_after=reserved,
+            reason=reason,
+            reference=reference,
+            actor_id=actor_id,
+            created_at=now,
+        )
     return _Change(
         product_id=product_id,
         sku=sku,
@@ -516,11 +575,21 @@ def _change_stock(
 
 
 def _change_reserved_stock(
-    line: ReservationLine, *, on_hand_delta: int = 0, reserved_delta: int = 0
+    line: ReservationLine,
+    *,
+    on_hand_delta: int = 0,
+    reserved_delta: int = 0,
+    kind: str,
+    reason: str = "",
 ) -> _Change:
     """A change that a reservation's own units must always cover; anything else is drift."""
     change = _change_stock(
-        line.product_id, on_hand_delta=on_hand_delta, reserved_delta=reserved_delta
+        line.product_id,
+        on_hand_delta=on_hand_delta,
+        reserved_delta=reserved_delta,
+        kind=kind,
+        reason=reason,
+        reference=line.reservation.reference,
     )
     if change is None:
         raise StockLedgerDrift(
@@ -528,31 +597,6 @@ def _change_reserved_stock(
             f"{line.reservation.reference}: run manage.py reconcile_stock"
         )
     return change
-
-
-def _record(
-    changes: Sequence[_Change],
-    *,
-    kind: str,
-    reason: str = "",
-    reference: UUID | None = None,
-    actor_id: UUID | None = None,
-) -> None:
-    StockMovement.objects.bulk_create(
-        StockMovement(
-            product_id=c.product_id,
-            sku=c.sku,
-            kind=kind,
-            on_hand_delta=c.on_hand_delta,
-            reserved_delta=c.reserved_delta,
-            on_hand_after=c.on_hand,
-            reserved_after=c.reserved,
-            reason=reason,
-            reference=reference,
-            actor_id=actor_id,
-        )
-        for c in changes
-    )
 
 
 def _publish_crossing(change: _Change) -> None:
@@ -607,16 +651,20 @@ def _lines_in_lock_order(reservation: Reservation) -> list[ReservationLine]:
     return sorted(reservation.lines.all(), key=lambda line: line.product_id)
 
 
-def _give_back(
-    reservation: Reservation, status: str, kind: str, reason: str
-) -> tuple[list[ReservationLine], list[_Change]]:
-    """End an active reservation without selling: its units are available again."""
+def _end_reservation(reservation: Reservation, status: str, reason: str) -> list[ReservationLine]:
     lines = _lines_in_lock_order(reservation)
-    changes = [_change_reserved_stock(line, reserved_delta=-line.quantity) for line in lines]
     reservation.release_reason = reason[:255]
     _set_status(reservation, status, "release_reason")
-    _record(changes, kind=kind, reason=reason, reference=reservation.reference)
-    return lines, changes
+    return lines
+
+
+def _unreserve(lines: Sequence[ReservationLine], kind: str, reason: str) -> None:
+    """The units of an ended reservation are available again."""
+    for line in lines:
+        change = _change_reserved_stock(
+            line, reserved_delta=-line.quantity, kind=kind, reason=reason
+        )
+        _publish_crossing(change)
 
 
 def _set_status(reservation: Reservation, status: str, *also: str) -> None:

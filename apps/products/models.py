@@ -34,8 +34,6 @@ class ProductStatus(models.TextChoices):
 
 
 class Product(models.Model):
-    Status = ProductStatus
-
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     sku = models.CharField("SKU", max_length=64, unique=True)
     name = models.CharField(max_length=200)
@@ -44,7 +42,9 @@ class Product(models.Model):
     price = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
     # The store currency when the product was created; prices are never converted.
     currency = models.CharField(max_length=3, editable=False)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    status = models.CharField(
+        max_length=16, choices=ProductStatus.choices, default=ProductStatus.ACTIVE
+    )
     image_url = models.URLField("image URL", max_length=500, blank=True)
     category = models.ForeignKey(
         Category, on_delete=models.PROTECT, null=True, blank=True, related_name="products"

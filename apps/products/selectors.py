@@ -64,10 +64,15 @@ def product_list(*, filters: Mapping[str, Any] | None = None, staff: bool = Fals
 
     Raises DRF's ``ValidationError`` (a 400 naming the parameter) for a malformed value.
     """
-    queryset = Product.objects.select_related("category").order_by("-created_at")
+    queryset = Product.objects.select_related("category").order_by("-created_at", "id")
     if not staff:
         queryset = queryset.filter(status=ProductStatus.ACTIVE)
-    filterset = ProductFilter(data=filters or {}, queryset=queryset)
+    filters = filters or {}
+    if not any(name in ProductFilter.base_filters for name in filters):
+        # The storefront's plain "newest products" page: building a FilterSet (deep copies of
+        # every filter and a form class per request) would be a good part of its cost.
+        return queryset
+    filterset = ProductFilter(data=filters, queryset=queryset)
     if not filterset.is_valid():
         raise ValidationError(
             {

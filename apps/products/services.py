@@ -30,6 +30,7 @@ from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.common.money import CENT
 
 __all__ = [
+    "MAX_PRICE",
     "UNSET",
     "CategoryDTO",
     "CategoryNotFound",

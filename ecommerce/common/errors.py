@@ -11,8 +11,9 @@ from typing import Any, ClassVar
 from django.http import HttpRequest, JsonResponse
 from drf_standardized_errors.handler import exception_handler as standardized_exception_handler
 from rest_framework import status
-from rest_framework.exceptions import APIException, ErrorDetail, ValidationError
+from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.response import Response
+from rest_framework.views import set_rollback
 
 
 class DomainError(Exception):
@@ -34,26 +35,21 @@ class NotFound(DomainError):
     default_detail = "Not found."
 
 
-class _DomainAPIException(APIException):
-    """Carries a DomainError through DRF's machinery with its own status and code."""
-
-    def __init__(self, error: DomainError) -> None:
-        self.status_code = error.status
-        super().__init__(detail=error.detail, code=error.code)
-
-
 def exception_handler(exc: Exception, context: Any) -> Response | None:
     if isinstance(exc, DomainError):
         if exc.attr is not None and exc.status == status.HTTP_400_BAD_REQUEST:
             # A problem with one field of the input reads like any other validation error.
             exc = ValidationError({exc.attr: [ErrorDetail(exc.detail, code=exc.code)]})
         else:
-            exc = _DomainAPIException(exc)
+            set_rollback()
+            error_type = "server_error" if exc.status >= 500 else "client_error"
+            body = _error_body(error_type, exc.code, exc.detail, exc.attr)
+            return Response(body, status=exc.status)
     return standardized_exception_handler(exc, context)
 
 
-def _error_body(error_type: str, code: str, detail: str) -> dict[str, Any]:
-    return {"type": error_type, "errors": [{"code": code, "detail": detail, "attr": None}]}
+def _error_body(error_type: str, code: str, detail: str, attr: str | None = None) -> dict[str, Any]:
+    return {"type": error_type, "errors": [{"code": code, "detail": detail, "attr": attr}]}
 
 
 def json_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:

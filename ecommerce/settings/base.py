@@ -188,11 +188,12 @@ SPECTACULAR_SETTINGS = {
         ]
     }
     | {
-        # Each app's "status" choices get their own name instead of a hashed one.
-        "CartStatusEnum": "apps.cart.models.CartStatus",
-        "ProductStatusEnum": "apps.products.models.ProductStatus",
-        "NotificationKindEnum": "apps.notifications.models.NotificationKind",
-        "SubscriptionKindEnum": "apps.notifications.models.SubscriptionKind",
+        # Several models have a "status" field with different choices: name each set.
+        "ProductStatusEnum": "apps.products.models.ProductStatus.choices",
+        "CartStatusEnum": "apps.cart.models.CartStatus.choices",
+        "PaymentStatusEnum": ["pending", "succeeded", "failed", "refunded"],
+        "NotificationKindEnum": "apps.notifications.models.NotificationKind.choices",
+        "SubscriptionKindEnum": "apps.notifications.models.SubscriptionKind.choices",
     },
     "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
 }

@@ -12,6 +12,12 @@ if len(SECRET_KEY) < 50 or SECRET_KEY.startswith("insecure-"):
         "SECRET_KEY must be set to a random string of at least 50 characters in production."
     )
 
+PAYMENT_WEBHOOK_SECRET = env.str("PAYMENT_WEBHOOK_SECRET", default="")
+if len(PAYMENT_WEBHOOK_SECRET) < 16 or PAYMENT_WEBHOOK_SECRET.startswith("insecure-"):
+    raise ImproperlyConfigured(
+        "PAYMENT_WEBHOOK_SECRET must be set to the gateway's webhook signing secret in production."
+    )
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)

@@ -158,9 +158,9 @@ def test_an_unknown_cart_or_malformed_id_is_404(anon_api: AnonApi) -> None:
         ({"product_id": "PRODUCT"}, 400, "required", "quantity"),
         ({"product_id": "nope", "quantity": 1}, 400, "invalid", "product_id"),
         ({"product_id": str(uuid4()), "quantity": 1}, 404, "not_found", None),
-        ({"product_id": "PRODUCT", "quantity": 11}, 409, "out_of_stock", None),
-        ({"product_id": "DISCONTINUED", "quantity": 1}, 409, "product_unavailable", None),
-        ({"product_id": "DRAFT", "quantity": 1}, 409, "product_unavailable", None),
+        ({"product_id": "PRODUCT", "quantity": 11}, 409, "out_of_stock", "PRODUCT"),
+        ({"product_id": "DISCONTINUED", "quantity": 1}, 409, "product_unavailable", "product_id"),
+        ({"product_id": "DRAFT", "quantity": 1}, 409, "product_unavailable", "product_id"),
     ],
 )
 def test_a_bad_item_is_refused_with_a_specific_code_and_nothing_changes(
@@ -183,7 +183,10 @@ def test_a_bad_item_is_refused_with_a_specific_code_and_nothing_changes(
 
     assert response.status_code == status, response.content
     assert response.json()["errors"][0]["code"] == code
-    assert response.json()["errors"][0]["attr"] == attr
+    # A shortage names the product it is about.
+    assert response.json()["errors"][0]["attr"] == (
+        str(ids["PRODUCT"]) if attr == "PRODUCT" else attr
+    )
     assert not CartLine.objects.exists()
 
 

@@ -10,6 +10,7 @@ PRODUCTION_ENV = {
     "DJANGO_SETTINGS_MODULE": "ecommerce.settings.production",
     "SECRET_KEY": "k" * 20 + "a-long-random-production-secret-for-the-check-only",
     "ALLOWED_HOSTS": "shop.example.com",
+    "PAYMENT_WEBHOOK_SECRET": "whsec-a-long-random-signing-secret",
 }
 
 
@@ -41,3 +42,12 @@ def test_production_settings_refuse_to_start_without_a_secret_key() -> None:
 
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_settings_refuse_to_start_without_a_webhook_secret() -> None:
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "PAYMENT_WEBHOOK_SECRET"}
+
+    result = manage("check", env=env)
+
+    assert result.returncode != 0
+    assert "PAYMENT_WEBHOOK_SECRET must be set" in result.stderr

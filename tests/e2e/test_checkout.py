@@ -29,8 +29,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 CHARGE_TASK = "apps.payments.tasks.charge_payment"
 
 
-def shop(client: APIClient, product: products.ProductDTO, quantity: int) -> str:
-    """Create a cart holding ``quantity`` of ``product``; the client keeps its token."""
+def shop(client: APIClient, product: products.ProductDTO, quantity: int) -> tuple[str, str]:
+    """Create a cart holding ``quantity`` of ``product``: (cart id, token). The client sends
+    the token from now on."""
     created = client.post("/api/v1/carts/")
     assert created.status_code == 201
     cart = created.json()
@@ -39,7 +40,7 @@ def shop(client: APIClient, product: products.ProductDTO, quantity: int) -> str:
         f"/api/v1/carts/{cart['id']}/items", {"product_id": str(product.id), "quantity": quantity}
     )
     assert added.status_code == 201, added.content
-    return str(cart["id"])
+    return str(cart["id"]), str(cart["token"])
 
 
 def checkout(client: APIClient, cart_id: str, token: str, key: str = "checkout-1") -> Any:
@@ -73,7 +74,7 @@ def run_due_charge_retries() -> None:
 
 def test_a_paid_order_takes_the_units_off_the_shelf(api: APIClient) -> None:
     mug = make_product(price="4.50", stock=10)
-    cart_id = shop(api, mug, 3)
+    cart_id, _ = shop(api, mug, 3)
 
     response = checkout(api, cart_id, "tok_ok")
 
@@ -93,7 +94,7 @@ def test_a_paid_order_takes_the_units_off_the_shelf(api: APIClient) -> None:
 
 def test_a_declined_payment_puts_the_stock_back(api: APIClient) -> None:
     mug = make_product(stock=10)
-    cart_id = shop(api, mug, 4)
+    cart_id, _ = shop(api, mug, 4)
 
     assert checkout(api, cart_id, "tok_declined").status_code == 202
 
@@ -107,7 +108,7 @@ def test_a_declined_payment_puts_the_stock_back(api: APIClient) -> None:
 
 def test_a_flaky_gateway_is_retried_until_the_order_is_paid(api: APIClient) -> None:
     mug = make_product(stock=10)
-    cart_id = shop(api, mug, 1)
+    cart_id, _ = shop(api, mug, 1)
 
     assert checkout(api, cart_id, "tok_flaky").status_code == 202
     assert status_of(api, cart_id) == "checked_out"  # the first charge timed out
@@ -125,7 +126,7 @@ def test_a_flaky_gateway_is_retried_until_the_order_is_paid(api: APIClient) -> N
 
 def test_the_same_checkout_sent_again_reserves_and_charges_once(api: APIClient) -> None:
     mug = make_product(stock=10)
-    cart_id = shop(api, mug, 2)
+    cart_id, _ = shop(api, mug, 2)
 
     first = checkout(api, cart_id, "tok_ok", key="the-key")
     again = checkout(api, cart_id, "tok_ok", key="the-key")
@@ -142,7 +143,7 @@ def test_an_order_completes_once_when_the_relay_was_stopped_after_checkout(
     api: APIClient, settings: SettingsWrapper
 ) -> None:
     mug = make_product(stock=10)
-    cart_id = shop(api, mug, 2)
+    cart_id, _ = shop(api, mug, 2)
     settings.BUS_EAGER = False  # the relay is down
 
     assert checkout(api, cart_id, "tok_ok").status_code == 202
@@ -170,7 +171,7 @@ def test_an_order_completes_once_when_the_relay_was_stopped_after_checkout(
 def test_thirty_shoppers_racing_for_the_last_five_units_buy_exactly_five() -> None:
     hot = make_product(price="9.99", stock=5)
     clients = [APIClient() for _ in range(30)]
-    carts = [shop(client, hot, 1) for client in clients]
+    carts = [shop(client, hot, 1)[0] for client in clients]
     start = threading.Barrier(len(clients))
     outcomes: list[tuple[int, str]] = []
 
@@ -202,3 +203,33 @@ def test_thirty_shoppers_racing_for_the_last_five_units_buy_exactly_five() -> No
     assert sum(m.on_hand_delta for m in moved) == 0
     assert sum(m.reserved_delta for m in moved) == 0
     assert sorted(m.kind for m in moved if m.reference) == ["commit"] * 5 + ["reservation"] * 5
+
+
+@pytest.mark.postgres
+def test_a_checkout_sent_twice_at_once_with_its_key_runs_once() -> None:
+    mug = make_product(stock=10)
+    client = APIClient()
+    cart_id, token = shop(client, mug, 2)
+    start = threading.Barrier(2)
+    answers: list[Any] = []
+
+    def send() -> None:
+        try:
+            twin = APIClient()
+            twin.credentials(HTTP_X_CART_TOKEN=token)
+            start.wait()
+            answers.append(checkout(twin, cart_id, "tok_ok", key="double-click"))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert [a.status_code for a in answers] == [202, 202]
+    assert answers[0].json()["id"] == answers[1].json()["id"] == cart_id
+    assert Reservation.objects.filter(reference=UUID(cart_id)).count() == 1
+    assert len(payments.payment_list_for_cart(cart_id=UUID(cart_id))) == 1
+    assert stock(mug) == (8, 0, 8)

@@ -109,7 +109,7 @@ def test_an_event_that_does_not_fit_the_payments_state_is_recorded_and_ignored(
 
 def test_an_event_about_an_unknown_payment_is_ignored(api: APIClient) -> None:
     payment = PaymentFactory.build()  # never saved
-    body = body_for(payment, "charge.succeeded")
+    body = body_for(payment, "charge.succeeded", reference="fake_ch_1")
 
     response = post(api, body, signing.sign(body, secret=SECRET))
 
@@ -215,3 +215,14 @@ def assert_nothing_changed(payment: Payment) -> None:
     assert (payment.status, payment.gateway_reference, payment.updated_at) == before
     assert not PaymentEvent.objects.exists()
     assert not OutboxEvent.objects.exists()
+
+
+def test_a_charge_succeeded_without_its_reference_is_400_invalid_webhook(api: APIClient) -> None:
+    payment = PaymentFactory()
+    body = body_for(payment, "charge.succeeded")
+
+    response = post(api, body, signing.sign(body, secret=SECRET))
+
+    assert response.status_code == 400
+    assert error_code(response) == "invalid_webhook"
+    assert_nothing_changed(payment)

@@ -114,6 +114,8 @@ def parse_webhook_body(body: bytes) -> WebhookEvent:
         event_id, event_type = message["id"], message["type"]
         if not (isinstance(event_id, str) and event_id and isinstance(event_type, str)):
             raise ValueError("id and type must be strings")
+        if event_type == "charge.succeeded" and not data.get("reference"):
+            raise ValueError("a succeeded charge names its reference")
         payment_id = data.get("payment_id")
         return WebhookEvent(
             id=event_id[:255],

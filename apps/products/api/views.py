@@ -106,6 +106,7 @@ class ProductCollectionView(APIView):
 
     @extend_schema(
         operation_id="products_list",
+        summary="List products: shoppers see active ones, staff every status.",
         parameters=[
             OpenApiParameter("search", str, description="Text in the name, SKU or description."),
             OpenApiParameter("category", str, description="A category slug (and its children)."),
@@ -137,6 +138,7 @@ class ProductCollectionView(APIView):
 
     @extend_schema(
         operation_id="products_create",
+        summary="Add a product, optionally with initial stock (staff).",
         request=ProductCreateInputSerializer,
         responses={201: ProductDetailOutputSerializer},
     )
@@ -168,7 +170,11 @@ class ProductDetailView(APIView):
             help_text="A new price publishes ProductPriceChanged.",
         )
 
-    @extend_schema(operation_id="products_retrieve", responses={200: ProductDetailOutputSerializer})
+    @extend_schema(
+        operation_id="products_retrieve",
+        summary="One product; drafts and discontinued ones are 404 for shoppers.",
+        responses={200: ProductDetailOutputSerializer},
+    )
     def get(self, request: Request, product_id: UUID) -> Response:
         product = services.product_get(product_id=product_id)
         if product.status != ProductStatus.ACTIVE and not _is_staff(request):
@@ -177,6 +183,7 @@ class ProductDetailView(APIView):
 
     @extend_schema(
         operation_id="products_partial_update",
+        summary="Change a product (staff); a new price publishes ProductPriceChanged.",
         request=ProductUpdateInputSerializer,
         responses={200: ProductDetailOutputSerializer},
     )
@@ -203,6 +210,7 @@ class ProductDiscontinueView(APIView):
 
     @extend_schema(
         operation_id="products_discontinue",
+        summary="Discontinue a product (staff); idempotent.",
         request=None,
         responses={200: ProductDetailOutputSerializer},
     )
@@ -239,6 +247,7 @@ class CategoryListView(APIView):
 
     @extend_schema(
         operation_id="categories_list",
+        summary="List categories by name.",
         parameters=_page_parameters(),
         responses={200: CategoryPageOutputSerializer},
     )

@@ -1,0 +1,44 @@
+"""Carts in the admin: listed and shown read-only, with their lines."""
+
+from collections.abc import Callable
+
+import pytest
+from django.test import Client
+
+from ecommerce.accounts.models import User
+from tests.cart.factories import CartFactory, CartLineFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(make_user: Callable[..., User]) -> Client:
+    user = make_user("boss@example.com", staff=True)
+    user.is_superuser = True
+    user.save()
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_carts_are_listed_and_filtered_by_status(admin_client: Client) -> None:
+    CartFactory(email="ann@example.com")
+    CartFactory(email="bob@example.com", status="paid", checked_out_at="2026-01-01T00:00:00Z")
+
+    listed = admin_client.get("/admin/cart/cart/?status__exact=paid")
+
+    assert listed.status_code == 200
+    assert b"bob@example.com" in listed.content
+    assert b"ann@example.com" not in listed.content
+
+
+def test_a_cart_shows_its_lines_and_cannot_be_changed(admin_client: Client) -> None:
+    cart = CartFactory()
+    CartLineFactory(cart=cart, sku="MUG-BLUE")
+
+    page = admin_client.get(f"/admin/cart/cart/{cart.id}/change/")
+
+    assert page.status_code == 200
+    assert b"MUG-BLUE" in page.content
+    assert b'name="_save"' not in page.content
+    assert admin_client.get("/admin/cart/cart/add/").status_code == 403

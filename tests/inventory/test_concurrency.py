@@ -1,0 +1,156 @@
+"""Inventory under real concurrency on PostgreSQL: no oversell, no drift, expiry once."""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+from io import StringIO
+from uuid import uuid4
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from apps.inventory import services
+from apps.inventory.models import Reservation, StockMovement
+from apps.inventory.services import StockDTO
+from tests import processes
+from tests.inventory.conftest import assert_ledger_adds_up, counters, lines, published_types
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def run_at_once(workers: int, work: Callable[[int], str]) -> Counter[str]:
+    """Run ``work`` in ``workers`` threads released together, each on its own connection."""
+    start = threading.Barrier(workers)
+    outcomes: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        try:
+            start.wait()
+            outcome = work(n)
+        except Exception as exc:
+            outcome = f"crashed: {exc!r}"
+        finally:
+            connection.close()
+        with lock:
+            outcomes[outcome] += 1
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+def test_fifty_buyers_of_twenty_units_never_oversell(stocked: Callable[..., StockDTO]) -> None:
+    mug = stocked(20)
+
+    def buy(n: int) -> str:
+        try:
+            services.reservation_create(reference=uuid4(), lines=lines((mug.product_id, 1)))
+        except services.OutOfStock:
+            return "out of stock"
+        return "reserved"
+
+    outcomes = run_at_once(50, buy)
+
+    assert outcomes == {"reserved": 20, "out of stock": 30}
+    assert counters(mug.product_id) == (20, 20)
+    assert Reservation.objects.filter(status="active").count() == 20
+    assert StockMovement.objects.filter(kind="reservation").count() == 20
+    assert published_types().count("inventory.StockReserved") == 20
+    assert published_types().count("inventory.OutOfStock") == 1
+    assert_ledger_adds_up()
+
+
+def test_a_storm_from_several_processes_keeps_every_invariant(
+    stocked: Callable[..., StockDTO],
+) -> None:
+    products = [str(stocked(30).product_id) for _ in range(5)]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "ecommerce.settings.test",
+        "DATABASE_URL": processes.test_database_url(),
+    }
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.inventory.storm", "--seed", str(seed), *products],
+            cwd=processes.ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in range(4)
+    ]
+    results = [w.communicate(timeout=120) for w in workers]
+
+    for worker, (_, err) in zip(workers, results, strict=True):
+        assert worker.returncode == 0, err
+    totals: Counter[str] = sum((Counter(json.loads(out)) for out, _ in results), Counter())
+    print(dict(totals))
+    assert totals["reserve"] > 0
+    assert totals["commit"] + totals["release"] + totals["expired"] > 0
+
+    assert_ledger_adds_up()
+    assert_each_reservation_moved_stock_once()
+    out = StringIO()
+    call_command("reconcile_stock", stdout=out)
+    assert out.getvalue() == "no drift: every reserved count matches its active reservations\n"
+
+
+def assert_each_reservation_moved_stock_once() -> None:
+    expected_kinds = {
+        "active": ["reservation"],
+        "committed": ["commit", "reservation"],
+        "released": ["release", "reservation"],
+        "expired": ["expiry", "reservation"],
+        "returned": ["commit", "reservation", "return"],
+    }
+    for reservation in Reservation.objects.prefetch_related("lines"):
+        for line in reservation.lines.all():
+            kinds = sorted(
+                StockMovement.objects.filter(
+                    reference=reservation.reference, product_id=line.product_id
+                ).values_list("kind", flat=True)
+            )
+            assert kinds == expected_kinds[reservation.status], reservation
+
+
+def test_two_expiry_runs_at_once_expire_each_reservation_once(
+    stocked: Callable[..., StockDTO],
+) -> None:
+    mug, tea = stocked(500), stocked(500)
+    due = 120
+    for i in range(due):
+        services.reservation_create(
+            reference=uuid4(),
+            lines=lines((mug.product_id, 1), (tea.product_id, 1 + i % 2)),
+            ttl=timedelta(0),
+        )
+    live = services.reservation_create(
+        reference=uuid4(), lines=lines((mug.product_id, 5), (tea.product_id, 5))
+    )
+    expired_by: list[int] = []
+
+    def expire(n: int) -> str:
+        expired_by.append(services.reservations_expire_due())
+        return "ran"
+
+    assert run_at_once(2, expire) == {"ran": 2}
+
+    assert sum(expired_by) == due
+    assert Reservation.objects.filter(status="expired").count() == due
+    assert Reservation.objects.get(status="active").reference == live.reference
+    assert StockMovement.objects.filter(kind="expiry").count() == 2 * due
+    assert published_types().count("inventory.ReservationExpired") == due
+    assert counters(mug.product_id) == (500, 5)
+    assert counters(tea.product_id) == (500, 5)
+    assert_ledger_adds_up()

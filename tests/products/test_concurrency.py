@@ -1,0 +1,76 @@
+"""Products under real concurrency (PostgreSQL): row locks keep the price history exact."""
+
+import threading
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from apps.products import services
+from apps.products.models import Product
+from ecommerce.bus.models import OutboxEvent
+from tests.products.factories import ProductFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def run_together(calls: list[Callable[[], object]]) -> list[object]:
+    """Run each call in its own thread (own database connection), all released at once."""
+    barrier = threading.Barrier(len(calls))
+    results: list[object] = [None] * len(calls)
+
+    def run(i: int, call: Callable[[], object]) -> None:
+        try:
+            barrier.wait()
+            results[i] = call()
+        except Exception as exc:
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_concurrent_price_changes_form_one_unbroken_history() -> None:
+    product = ProductFactory(price=Decimal("10.00"))
+    prices = [Decimal(f"{n}.00") for n in range(11, 19)]
+
+    results = run_together(
+        [
+            lambda p=price: services.product_change_price(product_id=product.pk, price=p)
+            for price in prices
+        ]
+    )
+
+    assert not [r for r in results if isinstance(r, Exception)]
+    history = [
+        (Decimal(e["old_price"]), Decimal(e["new_price"]))
+        for e in OutboxEvent.objects.filter(event_type="products.ProductPriceChanged")
+        .order_by("sequence")
+        .values_list("payload", flat=True)
+    ]
+    assert len(history) == len(prices)
+    assert history[0][0] == Decimal("10.00")
+    assert all(history[i][1] == history[i + 1][0] for i in range(len(history) - 1))
+    assert sorted(new for _, new in history) == prices
+    assert Product.objects.get().price == history[-1][1]
+
+
+def test_the_same_sku_created_at_once_makes_one_product() -> None:
+    results = run_together(
+        [
+            lambda n=n: services.product_create(sku="RACE-1", name=f"Racer {n}", price=Decimal(1))
+            for n in range(6)
+        ]
+    )
+
+    assert sum(isinstance(r, services.ProductDTO) for r in results) == 1
+    assert sum(isinstance(r, services.DuplicateSku) for r in results) == 5
+    assert Product.objects.count() == 1
+    assert OutboxEvent.objects.filter(event_type="products.ProductCreated").count() == 1
