@@ -4,22 +4,56 @@ then exactly one of "payment confirmed" or "payment failed"; a refund is announc
 Same setup as test_checkout.py: the API, the eager bus, django-q2 running tasks inline.
 """
 
+from typing import Any
 from uuid import UUID
 
 import pytest
 from django.core import mail
+from django_q.models import Schedule
 from rest_framework.test import APIClient
 
 from apps.notifications.models import Notification
+from apps.payments.tasks import charge_payment
+from apps.products import services as products
 from tests.cart.factories import make_product
-from tests.e2e.test_checkout import checkout, run_due_charge_retries, shop, status_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+CHARGE_TASK = "apps.payments.tasks.charge_payment"
 RECEIVED = "Example Shop: we received your order"
 CONFIRMED = "Example Shop: payment confirmed, your receipt"
 FAILED = "Example Shop: your payment did not go through"
 REFUNDED = "Example Shop: your refund is on its way"
+
+
+def shop(client: APIClient, product: products.ProductDTO, quantity: int) -> str:
+    """Create a cart holding ``quantity`` of ``product``; the client sends its token."""
+    cart = client.post("/api/v1/carts/").json()
+    client.credentials(HTTP_X_CART_TOKEN=cart["token"])
+    added = client.post(
+        f"/api/v1/carts/{cart['id']}/items", {"product_id": str(product.id), "quantity": quantity}
+    )
+    assert added.status_code == 201, added.content
+    return str(cart["id"])
+
+
+def checkout(client: APIClient, cart_id: str, token: str) -> Any:
+    return client.post(
+        f"/api/v1/carts/{cart_id}/checkout",
+        {"email": "ann@example.com", "payment_token": token},
+        HTTP_IDEMPOTENCY_KEY=f"checkout-{cart_id}",
+    )
+
+
+def status_of(client: APIClient, cart_id: str) -> str:
+    return str(client.get(f"/api/v1/carts/{cart_id}/").json()["status"])
+
+
+def run_due_charge_retries() -> None:
+    """What django-q2's scheduler does once a retry's time has come."""
+    for schedule in Schedule.objects.filter(func=CHARGE_TASK):
+        schedule.delete()
+        charge_payment(schedule.args.strip("'\""))
 
 
 def inbox(client: APIClient) -> list[tuple[str, str]]:
