@@ -550,8 +550,12 @@ def _change_stock(
         "product_id": Stock._meta.get_field("product_id").get_db_prep_value(product_id, connection),
         "kind": kind,
         "reason": reason,
-        "reference": reference,
-        "actor_id": actor_id,
+        "reference": StockMovement._meta.get_field("reference").get_db_prep_value(
+            reference, connection
+        ),
+        "actor_id": StockMovement._meta.get_field("actor_id").get_db_prep_value(
+            actor_id, connection
+        ),
     }
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":

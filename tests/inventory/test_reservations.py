@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -311,3 +312,26 @@ def test_reservation_get_reads_a_reservation(stocked: StockMaker) -> None:
     assert services.reservation_get(reference=reservation.reference) == reservation
     with pytest.raises(services.ReservationNotFound):
         services.reservation_get(reference=uuid4())
+
+
+def test_stock_changes_work_with_the_debug_cursor_of_local_development(
+    stocked: StockMaker, make_user: Callable[..., Any]
+) -> None:
+    """DEBUG (the local default) logs every statement with its parameters bound: every
+    parameter of the hand-written stock statement must be one the database can bind."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    stock = stocked(5)
+    reference, actor = uuid4(), make_user("staff@example.com", staff=True).pk
+
+    with CaptureQueriesContext(connection):
+        services.reservation_create(reference=reference, lines=lines((stock.product_id, 2)))
+        services.stock_adjust(
+            product_id=stock.product_id, delta=3, reason="delivery", actor_id=actor
+        )
+
+    after = services.stock_get(product_id=stock.product_id)
+    assert (after.on_hand, after.reserved) == (8, 2)
+    assert StockMovement.objects.filter(reference=reference).count() == 1
+    assert StockMovement.objects.filter(actor_id=actor).count() == 1
