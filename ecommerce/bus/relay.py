@@ -6,11 +6,11 @@ One pass (``Relay.run_once``) is:
    has no earlier undelivered event for the same subscriber, lock them with ``FOR UPDATE SKIP
    LOCKED`` (so relays side by side never take the same row), lease them and count the
    attempt. A relay that dies leaves a lease that simply runs out.
-2. **Deliver**, in one transaction for the batch with a savepoint per delivery: mark the
-   delivery done (only if our lease still holds), run the handler, release the savepoint. The
-   handler's writes and the "delivered" mark commit together, so an effect happens exactly
-   once; a failing handler rolls back to its savepoint and only its own delivery is
-   rescheduled, with exponential backoff and jitter, or marked dead after the last attempt.
+2. **Deliver**, each delivery in a short transaction of its own: mark the delivery done
+   (only if our lease still holds), run the handler, commit. The handler's writes and the
+   "delivered" mark commit together, so an effect happens exactly once; a failing handler
+   rolls back and only its own delivery is rescheduled, with exponential backoff and
+   jitter, or marked dead after the last attempt.
 """
 
 import logging
@@ -72,10 +72,6 @@ class Claimed:
     subscriber: str
     attempts: int
     lease_token: UUID
-
-
-class _TakeTheSlowPath(Exception):
-    """The batch cannot be delivered in one go; deliver it one by one."""
 
 
 class Undeliverable(Exception):
@@ -154,32 +150,16 @@ class Relay:
         )
 
     def deliver(self, claimed: list[Claimed]) -> None:
-        events = {e.pk: e for e in OutboxEvent.objects.filter(pk__in={c.event_pk for c in claimed})}
-        try:
-            self._deliver_batch(claimed, events)
-        except Exception:
-            # Something in the batch failed and the whole batch rolled back. Go again one
-            # delivery at a time, each in its own savepoint, so only the failures are retried.
-            with transaction.atomic():
-                for item in claimed:
-                    self._deliver_one(item, events[item.event_pk])
+        """Deliver each claimed delivery in a transaction of its own.
 
-    def _deliver_batch(self, claimed: list[Claimed], events: dict[int, OutboxEvent]) -> None:
-        """The common case, every handler succeeding: one transaction, one mark for them all."""
-        with transaction.atomic():
-            marked = Delivery.objects.filter(
-                pk__in=[c.id for c in claimed], status=PENDING, lease_token=claimed[0].lease_token
-            ).update(
-                status=DELIVERED, delivered_at=timezone.now(), leased_until=None, lease_token=None
-            )
-            if marked != len(claimed):
-                raise _TakeTheSlowPath("a lease ran out")
-            for item in claimed:
-                if item.attempts > self.max_attempts:
-                    raise _TakeTheSlowPath("a delivery is out of attempts")
-                handler, event = self._resolve(item, events[item.event_pk])
-                with handling(event):
-                    handler(event)
+        Not one transaction for the batch: a handler's row locks (a hot product's stock, a
+        cart) would then be held until the whole batch commits, taken in delivery order
+        rather than in the fixed order every use case follows, and a checkout waiting on
+        one of them could deadlock with the relay.
+        """
+        events = {e.pk: e for e in OutboxEvent.objects.filter(pk__in={c.event_pk for c in claimed})}
+        for item in claimed:
+            self._deliver_one(item, events[item.event_pk])
 
     # -- one delivery -------------------------------------------------------------------------
 
