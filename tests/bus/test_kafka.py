@@ -9,7 +9,8 @@ from decimal import Decimal
 from uuid import uuid4
 
 import pytest
-from django.core.management import call_command
+from confluent_kafka import Producer
+from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
@@ -372,3 +373,34 @@ def test_a_consumer_process_killed_mid_stream_loses_and_doubles_nothing(
     assert sorted(effects(RECORD)) == list(range(events))
     assert_each_effect_once()
     assert not Delivery.objects.exclude(status="delivered").exists()
+
+
+def test_a_message_that_is_not_an_outbox_event_is_skipped(
+    kafka_bus: str, cluster: MockCluster
+) -> None:
+    stranger = Producer({"bootstrap.servers": cluster.bootstrap_servers})
+    stranger.produce(f"{kafka_bus}bus_support", key=b"x", value=b"not an event")
+    stranger.flush(10)
+    publish_committed(ThingHappened(thing_id=uuid4(), n=5))
+    Relay().drain()
+
+    consume(lambda c: c.messages_read == 2)
+
+    assert effects(RECORD) == [5]
+
+
+def test_consume_events_names_the_apps_it_can_run(kafka_bus: str) -> None:
+    with pytest.raises(CommandError, match="no subscriber is named shipping"):
+        call_command("consume_events", "--app", "shipping")
+
+
+def test_a_dry_run_replay_under_kafka_shows_the_events_to_republish(
+    kafka_bus: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    publish_committed(ThingHappened(thing_id=uuid4()), ThingHappened(thing_id=uuid4()))
+
+    call_command("replay_events", "--dry-run")
+
+    out = capsys.readouterr().out
+    assert "2  bus_support.ThingHappened            -> kafka.producer" in out
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"pending"}

@@ -109,9 +109,9 @@ class AppConsumer:
         self.config = consumer_config(self.kafka, self.group_id)
         # The next generation protocol (KIP-848) and cooperative assignors hand out partitions
         # incrementally; the classic eager one hands out the whole assignment.
-        self.incremental = self.config.get("group.protocol") == "consumer" or "cooperative" in str(
-            self.config.get("partition.assignment.strategy", "")
-        )
+        strategy = str(self.config.get("partition.assignment.strategy", ""))
+        protocol = self.config.get("group.protocol", "classic")
+        self.incremental = protocol == "consumer" or "cooperative" in strategy
         # Partitions read from their start because of --since, still skipping older messages.
         self._skipping: set[tuple[str, int]] = set()
         # Partitions already placed at the start asked for; a rebalance that hands one back
