@@ -137,7 +137,7 @@ class AppConsumer:
     ) -> None:
         done: dict[tuple[str, int], int] = {}
         rewound: set[tuple[str, int]] = set()
-        for message in consumer.consume(num_messages=self.batch_size, timeout=poll):
+        for message in self._next_batch(consumer, poll):
             error = message.error()
             if error is not None:
                 self._log_error(error)
@@ -176,6 +176,19 @@ class AppConsumer:
                 logger.warning("committing offsets failed: %s", exc)
         if rewound and not should_stop():
             time.sleep(poll)
+
+    def _next_batch(self, consumer: Consumer, poll: float) -> list[Message]:
+        """Wait up to ``poll`` for a message, then take what else is there already.
+
+        (``consume`` alone waits for a full batch or the whole timeout, which would delay a
+        lone event by the poll interval.)
+        """
+        first = consumer.poll(poll)
+        if first is None:
+            return []
+        if self.batch_size == 1:
+            return [first]
+        return [first, *consumer.consume(num_messages=self.batch_size - 1, timeout=0)]
 
     @staticmethod
     def _log_error(error: KafkaError) -> None:
