@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 
+from ecommerce.bus.conf import KAFKA_PRODUCER
 from ecommerce.bus.events import Event
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_.]*$")
@@ -46,6 +47,8 @@ def subscribe(event_class: type[E], handler: Callable[[E], None], *, name: str) 
         )
     if name in _by_name:
         raise ImproperlyConfigured(f"subscriber name {name!r} is used twice")
+    if name == KAFKA_PRODUCER:
+        raise ImproperlyConfigured(f"subscriber name {name!r} is reserved for the kafka transport")
     subscription = Subscription(name=name, event_type=event_class.event_type, handler=handler)
     _by_name[name] = subscription
     _by_event_type.setdefault(subscription.event_type, []).append(subscription)

@@ -29,7 +29,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ecommerce.bus import codec
-from ecommerce.bus.conf import bus_settings
+from ecommerce.bus.conf import KAFKA_PRODUCER, bus_settings
 from ecommerce.bus.db import fetch_all
 from ecommerce.bus.events import event_class
 from ecommerce.bus.models import Delivery, OutboxEvent
@@ -158,8 +158,15 @@ class Relay:
         one of them could deadlock with the relay.
         """
         events = {e.pk: e for e in OutboxEvent.objects.filter(pk__in={c.event_pk for c in claimed})}
+        outgoing = [c for c in claimed if c.subscriber == KAFKA_PRODUCER]
+        if outgoing:
+            # The kafka transport: these deliveries go to the broker, not to a handler.
+            from ecommerce.bus.kafka.producer import forward
+
+            forward(self, outgoing, events)
         for item in claimed:
-            self._deliver_one(item, events[item.event_pk])
+            if item.subscriber != KAFKA_PRODUCER:
+                self._deliver_one(item, events[item.event_pk])
 
     # -- one delivery -------------------------------------------------------------------------
 
