@@ -306,13 +306,31 @@ class _Waiter:
                 self.listener = None
 
 
+_eager = threading.local()
+
+
 def deliver_event_now(event_pk: int) -> None:
-    """Eager mode: deliver one just-committed event in this process, by the relay's own path."""
+    """Eager mode: deliver one just-committed event in this process, by the relay's own path.
+
+    Events published while an eager delivery runs (by a handler, or by a task it queued)
+    wait in line until the current event has reached all its subscribers, so effects come
+    in the order a running relay would produce them, breadth first, not nested.
+    """
+    queue: list[int] | None = getattr(_eager, "queue", None)
+    if queue is not None:
+        queue.append(event_pk)
+        return
+    _eager.queue = queue = [event_pk]
     try:
-        Relay().run_once(event_pk=event_pk)
-    except Exception:
-        # The event is safely committed; the relay (or the next eager pass) will deliver it.
-        logger.exception("eager delivery of event %s failed; it stays pending", event_pk)
+        while queue:
+            pk = queue.pop(0)
+            try:
+                Relay().run_once(event_pk=pk)
+            except Exception:
+                # The event is safely committed; the relay will deliver it.
+                logger.exception("eager delivery of event %s failed; it stays pending", pk)
+    finally:
+        _eager.queue = None
 
 
 def install_stop_signals(stop: threading.Event) -> None:
