@@ -11,6 +11,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("apps.inventory.api.urls")),
     path("", include("apps.cart.api.urls")),
     path("", include("apps.payments.api.urls")),
+    path("", include("apps.notifications.api.urls")),
 ]
 
 urlpatterns = [

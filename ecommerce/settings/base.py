@@ -192,6 +192,8 @@ SPECTACULAR_SETTINGS = {
         "ProductStatusEnum": "apps.products.models.ProductStatus.choices",
         "CartStatusEnum": "apps.cart.models.CartStatus.choices",
         "PaymentStatusEnum": ["pending", "succeeded", "failed", "refunded"],
+        "NotificationKindEnum": "apps.notifications.models.NotificationKind.choices",
+        "SubscriptionKindEnum": "apps.notifications.models.SubscriptionKind.choices",
     },
     "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
 }
@@ -230,6 +232,12 @@ PAYMENT_MAX_ATTEMPTS = env.int("PAYMENT_MAX_ATTEMPTS", default=5)
 PAYMENT_RETRY_BASE_SECONDS = env.float("PAYMENT_RETRY_BASE_SECONDS", default=5.0)
 PAYMENT_RETRY_MAX_SECONDS = env.float("PAYMENT_RETRY_MAX_SECONDS", default=300.0)
 PAYMENT_STALL_SECONDS = env.float("PAYMENT_STALL_SECONDS", default=300.0)
+
+# --- Notifications (docs/NOTIFICATIONS.md) -----------------------------------------------------
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
+NOTIFICATION_RETRY_BASE_SECONDS = env.float("NOTIFICATION_RETRY_BASE_SECONDS", default=30.0)
+NOTIFICATION_RETRY_MAX_SECONDS = env.float("NOTIFICATION_RETRY_MAX_SECONDS", default=3600.0)
+NOTIFICATION_STALL_SECONDS = env.float("NOTIFICATION_STALL_SECONDS", default=600.0)
 
 # --- Server (read by `manage.py serve`) -------------------------------------------------------
 HOST = env.str("HOST", default="127.0.0.1")

@@ -1,0 +1,24 @@
+"""Queue the send again for pending emails nobody is working on (also scheduled)."""
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from apps.notifications import services
+
+
+class Command(BaseCommand):
+    help = "Queue the send again for emails pending longer than NOTIFICATION_STALL_SECONDS."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--older-than",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="how long untouched counts as stalled (default: NOTIFICATION_STALL_SECONDS)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        resumed = services.notifications_resume_stalled(older_than_seconds=options["older_than"])
+        self.stdout.write(f"{resumed} stalled notifications queued for sending again.")

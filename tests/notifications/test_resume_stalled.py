@@ -1,0 +1,70 @@
+"""Emails whose send task was lost are queued again, by the schedule or the command."""
+
+from datetime import timedelta
+from importlib import import_module
+from io import StringIO
+
+import pytest
+from django.apps import apps as django_apps
+from django.core import mail
+from django.core.management import call_command
+from django.utils import timezone
+from django_q.models import Schedule
+
+from apps.notifications import services
+from apps.notifications.models import Notification
+from apps.notifications.tasks import resume_stalled_notifications
+from tests.notifications.conftest import SEND_TASK, checkout_event, deliver
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def stall(notification: Notification) -> None:
+    Notification.objects.filter(pk=notification.pk).update(
+        status="pending", updated_at=timezone.now() - timedelta(hours=1)
+    )
+
+
+def test_a_stalled_email_is_sent_once_more() -> None:
+    deliver(checkout_event())
+    notification = Notification.objects.get()
+    stall(notification)
+    mail.outbox.clear()
+
+    out = StringIO()
+    call_command("resume_stalled_notifications", stdout=out)
+
+    assert out.getvalue() == "1 stalled notifications queued for sending again.\n"
+    notification.refresh_from_db()
+    assert (notification.status, notification.attempts) == ("sent", 2)
+    assert len(mail.outbox) == 1
+
+
+def test_an_email_waiting_for_its_retry_or_recently_touched_is_left_alone() -> None:
+    deliver(checkout_event())
+    deliver(checkout_event(email="bob@example.com"))
+    waiting, fresh = Notification.objects.order_by("created_at")
+    stall(waiting)
+    Schedule.objects.create(
+        name="a retry", func=SEND_TASK, args=repr(str(waiting.id)), schedule_type=Schedule.ONCE
+    )
+    Notification.objects.filter(pk=fresh.pk).update(status="pending")
+    mail.outbox.clear()
+
+    assert services.notifications_resume_stalled() == 0
+    assert mail.outbox == []
+
+
+def test_the_sweep_is_scheduled_every_five_minutes_and_its_task_runs() -> None:
+    # transaction=True tests flush tables, so run the data migration's function again.
+    migration = import_module("apps.notifications.migrations.0002_resume_stalled_schedule")
+    migration.create_schedule(django_apps, None)
+
+    schedule = Schedule.objects.get(name="notifications: resume stalled sends")
+    assert (schedule.func, schedule.schedule_type, schedule.minutes, schedule.repeats) == (
+        "apps.notifications.tasks.resume_stalled_notifications",
+        "I",
+        5,
+        -1,
+    )
+    assert resume_stalled_notifications() == 0
