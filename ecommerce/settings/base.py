@@ -224,6 +224,16 @@ BUS_BATCH_SIZE = env.int("BUS_BATCH_SIZE", default=100)
 BUS_POLL_SECONDS = env.float("BUS_POLL_SECONDS", default=1.0)
 EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=30)
 
+# --- Service calls across processes (docs/SPLITTING.md) -----------------------------------------
+# An app named here runs in another process: its services are called over HTTP at this base URL,
+# e.g. SERVICE_URLS=inventory=http://inventory:8000,products=http://products:8000. Apps not named
+# run in this process. SERVICE_TOKEN is the shared secret of the internal endpoints (both sides).
+SERVICE_URLS: dict[str, str] = env.dict("SERVICE_URLS", default={})
+SERVICE_TOKEN = env.str("SERVICE_TOKEN", default="")
+SERVICE_TIMEOUT_SECONDS = env.float("SERVICE_TIMEOUT_SECONDS", default=5.0)
+SERVICE_RETRIES = env.int("SERVICE_RETRIES", default=2)
+SERVICE_BACKOFF_SECONDS = env.float("SERVICE_BACKOFF_SECONDS", default=0.2)
+
 # --- Payments (docs/PAYMENTS.md) ---------------------------------------------------------------
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="apps.payments.gateways.fake.FakeGateway")
 PAYMENT_WEBHOOK_SECRET = env.str("PAYMENT_WEBHOOK_SECRET", default="insecure-local-webhook-secret")
