@@ -61,11 +61,21 @@ def staff_api(make_user: Callable[..., User]) -> APIClient:
 
 @pytest.fixture
 def over_http(
-    live_server: LiveServer, settings: SettingsWrapper, transactional_db: None
+    django_db_setup: None,
+    live_server: LiveServer,
+    settings: SettingsWrapper,
+    transactional_db: None,
 ) -> Iterator[Callable[..., str]]:
     """``over_http("inventory", ...)``: from now on those apps' services are called over HTTP,
     at a live server running this project on the test database (ecommerce.remote). Returns
-    the server's URL."""
+    the server's URL.
+
+    On PostgreSQL the server has connections of its own, as a separate service would. On
+    SQLite the test database lives in memory and the server shares the test's connection (the
+    test database must exist before the server starts, hence ``django_db_setup`` first): its
+    writes join the caller's transaction, where a connection of its own would wait for the
+    caller's write lock while the caller waits for its answer.
+    """
 
     def call_over_http(*apps: str) -> str:
         settings.SERVICE_URLS = {**settings.SERVICE_URLS, **dict.fromkeys(apps, live_server.url)}
