@@ -17,7 +17,7 @@ from ecommerce.bus import subscribe
 from ecommerce.bus.registry import subscription, unsubscribe
 from ecommerce.common.errors import ServiceCallFailed, ServiceUnavailable
 from ecommerce.remote import service_url, serving
-from ecommerce.remote.client import APP_HEADER
+from ecommerce.remote.client import APP_HEADER, close_clients
 from tests.bus.support.events import ThingHappened
 from tests.cart.factories import make_product
 from tests.remote.servers import Behaviour, misbehaving_server
@@ -45,6 +45,7 @@ def through(settings: SettingsWrapper) -> Iterator[Callable[..., AbstractContext
 
     started: list[AbstractContextManager[str]] = []
     yield route
+    close_clients()
     for server in started:
         server.__exit__(None, None, None)
 
