@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from ecommerce.bus.conf import bus_settings
+from ecommerce.bus.conf import KAFKA, KAFKA_PRODUCER, bus_settings, transport
 from ecommerce.bus.events import event_types
 from ecommerce.bus.models import Delivery, OutboxEvent
 from ecommerce.bus.registry import subscribers_of, subscription, subscriptions
@@ -146,8 +146,22 @@ class ReplaySlice:
         ):
             raise UnknownName(f"{self.subscriber} does not subscribe to {self.event_type}")
 
+    @property
+    def republishes(self) -> bool:
+        """With the kafka transport, a replay for no one subscriber re-publishes to Kafka.
+
+        Only events this database produced to Kafka (those with a producer delivery) are
+        sent again; consumers find them delivered, so it is for topics and new consumer
+        groups. To run a subscriber again, replay it by name where it is consumed.
+        """
+        return self.subscriber is None and transport() == KAFKA
+
     def events(self) -> QuerySet[OutboxEvent]:
         qs = OutboxEvent.objects.all()
+        if self.republishes:
+            qs = qs.filter(
+                Exists(Delivery.objects.filter(event=OuterRef("pk"), subscriber=KAFKA_PRODUCER))
+            )
         if self.event_type:
             qs = qs.filter(event_type=self.event_type)
         elif self.subscriber:
@@ -163,6 +177,8 @@ class ReplaySlice:
         return qs.order_by("id")
 
     def subscribers_for(self, event_type: str) -> list[str]:
+        if self.republishes:
+            return [KAFKA_PRODUCER]
         names = [s.name for s in subscribers_of(event_type)]
         return [n for n in names if n == self.subscriber] if self.subscriber else names
 

@@ -10,7 +10,7 @@ from typing import TypeVar
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ecommerce.bus.conf import bus_settings
+from ecommerce.bus.conf import KAFKA, KAFKA_PRODUCER, bus_settings, transport
 from ecommerce.bus.db import fetch_all
 from ecommerce.bus.events import Event
 from ecommerce.bus.models import Delivery, OutboxEvent
@@ -96,12 +96,18 @@ def publish(event: E) -> E:
     if event.correlation_id is None:
         event = dataclasses.replace(event, correlation_id=event.event_id)
 
-    subscribers = [s.name for s in subscribers_of(event.event_type)]
+    if transport() == KAFKA:
+        # Every event goes to its topic, whoever consumes it; the relay produces it there.
+        # Not eagerly: a request must not wait for (or on) the broker.
+        subscribers, eager = [KAFKA_PRODUCER], False
+    else:
+        subscribers = [s.name for s in subscribers_of(event.event_type)]
+        eager = bus_settings().eager
     if connection.vendor == "postgresql":
         event_pk = _write_postgres(event, subscribers)
     else:
         event_pk = _write_portable(event, subscribers)
-    if subscribers and bus_settings().eager:
+    if subscribers and eager:
         from ecommerce.bus.relay import deliver_event_now
 
         transaction.on_commit(lambda: deliver_event_now(event_pk))

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 
+from ecommerce.bus.conf import KAFKA_PRODUCER
 from ecommerce.bus.events import Event
 from ecommerce.remote import serving
 
@@ -48,6 +49,8 @@ def subscribe(event_class: type[E], handler: Callable[[E], None], *, name: str) 
         )
     if name in _by_name:
         raise ImproperlyConfigured(f"subscriber name {name!r} is used twice")
+    if name == KAFKA_PRODUCER:
+        raise ImproperlyConfigured(f"subscriber name {name!r} is reserved for the kafka transport")
     subscription = Subscription(
         name=name,
         event_type=event_class.event_type,

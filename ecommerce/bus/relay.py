@@ -29,7 +29,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ecommerce.bus import codec
-from ecommerce.bus.conf import bus_settings
+from ecommerce.bus.conf import KAFKA_PRODUCER, bus_settings
 from ecommerce.bus.db import fetch_all
 from ecommerce.bus.events import event_class
 from ecommerce.bus.models import Delivery, OutboxEvent
@@ -155,6 +155,15 @@ class Relay:
 
     def deliver(self, claimed: list[Claimed]) -> None:
         events = {e.pk: e for e in OutboxEvent.objects.filter(pk__in={c.event_pk for c in claimed})}
+        outgoing = [c for c in claimed if c.subscriber == KAFKA_PRODUCER]
+        if outgoing:
+            # The kafka transport: these deliveries go to the broker, not to a handler.
+            from ecommerce.bus.kafka.producer import forward
+
+            forward(self, outgoing, events)
+            claimed = [c for c in claimed if c.subscriber != KAFKA_PRODUCER]
+            if not claimed:
+                return
         try:
             self._deliver_batch(claimed, events)
         except Exception:

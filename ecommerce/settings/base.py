@@ -223,6 +223,14 @@ BUS_LEASE_SECONDS = env.float("BUS_LEASE_SECONDS", default=30.0)
 BUS_BATCH_SIZE = env.int("BUS_BATCH_SIZE", default=100)
 BUS_POLL_SECONDS = env.float("BUS_POLL_SECONDS", default=1.0)
 EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=30)
+# "inprocess": the relay runs local subscribers; "kafka": the relay produces every event to
+# Kafka and `consume_events --app <label>` runs each app's subscribers (docs/EVENTS.md).
+EVENT_TRANSPORT = env.str("EVENT_TRANSPORT", default="inprocess")
+KAFKA_BOOTSTRAP_SERVERS = env.str("KAFKA_BOOTSTRAP_SERVERS", default="")
+KAFKA_TOPIC_PREFIX = env.str("KAFKA_TOPIC_PREFIX", default="shop.")
+# Extra librdkafka settings as JSON objects, e.g. {"security.protocol": "SASL_SSL", ...}.
+KAFKA_PRODUCER_CONFIG = env.json("KAFKA_PRODUCER_CONFIG", default={})
+KAFKA_CONSUMER_CONFIG = env.json("KAFKA_CONSUMER_CONFIG", default={})
 
 # --- Service calls across processes (docs/SPLITTING.md) -----------------------------------------
 # An app named here runs in another process: its services are called over HTTP at this base URL,

@@ -1,0 +1,304 @@
+"""``consume_events --app <label>``: one app's subscribers as one Kafka consumer group.
+
+For each message, in one database transaction: the event row is taken from the outbox table,
+or inserted there when the event was published by another service's database (its event id
+is unique, so it is inserted once); then, for each of the app's subscribers of that event
+type, its delivery row (unique per event and subscriber, the same row the in-process
+transport writes) is created and the handler runs through the relay's own delivery code.
+Only after that transaction commits is the message's offset committed. A message read again
+(a consumer that died before committing, a rebalance, a replay) finds the delivery row and
+does nothing.
+
+A handler that fails does not hold up the partition: its delivery row is left pending with
+the relay's backoff (or dead after ``BUS_MAX_ATTEMPTS``), exactly as if the relay had tried
+it, and the relay of the consuming service retries it. Later events of the same aggregate
+for the same subscriber are recorded as pending behind it instead of being handled, so the
+relay delivers them after it, in order; other aggregates and subscribers carry on.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import uuid4
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from ecommerce.bus.conf import KafkaSettings, bus_settings, kafka_settings
+from ecommerce.bus.events import event_class
+from ecommerce.bus.kafka.wire import BadMessage, IncomingEvent, read_message
+from ecommerce.bus.models import Delivery, OutboxEvent
+from ecommerce.bus.registry import Subscription, subscriptions
+from ecommerce.bus.relay import Claimed, Relay
+
+logger = logging.getLogger(__name__)
+
+PENDING, DEAD = Delivery.Status.PENDING, Delivery.Status.DEAD
+
+
+class NoSubscribers(LookupError):
+    """The app label names no subscriber."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartAt:
+    """Where to start reading, instead of the group's committed offsets.
+
+    Without either, a partition is read from its committed offset, or from its beginning
+    where the group has none (a new group, a partition it had not read yet, a topic created
+    after it started): starting at the end would lose what was produced before, and what
+    was handled already is found delivered. ``from_beginning`` re-reads every partition from
+    its start, ``since`` from the first message produced at or after that time (a new group
+    that should not see older events, a database restored from a backup).
+    """
+
+    from_beginning: bool = False
+    since: datetime | None = None
+
+
+def consumer_config(kafka: KafkaSettings, group_id: str) -> dict[str, Any]:
+    return {
+        "auto.offset.reset": "earliest",
+        **kafka.consumer_config,
+        "bootstrap.servers": kafka.bootstrap_servers,
+        "group.id": group_id,
+        # Not overridable: an offset is committed only after its transaction committed.
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+    }
+
+
+class AppConsumer:
+    def __init__(
+        self,
+        app_label: str,
+        *,
+        group_id: str | None = None,
+        start: StartAt | None = None,
+        batch_size: int | None = None,
+    ) -> None:
+        mine = [s for s in subscriptions() if s.name.startswith(f"{app_label}.")]
+        if not mine:
+            labels = sorted({s.name.split(".", 1)[0] for s in subscriptions()})
+            raise NoSubscribers(
+                f"no subscriber is named {app_label}.* (apps with subscribers: "
+                f"{', '.join(labels) or 'none'})"
+            )
+        self.kafka = kafka_settings()
+        self.by_event_type: dict[str, list[Subscription]] = {}
+        for subscription in mine:
+            self.by_event_type.setdefault(subscription.event_type, []).append(subscription)
+        self.topics = sorted(
+            {self.kafka.topic(event_class(t).aggregate_type) for t in self.by_event_type}
+        )
+        self.group_id = group_id or f"{self.kafka.topic_prefix}{app_label}"
+        self.start = start or StartAt()
+        self.batch_size = batch_size or bus_settings().batch_size
+        self.relay = Relay()
+        self.config = consumer_config(self.kafka, self.group_id)
+        # The next generation protocol (KIP-848) and cooperative assignors hand out partitions
+        # incrementally; the classic eager one hands out the whole assignment.
+        strategy = str(self.config.get("partition.assignment.strategy", ""))
+        protocol = self.config.get("group.protocol", "classic")
+        self.incremental = protocol == "consumer" or "cooperative" in strategy
+        # Partitions read from their start because of --since, still skipping older messages.
+        self._skipping: set[tuple[str, int]] = set()
+        # Partitions already placed at the start asked for; a rebalance that hands one back
+        # later resumes from the committed offset, not from the start again.
+        self._positioned: set[tuple[str, int]] = set()
+        self.messages_read = 0  # finished: handled, seen before, or not for this app
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self, *, should_stop: Callable[[], bool], poll_seconds: float | None = None) -> None:
+        """Consume until ``should_stop()``; the message in hand is finished and committed."""
+        poll = poll_seconds if poll_seconds is not None else bus_settings().poll_seconds
+        consumer = Consumer(self.config)
+        consumer.subscribe(self.topics, on_assign=self._on_assign)
+        try:
+            while not should_stop():
+                self._consume_batch(consumer, should_stop, poll)
+        finally:
+            consumer.close()
+
+    def _consume_batch(
+        self, consumer: Consumer, should_stop: Callable[[], bool], poll: float
+    ) -> None:
+        done: dict[tuple[str, int], int] = {}
+        rewound: set[tuple[str, int]] = set()
+        for message in self._next_batch(consumer, poll):
+            error = message.error()
+            if error is not None:
+                self._log_error(error)
+                continue
+            topic, partition, offset = message.topic(), message.partition(), message.offset()
+            # Set on every message that is not an error.
+            assert topic is not None
+            assert partition is not None
+            assert offset is not None
+            place = (topic, partition)
+            if place in rewound:
+                continue  # read again after the failure below
+            try:
+                self._handle(place, message)
+            except Exception:
+                # The database is unreachable or the like: nothing of this message was
+                # committed. Read it again after a pause; its partition waits for it.
+                logger.exception("consuming %s[%s]@%s failed; retrying", topic, partition, offset)
+                connection.close()
+                consumer.seek(TopicPartition(topic, partition, offset))
+                rewound.add(place)
+                continue
+            done[place] = offset + 1
+            self.messages_read += 1
+            if should_stop():
+                break  # the rest of the batch is read again by whoever consumes next
+        if done:
+            try:
+                consumer.commit(
+                    offsets=[TopicPartition(t, p, o) for (t, p), o in done.items()],
+                    asynchronous=False,
+                )
+            except KafkaException as exc:
+                # A rebalance took the partition away: its new owner reads those messages
+                # again and finds them delivered.
+                logger.warning("committing offsets failed: %s", exc)
+        if rewound and not should_stop():
+            time.sleep(poll)
+
+    def _next_batch(self, consumer: Consumer, poll: float) -> list[Message]:
+        """Wait up to ``poll`` for a message, then take what else is there already.
+
+        (``consume`` alone waits for a full batch or the whole timeout, which would delay a
+        lone event by the poll interval.)
+        """
+        first = consumer.poll(poll)
+        if first is None:
+            return []
+        if self.batch_size == 1:
+            return [first]
+        return [first, *consumer.consume(num_messages=self.batch_size - 1, timeout=0)]
+
+    @staticmethod
+    def _log_error(error: KafkaError) -> None:
+        if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            logger.warning("a subscribed topic does not exist yet: %s", error.str())
+        else:
+            logger.error("kafka consumer error: %s", error.str())
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Re-read from the start, or from ``since``: once per partition and process."""
+        if not (self.start.from_beginning or self.start.since):
+            return  # from the committed offsets (from the beginning where there are none)
+        new = [tp for tp in partitions if (tp.topic, tp.partition) not in self._positioned]
+        self._positioned.update((tp.topic, tp.partition) for tp in new)
+        if self.start.since is None:
+            for tp in new:
+                tp.offset = OFFSET_BEGINNING
+        elif new:
+            since_ms = int(self.start.since.timestamp() * 1000)
+            found = consumer.offsets_for_times(
+                [TopicPartition(tp.topic, tp.partition, since_ms) for tp in new], timeout=10
+            )
+            positions = {(tp.topic, tp.partition): tp.offset for tp in found}
+            for tp in new:
+                position = positions[(tp.topic, tp.partition)]
+                if position >= 0:
+                    tp.offset = position
+                else:
+                    # No offset for that time: a broker says so when every message is older,
+                    # and some (librdkafka's mock cluster) for any time. Read the partition
+                    # from its start and skip what is older; that is right in both cases.
+                    tp.offset = OFFSET_BEGINNING
+                    self._skipping.add((tp.topic, tp.partition))
+        if self.incremental:
+            consumer.incremental_assign(partitions)
+        else:
+            consumer.assign(partitions)
+
+    # -- one message --------------------------------------------------------------------------
+
+    def _handle(self, place: tuple[str, int], message: Message) -> None:
+        if place in self._skipping:
+            assert self.start.since is not None
+            if message.timestamp()[1] < int(self.start.since.timestamp() * 1000):
+                return
+            self._skipping.discard(place)
+        try:
+            incoming = read_message(message.key(), message.value(), message.headers())
+        except BadMessage as exc:
+            # Not an outbox event; it can never be handled. Say so and move on.
+            logger.error("skipping a message on %s@%s: %s", place, message.offset(), exc)
+            return
+        mine = self.by_event_type.get(incoming.event_type)
+        if not mine:
+            return  # another event type on the same topic: not for this app
+        with transaction.atomic():
+            row = self._event_row(incoming)
+            for subscription in mine:
+                self._deliver(row, subscription.name)
+
+    @staticmethod
+    def _event_row(incoming: IncomingEvent) -> OutboxEvent:
+        """The outbox row of the event: already here when this database published it."""
+        row = OutboxEvent.objects.filter(event_id=incoming.event_id).first()
+        if row is not None:
+            return row
+        try:
+            with transaction.atomic():
+                row = incoming.as_row()
+                row.save(force_insert=True)
+                return row
+        except IntegrityError:
+            # Another app's consumer inserted it just now. (If the event id is not there,
+            # this database published another event at the same place of the same aggregate:
+            # an aggregate type must belong to one service, and this raises.)
+            return OutboxEvent.objects.get(event_id=incoming.event_id)
+
+    def _deliver(self, row: OutboxEvent, subscriber: str) -> None:
+        if Delivery.objects.filter(event=row, subscriber=subscriber).exists():
+            return  # handled already, or pending or dead and in the relay's hands
+        waits = Delivery.objects.filter(
+            subscriber=subscriber,
+            aggregate_type=row.aggregate_type,
+            aggregate_id=row.aggregate_id,
+            sequence__lt=row.sequence,
+            status__in=[PENDING, DEAD],
+        ).exists()
+        now = timezone.now()
+        token = uuid4()
+        try:
+            with transaction.atomic():
+                delivery = Delivery.objects.create(
+                    event=row,
+                    subscriber=subscriber,
+                    aggregate_type=row.aggregate_type,
+                    aggregate_id=row.aggregate_id,
+                    sequence=row.sequence,
+                    next_attempt_at=now,
+                    # Handled now: recorded as claimed by us, as the relay's claim would.
+                    attempts=0 if waits else 1,
+                    leased_until=None if waits else now + self.relay.lease,
+                    lease_token=None if waits else token,
+                )
+        except IntegrityError:
+            return  # the consumer that had this partition before a rebalance has it
+        if waits:
+            return  # an earlier event of this aggregate is pending: the relay goes in order
+        claimed = Claimed(
+            id=delivery.pk, event_pk=row.pk, subscriber=subscriber, attempts=1, lease_token=token
+        )
+        # The relay's own path: mark delivered and run the handler in a savepoint, or record
+        # the failure with backoff (dead after the last attempt).
+        self.relay._deliver_one(claimed, row)
