@@ -44,6 +44,16 @@ def manage(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "manage.py", *args], cwd=ROOT, env=env)
 
 
+def mock_kafka_cluster(brokers: int = 3) -> tuple[Any, str]:
+    """librdkafka's mock cluster: (the client that keeps it alive, its bootstrap servers)."""
+    from confluent_kafka.admin import AdminClient
+
+    owner = AdminClient({"test.mock.num.brokers": brokers, "log_level": 4})
+    metadata = owner.list_topics(timeout=10)
+    brokers_by_id = sorted(metadata.brokers.values(), key=lambda b: b.id)
+    return owner, ",".join(f"{b.host}:{b.port}" for b in brokers_by_id)
+
+
 def percentile(values: list[float], pct: float) -> float:
     if not values:
         return float("nan")

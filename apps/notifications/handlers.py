@@ -4,11 +4,11 @@ Each is safe to run twice: a notification is unique per (event, kind, channel, r
 and a product alert's subscriptions are fulfilled in the transaction that notifies them.
 
 One source per outcome, so a customer gets one message each: the order's own events
-(``CartPaid``, ``CartPaymentFailed``) rather than the payment's, because they are about the
-same aggregate as ``CartCheckedOut`` (the bus keeps them in order, so "payment confirmed"
-never arrives before "order received"), they name the signed-in user, and they are published
-only when the order really changed (a payment that lands after the order expired sends no
-receipt for an order the shop gave up). Refunds have no order event: ``PaymentRefunded``.
+(``CartPaid``, ``CartPaymentFailed``) rather than the payment's, because they name the
+signed-in user (for the in-app message), and they are published only when the order really
+changed: a payment that lands after the order expired sends no receipt for an order the shop
+gave up. Refunds have no order event: ``PaymentRefunded``, whose in-app message goes to the
+user the order's earlier notifications went to.
 """
 
 from apps.cart.events import CartCheckedOut, CartItemRemoved, CartPaid, CartPaymentFailed

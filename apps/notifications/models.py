@@ -65,6 +65,8 @@ class Notification(models.Model):
     source_event_id = models.UUIDField()
     order_id = models.UUIDField(null=True, blank=True)  # the cart, for an order's messages
     product_id = models.UUIDField(null=True, blank=True)  # the product, for alerts
+    # While a send task talks to the mail server, no other task may send the same email.
+    lease_until = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -29,7 +29,7 @@ from uuid import UUID
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
@@ -55,6 +55,9 @@ Kind = NotificationKind
 Status = NotificationStatus
 
 SEND_TASK = "apps.notifications.tasks.send_notification"
+# How long a send task holds an email: well above EMAIL_TIMEOUT for the few SMTP round trips,
+# below NOTIFICATION_STALL_SECONDS so a sweep can pick up the email of a task that died.
+SEND_LEASE_SECONDS = 300
 
 # What a failed payment means for the customer, by the payment's failure code. A shop can
 # word it differently in its own notifications/payment_failed/ templates.
@@ -532,10 +535,21 @@ def notification_send(*, notification_id: UUID) -> NotificationDTO | None:
     ``NotificationFailed`` once ``NOTIFICATION_MAX_ATTEMPTS`` tries met an SMTP error (or at
     once for an error that trying again cannot fix); below that, schedules itself again.
     """
-    # One autocommit statement: counts the attempt, and tells us whether there is work.
-    claimed = Notification.objects.filter(
-        pk=notification_id, status=Status.PENDING, channel=Channel.EMAIL
-    ).update(attempts=F("attempts") + 1, updated_at=timezone.now())
+    # One autocommit statement: takes the lease, counts the attempt, and tells us whether
+    # there is work. A second task for the same email (a stalled-send sweep racing the first)
+    # finds the lease taken and does nothing, so the customer gets one email.
+    now = timezone.now()
+    claimed = (
+        Notification.objects.filter(
+            pk=notification_id, status=Status.PENDING, channel=Channel.EMAIL
+        )
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(
+            attempts=F("attempts") + 1,
+            lease_until=now + timedelta(seconds=SEND_LEASE_SECONDS),
+            updated_at=now,
+        )
+    )
     notification = Notification.objects.filter(pk=notification_id).first()
     if notification is None:
         logger.warning("notification %s does not exist; nothing to send", notification_id)
@@ -554,7 +568,11 @@ def notification_send(*, notification_id: UUID) -> NotificationDTO | None:
     else:
         with transaction.atomic():
             sent = Notification.objects.filter(pk=notification.pk, status=Status.PENDING).update(
-                status=Status.SENT, sent_at=timezone.now(), last_error="", updated_at=timezone.now()
+                status=Status.SENT,
+                sent_at=timezone.now(),
+                last_error="",
+                lease_until=None,
+                updated_at=timezone.now(),
             )
             if sent:
                 _publish_sent(notification)
@@ -599,7 +617,7 @@ def _send_unanswered(notification: Notification, error: str) -> None:
             return
         retry_at = timezone.now() + timedelta(seconds=retry_delay_seconds(attempt))
         Notification.objects.filter(pk=notification.pk, status=Status.PENDING).update(
-            last_error=error, updated_at=timezone.now()
+            last_error=error, lease_until=None, updated_at=timezone.now()
         )
         # In the same transaction as the error: the retry exists if and only if it commits.
         _cancel_retries(notification.pk)
@@ -615,7 +633,7 @@ def _send_unanswered(notification: Notification, error: str) -> None:
 
 def _give_up(notification: Notification, error: str) -> None:
     failed = Notification.objects.filter(pk=notification.pk, status=Status.PENDING).update(
-        status=Status.FAILED, last_error=error, updated_at=timezone.now()
+        status=Status.FAILED, last_error=error, lease_until=None, updated_at=timezone.now()
     )
     if failed:
         notification.refresh_from_db()
@@ -669,6 +687,7 @@ def notification_resend(*, notification_id: UUID) -> NotificationDTO:
             return to_dto(notification)
     notification.attempts = 0
     notification.last_error = ""
+    notification.lease_until = None
     if notification.channel == Channel.IN_APP:
         notification.status = Status.SENT
         notification.sent_at = timezone.now()

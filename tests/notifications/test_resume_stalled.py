@@ -68,3 +68,18 @@ def test_the_sweep_is_scheduled_every_five_minutes_and_its_task_runs() -> None:
         -1,
     )
     assert resume_stalled_notifications() == 0
+
+
+def test_a_task_for_an_email_another_task_is_sending_does_nothing() -> None:
+    deliver(checkout_event())
+    notification = Notification.objects.get()
+    Notification.objects.filter(pk=notification.pk).update(
+        status="pending", lease_until=timezone.now() + timedelta(minutes=1)
+    )
+    mail.outbox.clear()
+
+    services.notification_send(notification_id=notification.id)
+
+    notification.refresh_from_db()
+    assert (notification.status, notification.attempts) == ("pending", 1)
+    assert mail.outbox == []

@@ -244,10 +244,28 @@ class AppConsumer:
         mine = self.by_event_type.get(incoming.event_type)
         if not mine:
             return  # another event type on the same topic: not for this app
+        names = [s.name for s in mine]
         with transaction.atomic():
             row = self._event_row(incoming)
-            for subscription in mine:
-                self._deliver(row, subscription.name)
+            # Handled already, or pending or dead and in the relay's hands: nothing to do.
+            seen = set(
+                Delivery.objects.filter(event=row, subscriber__in=names).values_list(
+                    "subscriber", flat=True
+                )
+            )
+            # An earlier event of this aggregate is still pending or dead for the subscriber.
+            behind = set(
+                Delivery.objects.filter(
+                    subscriber__in=names,
+                    aggregate_type=row.aggregate_type,
+                    aggregate_id=row.aggregate_id,
+                    sequence__lt=row.sequence,
+                    status__in=[PENDING, DEAD],
+                ).values_list("subscriber", flat=True)
+            )
+            for name in names:
+                if name not in seen:
+                    self._deliver(row, name, waits=name in behind)
 
     @staticmethod
     def _event_row(incoming: IncomingEvent) -> OutboxEvent:
@@ -266,16 +284,7 @@ class AppConsumer:
             # an aggregate type must belong to one service, and this raises.)
             return OutboxEvent.objects.get(event_id=incoming.event_id)
 
-    def _deliver(self, row: OutboxEvent, subscriber: str) -> None:
-        if Delivery.objects.filter(event=row, subscriber=subscriber).exists():
-            return  # handled already, or pending or dead and in the relay's hands
-        waits = Delivery.objects.filter(
-            subscriber=subscriber,
-            aggregate_type=row.aggregate_type,
-            aggregate_id=row.aggregate_id,
-            sequence__lt=row.sequence,
-            status__in=[PENDING, DEAD],
-        ).exists()
+    def _deliver(self, row: OutboxEvent, subscriber: str, *, waits: bool) -> None:
         now = timezone.now()
         token = uuid4()
         try:
@@ -295,7 +304,7 @@ class AppConsumer:
         except IntegrityError:
             return  # the consumer that had this partition before a rebalance has it
         if waits:
-            return  # an earlier event of this aggregate is pending: the relay goes in order
+            return  # the relay delivers it after the earlier one, in order
         claimed = Claimed(
             id=delivery.pk, event_pk=row.pk, subscriber=subscriber, attempts=1, lease_token=token
         )
