@@ -2,6 +2,7 @@
 requests first (a 5xx, or a pause longer than the client waits), then proxies to the real
 service or answers with a canned response."""
 
+import contextlib
 import json
 import threading
 import time
@@ -62,6 +63,11 @@ def misbehaving_server(behaviour: Behaviour) -> Iterator[str]:
                 self.send(status, headers, json.dumps(payload).encode())
 
         def send(self, status: int, headers: dict[str, str], content: bytes) -> None:
+            # The client may have stopped waiting (the timeout tests).
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.write(status, headers, content)
+
+        def write(self, status: int, headers: dict[str, str], content: bytes) -> None:
             self.send_response(status)
             for name in ("content-type", APP_HEADER.lower()):
                 if name in {k.lower() for k in headers}:
