@@ -14,11 +14,18 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("apps.notifications.api.urls")),
 ]
 
+# For the shop's own services when apps run apart (docs/SPLITTING.md); not in the schema.
+api_internal: list[URLPattern | URLResolver] = [
+    path("products/", include("apps.products.api.internal_urls")),
+    path("inventory/", include("apps.inventory.api.internal_urls")),
+]
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/", include(api_v1)),
+    path("api/internal/", include(api_internal)),
     re_path(r"^api/(?P<path>.*)$", api_not_found),
 ]
 

@@ -4,9 +4,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from django.conf import settings
+from pytest_django.fixtures import Settings as SettingsWrapper
+from pytest_django.live_server_helper import LiveServer
 from rest_framework.test import APIClient
 
 from ecommerce.accounts.models import User
+from ecommerce.remote.client import close_clients
 from tests.processes import stop_leftovers
 
 ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
@@ -54,3 +57,31 @@ def staff_api(make_user: Callable[..., User]) -> APIClient:
     client = APIClient()
     client.force_authenticate(make_user("staff@example.com", staff=True))
     return client
+
+
+@pytest.fixture
+def over_http(
+    django_db_setup: None,
+    live_server: LiveServer,
+    settings: SettingsWrapper,
+    transactional_db: None,
+) -> Iterator[Callable[..., str]]:
+    """``over_http("inventory", ...)``: from now on those apps' services are called over HTTP,
+    at a live server running this project on the test database (ecommerce.remote). Returns
+    the server's URL.
+
+    On PostgreSQL the server has connections of its own, as a separate service would. On
+    SQLite the test database lives in memory and the server shares the test's connection (the
+    test database must exist before the server starts, hence ``django_db_setup`` first): its
+    writes join the caller's transaction, where a connection of its own would wait for the
+    caller's write lock while the caller waits for its answer.
+    """
+
+    def call_over_http(*apps: str) -> str:
+        settings.SERVICE_URLS = {**settings.SERVICE_URLS, **dict.fromkeys(apps, live_server.url)}
+        return str(live_server.url)
+
+    yield call_over_http
+    # A kept-alive connection keeps its server thread, and that thread's database
+    # connection, open: the test database could not be dropped at the end.
+    close_clients()

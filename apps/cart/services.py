@@ -47,6 +47,7 @@ __all__ = [
     "CartLineDTO",
     "CartNotFound",
     "CartNotOpen",
+    "CheckoutInterrupted",
     "InvalidCheckout",
     "InvalidQuantity",
     "OutOfStock",
@@ -110,6 +111,22 @@ class InvalidQuantity(DomainError):
     code = "invalid_quantity"
     status = 400
     default_detail = f"The quantity must be a whole number from 1 to {MAX_LINE_QUANTITY}."
+
+
+class CheckoutInterrupted(DomainError):
+    """Inventory already holds a reservation for this cart that does not match it.
+
+    Only where inventory runs as a service of its own: an earlier checkout reserved the stock,
+    then failed before the cart recorded it, and the cart changed since. Reservations are
+    idempotent per cart, so that one stands until it expires (docs/SPLITTING.md).
+    """
+
+    code = "checkout_interrupted"
+    status = 409
+    default_detail = (
+        "An earlier checkout of this cart was interrupted and still holds other stock; "
+        "please check out a new cart."
+    )
 
 
 class InvalidCheckout(DomainError):
@@ -474,8 +491,9 @@ def cart_checkout(
     In one transaction: lock the cart, reserve every line through inventory (all or nothing,
     the cart's id as the reservation's reference), record the email and the gateway's payment
     token, move to ``checked_out``. Publishes ``CartCheckedOut``; payments takes it from there.
-    Raises ``CartNotFound``, ``CartNotOpen``, ``CartEmpty``, ``InvalidCheckout`` (400) and
-    ``OutOfStock`` (409; nothing is reserved and the cart stays open).
+    Raises ``CartNotFound``, ``CartNotOpen``, ``CartEmpty``, ``InvalidCheckout`` (400),
+    ``OutOfStock`` (409; nothing is reserved and the cart stays open) and, only where
+    inventory runs apart, ``CheckoutInterrupted`` (409) and ``ServiceUnavailable`` (503).
     """
     email = _valid_email(email)
     payment_token = _valid_payment_token(payment_token)
@@ -484,13 +502,13 @@ def cart_checkout(
     if not lines:
         raise CartEmpty()
 
-    inventory.reservation_create(
-        reference=cart.id,
-        lines=[
-            inventory.ReservationLineIn(product_id=line.product_id, quantity=line.quantity)
-            for line in lines
-        ],
-    )
+    wanted = [
+        inventory.ReservationLineIn(product_id=line.product_id, quantity=line.quantity)
+        for line in lines
+    ]
+    reservation = inventory.reservation_create(reference=cart.id, lines=wanted)
+    if not _holds(reservation, wanted):
+        raise CheckoutInterrupted()
     cart.email = email
     cart.payment_token = payment_token
     cart.status = Status.CHECKED_OUT
@@ -509,6 +527,23 @@ def cart_checkout(
         )
     )
     return dto
+
+
+def _holds(
+    reservation: inventory.ReservationDTO, wanted: Iterable[inventory.ReservationLineIn]
+) -> bool:
+    """Whether the reservation inventory returned holds exactly what the cart wants.
+
+    In one process it always does: it was made in this transaction. Across services it may
+    be one an interrupted checkout of this cart left behind (idempotent per reference).
+    """
+    held: dict[UUID, int] = {}
+    for line in reservation.lines:
+        held[line.product_id] = held.get(line.product_id, 0) + line.quantity
+    asked: dict[UUID, int] = {}
+    for want in wanted:
+        asked[want.product_id] = asked.get(want.product_id, 0) + want.quantity
+    return reservation.status == "active" and held == asked
 
 
 def _valid_email(email: str) -> str:

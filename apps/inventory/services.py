@@ -1,7 +1,10 @@
 """Inventory's public service interface: use cases, their DTOs and the app's exceptions.
 
 Other apps may import this module and ``apps.inventory.events``; the rest of the app is
-private.
+private. When inventory runs as a service of its own (``SERVICE_URLS``), the functions other
+apps call (stock reads, ``stock_create``, ``stock_adjust``, ``reservation_create`` and
+``reservation_get``) go to it over HTTP through ``apps.inventory.http_client``; the rest of
+the app always runs them here (docs/SPLITTING.md).
 
 Every change to a product's counters goes through ``_change_stock``: one conditional
 ``UPDATE`` that checks the invariants and applies the change in a single statement, together
@@ -15,7 +18,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from django.conf import settings
@@ -29,6 +32,10 @@ from apps.inventory.events import ReservedLine
 from apps.inventory.models import Reservation, ReservationLine, Stock, StockMovement
 from ecommerce.bus import publish
 from ecommerce.common.errors import DomainError, NotFound
+from ecommerce.remote import service_url
+
+if TYPE_CHECKING:
+    from apps.inventory.http_client import InventoryClient
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +139,6 @@ class StockDriftDTO:
 # -- stock --------------------------------------------------------------------------------------
 
 
-@transaction.atomic
 def stock_create(
     *, product_id: UUID, sku: str, on_hand: int = 0, low_stock_threshold: int = 5
 ) -> StockDTO:
@@ -141,6 +147,19 @@ def stock_create(
     Units on hand at creation are booked as an adjustment: publishes ``StockAdjusted`` (and
     ``BackInStock``) when ``on_hand`` is above zero.
     """
+    if remote := _remote():
+        return remote.stock_create(
+            product_id=product_id, sku=sku, on_hand=on_hand, low_stock_threshold=low_stock_threshold
+        )
+    return _stock_create(
+        product_id=product_id, sku=sku, on_hand=on_hand, low_stock_threshold=low_stock_threshold
+    )
+
+
+@transaction.atomic
+def _stock_create(
+    *, product_id: UUID, sku: str, on_hand: int, low_stock_threshold: int
+) -> StockDTO:
     if on_hand < 0:
         raise InvalidQuantity("Initial stock cannot be negative.", attr="on_hand")
     stock, created = Stock.objects.get_or_create(
@@ -153,6 +172,8 @@ def stock_create(
 
 def stock_get(*, product_id: UUID) -> StockDTO:
     """Raises ``StockNotFound`` (404 ``not_found``) for a product without stock."""
+    if remote := _remote():
+        return remote.stock_get(product_id=product_id)
     stock = Stock.objects.filter(product_id=product_id).first()
     if stock is None:
         raise StockNotFound()
@@ -161,6 +182,8 @@ def stock_get(*, product_id: UUID) -> StockDTO:
 
 def stock_get_many(*, product_ids: Iterable[UUID]) -> dict[UUID, StockDTO]:
     """Stock of many products in one query; products without stock are left out."""
+    if remote := _remote():
+        return remote.stock_get_many(product_ids=product_ids)
     # Plain rows, not model instances: this runs for every page of the catalog.
     rows = Stock.objects.filter(product_id__in=product_ids).values_list(
         "product_id", "sku", "on_hand", "reserved", "low_stock_threshold"
@@ -178,7 +201,6 @@ def stock_get_many(*, product_ids: Iterable[UUID]) -> dict[UUID, StockDTO]:
     }
 
 
-@transaction.atomic
 def stock_adjust(
     *, product_id: UUID, delta: int, reason: str, actor_id: UUID | None = None
 ) -> StockDTO:
@@ -189,6 +211,15 @@ def stock_adjust(
     go below zero or below what is reserved, ``StockNotFound`` for an unknown product, and
     ``InvalidQuantity``/``InvalidReason`` (400) for a zero delta or a missing reason.
     """
+    if remote := _remote():
+        return remote.stock_adjust(
+            product_id=product_id, delta=delta, reason=reason, actor_id=actor_id
+        )
+    return _stock_adjust(product_id=product_id, delta=delta, reason=reason, actor_id=actor_id)
+
+
+@transaction.atomic
+def _stock_adjust(*, product_id: UUID, delta: int, reason: str, actor_id: UUID | None) -> StockDTO:
     if delta == 0:
         raise InvalidQuantity("An adjustment changes stock by at least one unit.", attr="delta")
     reason = reason.strip()
@@ -228,7 +259,6 @@ def _adjust(*, product_id: UUID, delta: int, reason: str, actor_id: UUID | None)
 # -- reservations -------------------------------------------------------------------------------
 
 
-@transaction.atomic
 def reservation_create(
     *, reference: UUID, lines: Sequence[ReservationLineIn], ttl: timedelta | None = None
 ) -> ReservationDTO:
@@ -239,6 +269,15 @@ def reservation_create(
     (and ``LowStock``/``OutOfStock`` on a crossing). Raises ``OutOfStock`` (409, ``attr`` = the
     product id) with nothing reserved, and ``InvalidQuantity`` (400) for a quantity below one.
     """
+    if remote := _remote():
+        return remote.reservation_create(reference=reference, lines=lines, ttl=ttl)
+    return _reservation_create(reference=reference, lines=lines, ttl=ttl)
+
+
+@transaction.atomic
+def _reservation_create(
+    *, reference: UUID, lines: Sequence[ReservationLineIn], ttl: timedelta | None
+) -> ReservationDTO:
     wanted = _quantities_per_product(lines)
     existing = _find_reservation(reference)
     if existing is not None:
@@ -299,6 +338,8 @@ def reservation_create(
 
 def reservation_get(*, reference: UUID) -> ReservationDTO:
     """Raises ``ReservationNotFound`` (404 ``not_found``)."""
+    if remote := _remote():
+        return remote.reservation_get(reference=reference)
     reservation = _find_reservation(reference)
     if reservation is None:
         raise ReservationNotFound()
@@ -634,6 +675,16 @@ def _publish_crossing(change: _Change) -> None:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+
+def _remote() -> "InventoryClient | None":
+    """Inventory in another process, when ``SERVICE_URLS`` says it runs elsewhere."""
+    url = service_url("inventory")
+    if url is None:
+        return None
+    from apps.inventory.http_client import InventoryClient  # it imports this module
+
+    return InventoryClient(url)
 
 
 def _quantities_per_product(lines: Sequence[ReservationLineIn]) -> dict[UUID, int]:

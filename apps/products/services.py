@@ -3,11 +3,15 @@
 Other apps may import this module and ``apps.products.events``; the rest of the app is
 private. Every write goes through here (API, admin, ``seed_demo``), so every change another
 app cares about is published as an event in the same transaction.
+
+When products runs as a service of its own (``SERVICE_URLS``), the reads other apps call
+(``product_get``, ``product_get_many``) go to it over HTTP through
+``apps.products.http_client``; the rest of the app always runs them here (docs/SPLITTING.md).
 """
 
 import enum
 from decimal import Decimal, InvalidOperation
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from uuid import UUID, uuid4
 
 from django.conf import settings
@@ -28,6 +32,10 @@ from apps.products.models import Category, Product, ProductStatus
 from ecommerce.bus import publish
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.common.money import CENT
+from ecommerce.remote import service_url
+
+if TYPE_CHECKING:
+    from apps.products.http_client import ProductsClient
 
 __all__ = [
     "MAX_PRICE",
@@ -297,6 +305,8 @@ def product_discontinue(*, product_id: UUID, actor_id: UUID | None = None) -> Pr
 
 def product_get(*, product_id: UUID) -> ProductDTO:
     """One product, whatever its status, with its availability. Raises ``ProductNotFound``."""
+    if remote := _remote():
+        return remote.product_get(product_id=product_id)
     product = Product.objects.select_related("category").filter(pk=product_id).first()
     if product is None:
         raise ProductNotFound()
@@ -307,6 +317,8 @@ def product_get_many(*, product_ids: list[UUID]) -> dict[UUID, ProductDTO]:
     """Products by id with their availability, in two queries whatever the number of ids.
     Unknown ids are left out.
     """
+    if remote := _remote():
+        return remote.product_get_many(product_ids=product_ids)
     products = Product.objects.select_related("category").filter(pk__in=set(product_ids))
     return {dto.id: dto for dto in products_to_dtos(products)}
 
@@ -364,6 +376,16 @@ def category_update(
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _remote() -> "ProductsClient | None":
+    """Products in another process, when ``SERVICE_URLS`` says it runs elsewhere."""
+    url = service_url("products")
+    if url is None:
+        return None
+    from apps.products.http_client import ProductsClient  # it imports this module
+
+    return ProductsClient(url)
 
 
 def _dto(product: Product) -> ProductDTO:

@@ -6,6 +6,7 @@ A subscriber's name is its identity in the delivery table, so it must stay stabl
 one orphans its pending deliveries. Names look like ``<app>.<what it does>``.
 """
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from ecommerce.bus.conf import KAFKA_PRODUCER
 from ecommerce.bus.events import Event
+from ecommerce.remote import serving
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_.]*$")
 
@@ -49,9 +51,25 @@ def subscribe(event_class: type[E], handler: Callable[[E], None], *, name: str) 
         raise ImproperlyConfigured(f"subscriber name {name!r} is used twice")
     if name == KAFKA_PRODUCER:
         raise ImproperlyConfigured(f"subscriber name {name!r} is reserved for the kafka transport")
-    subscription = Subscription(name=name, event_type=event_class.event_type, handler=handler)
+    subscription = Subscription(
+        name=name,
+        event_type=event_class.event_type,
+        handler=_on_behalf_of(name.partition(".")[0], handler),
+    )
     _by_name[name] = subscription
     _by_event_type.setdefault(subscription.event_type, []).append(subscription)
+
+
+def _on_behalf_of(app: str, handler: Handler) -> Handler:
+    """A subscriber is part of its app: what it calls of its own app runs in this process,
+    even where the app's services are otherwise called over HTTP (ecommerce.remote)."""
+
+    @functools.wraps(handler)
+    def handle(event: Any) -> None:
+        with serving(app):
+            handler(event)
+
+    return handle
 
 
 def unsubscribe(name: str) -> None:

@@ -35,6 +35,26 @@ class NotFound(DomainError):
     default_detail = "Not found."
 
 
+class ServiceUnavailable(DomainError):
+    """Another app's service did not answer in time (or answered 5xx) when called over HTTP.
+
+    The call may be tried again later; nothing the caller did in its own transaction stays.
+    """
+
+    code = "service_unavailable"
+    status = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A service this request needs is not available; try again shortly."
+
+
+class ServiceCallFailed(DomainError):
+    """Another app's service refused a call for a reason the caller cannot act on: a wrong
+    service token or URL, or a request it does not understand. A misconfiguration or a bug."""
+
+    code = "service_call_failed"
+    status = status.HTTP_502_BAD_GATEWAY
+    default_detail = "A service this request needs refused the call."
+
+
 def exception_handler(exc: Exception, context: Any) -> Response | None:
     if isinstance(exc, DomainError):
         if exc.attr is not None and exc.status == status.HTTP_400_BAD_REQUEST:

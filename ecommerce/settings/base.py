@@ -238,6 +238,16 @@ KAFKA_TOPIC_PREFIX = env.str("KAFKA_TOPIC_PREFIX", default="shop.")
 KAFKA_PRODUCER_CONFIG = env.json("KAFKA_PRODUCER_CONFIG", default={})
 KAFKA_CONSUMER_CONFIG = env.json("KAFKA_CONSUMER_CONFIG", default={})
 
+# --- Service calls across processes (docs/SPLITTING.md) -----------------------------------------
+# An app named here runs in another process: its services are called over HTTP at this base URL,
+# e.g. SERVICE_URLS=inventory=http://inventory:8000,products=http://products:8000. Apps not named
+# run in this process. SERVICE_TOKEN is the shared secret of the internal endpoints (both sides).
+SERVICE_URLS: dict[str, str] = env.dict("SERVICE_URLS", default={})
+SERVICE_TOKEN = env.str("SERVICE_TOKEN", default="")
+SERVICE_TIMEOUT_SECONDS = env.float("SERVICE_TIMEOUT_SECONDS", default=5.0)
+SERVICE_RETRIES = env.int("SERVICE_RETRIES", default=2)
+SERVICE_BACKOFF_SECONDS = env.float("SERVICE_BACKOFF_SECONDS", default=0.2)
+
 # --- Payments (docs/PAYMENTS.md) ---------------------------------------------------------------
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="apps.payments.gateways.fake.FakeGateway")
 PAYMENT_WEBHOOK_SECRET = env.str("PAYMENT_WEBHOOK_SECRET", default="insecure-local-webhook-secret")

@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from ecommerce.settings.base import *  # noqa: F403
-from ecommerce.settings.base import env
+from ecommerce.settings.base import SERVICE_TOKEN, SERVICE_URLS, env
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
@@ -16,6 +16,14 @@ PAYMENT_WEBHOOK_SECRET = env.str("PAYMENT_WEBHOOK_SECRET", default="")
 if len(PAYMENT_WEBHOOK_SECRET) < 16 or PAYMENT_WEBHOOK_SECRET.startswith("insecure-"):
     raise ImproperlyConfigured(
         "PAYMENT_WEBHOOK_SECRET must be set to the gateway's webhook signing secret in production."
+    )
+
+# Internal endpoints accept only callers that present this secret; one that anyone could guess
+# would open every app's internal API (docs/SPLITTING.md).
+if (SERVICE_URLS or SERVICE_TOKEN) and len(SERVICE_TOKEN) < 32:
+    raise ImproperlyConfigured(
+        "SERVICE_TOKEN must be a random string of at least 32 characters when apps run as "
+        "separate services (SERVICE_URLS)."
     )
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -27,3 +27,8 @@ Q_CLUSTER = {**Q_CLUSTER, "sync": True, "save_limit": 250}  # noqa: F405
 
 # The bus tests' own events, subscribers and effect tables.
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.bus.support"]  # noqa: F405
+
+# Monolith unless a test says otherwise (tests/remote, the split mode of tests/e2e).
+SERVICE_URLS = {}
+SERVICE_TOKEN = "test-service-token"
+SERVICE_BACKOFF_SECONDS = 0.01

@@ -181,3 +181,46 @@ def test_a_line_added_outside_the_api_is_reserved_too() -> None:
     checkout(cart)
 
     assert inventory.stock_get(product_id=product.id).available == 3
+
+
+# Where inventory runs as a service of its own, a checkout can reserve the stock and then fail
+# before the cart records it (docs/SPLITTING.md). The reservation it left behind is given here.
+
+
+def test_a_checkout_retried_after_an_interrupted_one_uses_its_reservation(
+    cart_events: Events,
+) -> None:
+    mug = make_product(stock=5)
+    cart = cart_with((mug, 2))
+    inventory.reservation_create(
+        reference=cart.id, lines=[inventory.ReservationLineIn(product_id=mug.id, quantity=2)]
+    )
+
+    dto = checkout(cart)
+
+    assert dto.status == "checked_out"
+    assert inventory.stock_get(product_id=mug.id).reserved == 2
+    assert [t for t, _ in cart_events()] == ["CartItemAdded", "CartCheckedOut"]
+
+
+@pytest.mark.parametrize("left_behind", ["other quantities", "released"])
+def test_a_checkout_after_an_interrupted_one_for_other_lines_is_refused(
+    cart_events: Events, left_behind: str
+) -> None:
+    mug = make_product(stock=5)
+    cart = cart_with((mug, 2))
+    inventory.reservation_create(
+        reference=cart.id, lines=[inventory.ReservationLineIn(product_id=mug.id, quantity=1)]
+    )
+    if left_behind == "released":
+        inventory.reservation_release(reference=cart.id, reason="test")
+        services.cart_change_quantity(
+            cart_id=cart.id, item_id=cart.lines.get().id, quantity=1, cart_token=TOKEN
+        )
+
+    with pytest.raises(services.CheckoutInterrupted):
+        checkout(cart)
+
+    cart.refresh_from_db()
+    assert (cart.status, cart.email) == ("open", "")
+    assert "CartCheckedOut" not in [t for t, _ in cart_events()]

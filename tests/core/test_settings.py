@@ -51,3 +51,28 @@ def test_production_settings_refuse_to_start_without_a_webhook_secret() -> None:
 
     assert result.returncode != 0
     assert "PAYMENT_WEBHOOK_SECRET must be set" in result.stderr
+
+
+def test_production_settings_refuse_a_short_service_token_when_apps_run_apart() -> None:
+    env = {
+        **PRODUCTION_ENV,
+        "SERVICE_URLS": "inventory=http://inventory:8000",
+        "SERVICE_TOKEN": "short",
+    }
+
+    result = manage("check", env=env)
+
+    assert result.returncode != 0
+    assert "SERVICE_TOKEN must be a random string" in result.stderr
+
+
+def test_production_settings_accept_apps_apart_with_a_long_service_token() -> None:
+    env = {
+        **PRODUCTION_ENV,
+        "SERVICE_URLS": "inventory=http://inventory:8000,products=http://products:8000",
+        "SERVICE_TOKEN": "s" * 40,
+    }
+
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+
+    assert result.returncode == 0, result.stderr
