@@ -22,8 +22,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_q.brokers import Broker, get_broker
 from django_q.models import Schedule
@@ -186,12 +185,9 @@ def payment_charge(*, payment_id: UUID) -> PaymentDTO:
     ``PaymentFailed`` with ``gateway_unavailable`` once the gateway timed out
     ``PAYMENT_MAX_ATTEMPTS`` times); after a timeout below that, schedules itself again.
     """
-    # One autocommit statement: counts the attempt, and tells us whether there is work.
-    claimed = Payment.objects.filter(pk=payment_id, status=Status.PENDING).update(
-        attempts=F("attempts") + 1, updated_at=timezone.now()
-    )
-    payment = _load(payment_id)
-    if not claimed:
+    payment = _claim_for_charge(payment_id)
+    if payment is None:
+        payment = _load(payment_id)
         logger.info("payment %s is %s; nothing to charge", payment.id, payment.status)
         return to_dto(payment)
 
@@ -209,16 +205,33 @@ def payment_charge(*, payment_id: UUID) -> PaymentDTO:
 
     with transaction.atomic():
         if result.succeeded:
-            _succeed(payment, reference=result.reference, detail={"source": "charge"})
+            settled = _succeed(payment, reference=result.reference, detail={"source": "charge"})
         else:
-            _fail(
+            settled = _fail(
                 payment,
                 failure_code=result.failure_code or "payment_declined",
                 reason=result.failure_reason or "The payment was declined.",
                 reference=result.reference,
                 detail={"source": "charge"},
             )
-    return to_dto(_load(payment_id))
+    # Not settled here: a webhook got there first, and the row says how it ended.
+    return to_dto(payment if settled else _load(payment_id))
+
+
+_CLAIM_FOR_CHARGE_SQL = f"""
+    UPDATE {Payment._meta.db_table}
+       SET attempts = attempts + 1, updated_at = %s
+     WHERE id = %s AND status = %s
+    RETURNING *
+"""
+
+
+def _claim_for_charge(payment_id: UUID) -> Payment | None:
+    """Count a charge attempt of a pending payment and return the payment; ``None`` if it is
+    not pending. One autocommit statement, so the count stays even if the worker dies."""
+    pk = Payment._meta.get_field("id").get_db_prep_value(payment_id, connection)
+    claimed = Payment.objects.raw(_CLAIM_FOR_CHARGE_SQL, [timezone.now(), pk, Status.PENDING])
+    return next(iter(claimed), None)
 
 
 def _charge_unanswered(payment: Payment, exc: GatewayError) -> None:
@@ -431,10 +444,14 @@ def _record_webhook(payment: Payment, gateway_event_id: str, event_type: str, re
 
 
 def _succeed(payment: Payment, *, reference: str, detail: dict[str, Any]) -> bool:
+    now = timezone.now()
     changed = Payment.objects.filter(pk=payment.pk, status=Status.PENDING).update(
-        status=Status.SUCCEEDED, gateway_reference=reference, updated_at=timezone.now()
+        status=Status.SUCCEEDED, gateway_reference=reference, updated_at=now
     )
     if changed:
+        payment.status = Status.SUCCEEDED
+        payment.gateway_reference = reference
+        payment.updated_at = now
         PaymentEvent.objects.create(payment_id=payment.pk, kind=Kind.SUCCEEDED, detail=detail)
         publish(
             PaymentSucceeded(
@@ -457,13 +474,18 @@ def _fail(
     detail: dict[str, Any],
     reference: str = "",
 ) -> bool:
+    now = timezone.now()
     changed = Payment.objects.filter(pk=payment.pk, status=Status.PENDING).update(
         status=Status.FAILED,
         failure_code=failure_code,
         gateway_reference=reference,
-        updated_at=timezone.now(),
+        updated_at=now,
     )
     if changed:
+        payment.status = Status.FAILED
+        payment.failure_code = failure_code
+        payment.gateway_reference = reference
+        payment.updated_at = now
         PaymentEvent.objects.create(
             payment_id=payment.pk,
             kind=Kind.FAILED,
