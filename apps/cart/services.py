@@ -264,10 +264,11 @@ def cart_get(
     *, cart_id: UUID, user_id: UUID | None = None, cart_token: str | None = None
 ) -> CartDTO:
     """The cart with its lines and total. Raises ``CartNotFound`` unless the caller may see it."""
-    cart = cart_with_lines(cart_id=cart_id)
-    if cart is None or not _may_access(cart, user_id=user_id, cart_token=cart_token):
+    found = cart_with_lines(cart_id=cart_id)
+    if found is None or not _may_access(found[0], user_id=user_id, cart_token=cart_token):
         raise CartNotFound()
-    return _to_dto(cart, cart.lines.all())
+    cart, lines = found
+    return _to_dto(cart, lines)
 
 
 @transaction.atomic
