@@ -105,6 +105,7 @@ def prepare(database_url: str) -> None:
             "DJANGO_SETTINGS_MODULE": "ecommerce.settings.production",
             "DATABASE_URL": database_url,
             "SECRET_KEY": secrets.token_urlsafe(64),
+            "PAYMENT_WEBHOOK_SECRET": secrets.token_urlsafe(32),  # production requires one
             "LOG_LEVEL": "WARNING",
         }
     )

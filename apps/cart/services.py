@@ -21,12 +21,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 from uuid import UUID
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from apps.cart import events
@@ -280,10 +281,11 @@ def cart_get(
     *, cart_id: UUID, user_id: UUID | None = None, cart_token: str | None = None
 ) -> CartDTO:
     """The cart with its lines and total. Raises ``CartNotFound`` unless the caller may see it."""
-    cart = cart_with_lines(cart_id=cart_id)
-    if cart is None or not _may_access(cart, user_id=user_id, cart_token=cart_token):
+    found = cart_with_lines(cart_id=cart_id)
+    if found is None or not _may_access(found[0], user_id=user_id, cart_token=cart_token):
         raise CartNotFound()
-    return _to_dto(cart, cart.lines.all())
+    cart, lines = found
+    return _to_dto(cart, lines)
 
 
 @transaction.atomic
@@ -631,12 +633,9 @@ def cart_mark_paid(*, cart_id: UUID, payment_id: UUID) -> bool:
     Returns whether the cart changed: a cart that is not ``checked_out`` (already paid, a
     replayed event) is left alone.
     """
-    cart = _checked_out_cart(cart_id, outcome="paid")
+    cart = _end_order(cart_id, Status.PAID, payment_id=payment_id)
     if cart is None:
         return False
-    cart.status = Status.PAID
-    cart.payment_id = payment_id
-    cart.save(update_fields=["status", "payment_id", "updated_at"])
     publish(
         events.CartPaid(
             cart_id=cart.id,
@@ -656,13 +655,11 @@ def cart_mark_payment_failed(*, cart_id: UUID, payment_id: UUID, failure_code: s
 
     Returns whether the cart changed (see ``cart_mark_paid``).
     """
-    cart = _checked_out_cart(cart_id, outcome="payment_failed")
+    cart = _end_order(
+        cart_id, Status.PAYMENT_FAILED, payment_id=payment_id, failure_code=failure_code[:50]
+    )
     if cart is None:
         return False
-    cart.status = Status.PAYMENT_FAILED
-    cart.payment_id = payment_id
-    cart.failure_code = failure_code[:50]
-    cart.save(update_fields=["status", "payment_id", "failure_code", "updated_at"])
     publish(
         events.CartPaymentFailed(
             cart_id=cart.id,
@@ -683,24 +680,40 @@ def cart_expire(*, cart_id: UUID) -> bool:
 
     Returns whether the cart changed (see ``cart_mark_paid``).
     """
-    cart = _checked_out_cart(cart_id, outcome="expired")
+    cart = _end_order(cart_id, Status.EXPIRED)
     if cart is None:
         return False
-    cart.status = Status.EXPIRED
-    cart.save(update_fields=["status", "updated_at"])
     publish(events.CartExpired(cart_id=cart.id, user_id=cart.owner_id, email=cart.email))
     return True
 
 
-def _checked_out_cart(cart_id: UUID, *, outcome: str) -> Cart | None:
-    cart = Cart.objects.select_for_update().filter(pk=cart_id).first()
-    if cart is None or cart.status == Status.CHECKED_OUT:
-        return cart
-    if cart.status != outcome:
-        # Not a repeat: the order already ended another way (say, paid after it expired).
-        # An operator has to look at it; the cart keeps its first outcome.
-        logger.warning("cart %s is %s; not moving it to %s", cart.id, cart.status, outcome)
-    return None
+def _end_order(cart_id: UUID, outcome: str, **changes: Any) -> Cart | None:
+    """Move a checked-out cart to ``outcome`` with ``changes`` to its fields, and return it.
+
+    One conditional UPDATE: it locks the cart to commit and returns the row it wrote.
+    ``None``, changing nothing, when the cart is not checked out.
+    """
+    values = {"status": outcome, **changes, "updated_at": timezone.now()}
+    params = [_db_value(name, value) for name, value in values.items()]
+    params += [_db_value("id", cart_id), Status.CHECKED_OUT]
+    assignments = ", ".join(f"{name} = %s" for name in values)
+    sql = (
+        f"UPDATE {Cart._meta.db_table} SET {assignments} WHERE id = %s AND status = %s RETURNING *"
+    )
+    cart = next(iter(Cart.objects.raw(sql, params)), None)
+    if cart is None:
+        status = Cart.objects.filter(pk=cart_id).values_list("status", flat=True).first()
+        if status is not None and status != outcome:
+            # Not a repeat: the order already ended another way (say, paid after it expired).
+            # An operator has to look at it; the cart keeps its first outcome.
+            logger.warning("cart %s is %s; not moving it to %s", cart_id, status, outcome)
+    return cart
+
+
+def _db_value(field_name: str, value: Any) -> Any:
+    field = Cart._meta.get_field(field_name)
+    assert isinstance(field, Field)
+    return field.get_db_prep_value(value, connection)
 
 
 def _total(cart: Cart) -> Decimal:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -279,42 +279,25 @@ def _reservation_create(
     *, reference: UUID, lines: Sequence[ReservationLineIn], ttl: timedelta | None
 ) -> ReservationDTO:
     wanted = _quantities_per_product(lines)
-    existing = _find_reservation(reference)
-    if existing is not None:
-        return _reservation_dto(existing)
-    skus = dict(
-        Stock.objects.filter(product_id__in=wanted).values_list("product_id", "sku").order_by()
-    )
-    for product_id, quantity in wanted.items():
-        if product_id not in skus:
-            raise OutOfStock(_shortage(product_id, quantity), attr=str(product_id))
     if ttl is None:
         ttl = timedelta(minutes=settings.RESERVATION_TTL_MINUTES)
-    try:
-        with transaction.atomic():
-            reservation = Reservation.objects.create(
-                reference=reference, expires_at=timezone.now() + ttl
-            )
-    except IntegrityError:
-        # A concurrent call for the same reference got there first; its reservation stands.
+    now = timezone.now()
+    expires_at = now + ttl
+    reservation_id = _insert_reservation(reference, expires_at=expires_at, now=now)
+    if reservation_id is None:
+        # This reference was reserved before (or by a concurrent call, which committed
+        # first): the first reservation stands, whatever its status.
         return _reservation_dto(Reservation.objects.get(reference=reference))
+    skus = _insert_lines(reservation_id, wanted)
+    for product_id, quantity in wanted.items():
+        if product_id not in skus:  # everything above rolls back with the exception
+            raise OutOfStock(_shortage(product_id, quantity), attr=str(product_id))
 
     reserved = tuple(
         ReservedLine(product_id=product_id, sku=skus[product_id], quantity=quantity)
         for product_id, quantity in wanted.items()
     )
-    ReservationLine.objects.bulk_create(
-        ReservationLine(
-            reservation=reservation,
-            product_id=line.product_id,
-            sku=line.sku,
-            quantity=line.quantity,
-        )
-        for line in reserved
-    )
-    publish(
-        events.StockReserved(reference=reference, lines=reserved, expires_at=reservation.expires_at)
-    )
+    publish(events.StockReserved(reference=reference, lines=reserved, expires_at=expires_at))
     changes = []
     for line in reserved:  # sorted by product id: a fixed lock order
         change = _change_stock(
@@ -329,10 +312,7 @@ def _reservation_create(
     for change in changes:
         _publish_crossing(change)
     return ReservationDTO(
-        reference=reference,
-        status=reservation.status,
-        lines=reserved,
-        expires_at=reservation.expires_at,
+        reference=reference, status=Status.ACTIVE, lines=reserved, expires_at=expires_at
     )
 
 
@@ -353,20 +333,23 @@ def reservation_commit(*, reference: UUID) -> ReservationDTO:
     Publishes ``StockCommitted``. A no-op for a committed (or returned) reservation. Raises
     ``ReservationNotActive`` (409) when it was released or expired, ``ReservationNotFound``.
     """
-    reservation = _lock_reservation(reference)
-    if reservation.status in (Status.COMMITTED, Status.RETURNED):
-        return _reservation_dto(reservation)
-    if reservation.status != Status.ACTIVE:
+    ended = _end_if(reference, Status.ACTIVE, Status.COMMITTED)
+    if ended is None:
+        reservation = _lock_reservation(reference)
+        if reservation.status in (Status.COMMITTED, Status.RETURNED):
+            return _reservation_dto(reservation)
         raise ReservationNotActive(f"The reservation was {reservation.status}; nothing is held.")
-    lines = _lines_in_lock_order(reservation)
-    _set_status(reservation, Status.COMMITTED)
-    publish(events.StockCommitted(reference=reference, lines=_reserved_lines(lines)))
-    for line in lines:
+    publish(events.StockCommitted(reference=reference, lines=ended.lines))
+    for line in ended.lines:
         _change_reserved_stock(
-            line, on_hand_delta=-line.quantity, reserved_delta=-line.quantity, kind=Kind.COMMIT
+            line,
+            reference=reference,
+            on_hand_delta=-line.quantity,
+            reserved_delta=-line.quantity,
+            kind=Kind.COMMIT,
         )
     # Available stock does not move on a commit, so there is no crossing to announce.
-    return _reservation_dto(reservation, lines)
+    return ended
 
 
 @transaction.atomic
@@ -376,13 +359,12 @@ def reservation_release(*, reference: UUID, reason: str) -> ReservationDTO:
     Publishes ``StockReleased`` (and ``BackInStock`` on a crossing). Raises
     ``ReservationNotFound``.
     """
-    reservation = _lock_reservation(reference)
-    if reservation.status != Status.ACTIVE:
-        return _reservation_dto(reservation)
-    lines = _end_reservation(reservation, Status.RELEASED, reason)
-    publish(events.StockReleased(reference=reference, lines=_reserved_lines(lines), reason=reason))
-    _unreserve(lines, Kind.RELEASE, reason)
-    return _reservation_dto(reservation, lines)
+    ended = _end_if(reference, Status.ACTIVE, Status.RELEASED, release_reason=reason)
+    if ended is None:
+        return _reservation_dto(_lock_reservation(reference))
+    publish(events.StockReleased(reference=reference, lines=ended.lines, reason=reason))
+    _unreserve(reference, ended.lines, Kind.RELEASE, reason)
+    return ended
 
 
 @transaction.atomic
@@ -393,20 +375,23 @@ def reservation_return(*, reference: UUID) -> ReservationDTO:
     already returned, or released/expired (its units never left). Raises
     ``ReservationNotCommitted`` (409) while it is still active, ``ReservationNotFound``.
     """
-    reservation = _lock_reservation(reference)
-    if reservation.status in (Status.RETURNED, Status.RELEASED, Status.EXPIRED):
+    ended = _end_if(reference, Status.COMMITTED, Status.RETURNED)
+    if ended is None:
+        reservation = _lock_reservation(reference)
+        if reservation.status == Status.ACTIVE:
+            raise ReservationNotCommitted()
         return _reservation_dto(reservation)
-    if reservation.status == Status.ACTIVE:
-        raise ReservationNotCommitted()
-    lines = _lines_in_lock_order(reservation)
-    _set_status(reservation, Status.RETURNED)
-    publish(events.StockReturned(reference=reference, lines=_reserved_lines(lines)))
-    for line in lines:
+    publish(events.StockReturned(reference=reference, lines=ended.lines))
+    for line in ended.lines:
         change = _change_reserved_stock(
-            line, on_hand_delta=line.quantity, kind=Kind.RETURN, reason="refund"
+            line,
+            reference=reference,
+            on_hand_delta=line.quantity,
+            kind=Kind.RETURN,
+            reason="refund",
         )
         _publish_crossing(change)
-    return _reservation_dto(reservation, lines)
+    return ended
 
 
 def reservations_expire_due() -> int:
@@ -427,13 +412,14 @@ def reservations_expire_due() -> int:
             )
             if reservation is None:
                 return expired
-            lines = _end_reservation(reservation, Status.EXPIRED, "expired")
-            publish(
-                events.ReservationExpired(
-                    reference=reservation.reference, lines=_reserved_lines(lines)
-                )
+            reservation.status = Status.EXPIRED
+            reservation.release_reason = "expired"
+            reservation.save(update_fields=["status", "release_reason", "updated_at"])
+            lines = _reserved_lines(
+                sorted(reservation.lines.all(), key=lambda line: line.product_id)
             )
-            _unreserve(lines, Kind.EXPIRY, "expired")
+            publish(events.ReservationExpired(reference=reservation.reference, lines=lines))
+            _unreserve(reservation.reference, lines, Kind.EXPIRY, "expired")
         expired += 1
 
 
@@ -566,6 +552,39 @@ _CHANGE_AND_RECORD_STOCK_SQL = f"""
 """
 
 
+_INSERT_RESERVATION_SQL = f"""
+    INSERT INTO {Reservation._meta.db_table}
+        (reference, status, expires_at, release_reason, created_at, updated_at)
+    VALUES (%(reference)s, %(status)s, %(expires_at)s, '', %(now)s, %(now)s)
+    ON CONFLICT (reference) DO NOTHING
+    RETURNING id
+"""
+
+# (VALUES ...) names its columns column1, column2 on PostgreSQL and SQLite alike.
+_INSERT_LINES_SQL = f"""
+    INSERT INTO {ReservationLine._meta.db_table} (reservation_id, product_id, sku, quantity)
+    SELECT %s, stock.product_id, stock.sku, wanted.column2
+      FROM {Stock._meta.db_table} stock
+      JOIN (VALUES {{values}}) AS wanted ON wanted.column1 = stock.product_id
+    RETURNING product_id, sku
+"""
+
+# PostgreSQL only: the status change and the lines it ends, in one round trip.
+_END_RESERVATION_SQL = f"""
+    WITH ended AS (
+        UPDATE {Reservation._meta.db_table}
+           SET status = %(to_status)s,
+               release_reason = COALESCE(%(release_reason)s, release_reason),
+               updated_at = %(now)s
+         WHERE reference = %(reference)s AND status = %(from_status)s
+        RETURNING id, expires_at
+    )
+    SELECT ended.expires_at, line.product_id, line.sku, line.quantity
+      FROM ended LEFT JOIN {ReservationLine._meta.db_table} line ON line.reservation_id = ended.id
+     ORDER BY line.product_id
+"""
+
+
 def _change_stock(
     product_id: UUID,
     *,
@@ -634,8 +653,9 @@ def _change_stock(
 
 
 def _change_reserved_stock(
-    line: ReservationLine,
+    line: ReservedLine,
     *,
+    reference: UUID,
     on_hand_delta: int = 0,
     reserved_delta: int = 0,
     kind: str,
@@ -648,12 +668,12 @@ def _change_reserved_stock(
         reserved_delta=reserved_delta,
         kind=kind,
         reason=reason,
-        reference=line.reservation.reference,
+        reference=reference,
     )
     if change is None:
         raise StockLedgerDrift(
             f"stock of {line.sku} ({line.product_id}) does not cover reservation "
-            f"{line.reservation.reference}: run manage.py reconcile_stock"
+            f"{reference}: run manage.py reconcile_stock"
         )
     return change
 
@@ -716,29 +736,102 @@ def _lock_reservation(reference: UUID) -> Reservation:
     return reservation
 
 
-def _lines_in_lock_order(reservation: Reservation) -> list[ReservationLine]:
-    return sorted(reservation.lines.all(), key=lambda line: line.product_id)
+def _insert_reservation(reference: UUID, *, expires_at: datetime, now: datetime) -> int | None:
+    """The new reservation's id, or ``None`` when the reference has one already.
+
+    A concurrent insert of the same reference waits on the unique index until the first
+    transaction ends, so no savepoint is needed to tell the two apart.
+    """
+    prep = Reservation._meta.get_field("expires_at").get_db_prep_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_RESERVATION_SQL,
+            {
+                "reference": _db_uuid(reference),
+                "status": Status.ACTIVE,
+                "expires_at": prep(expires_at, connection),
+                "now": prep(now, connection),
+            },
+        )
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
 
 
-def _end_reservation(reservation: Reservation, status: str, reason: str) -> list[ReservationLine]:
-    lines = _lines_in_lock_order(reservation)
-    reservation.release_reason = reason[:255]
-    _set_status(reservation, status, "release_reason")
-    return lines
+def _insert_lines(reservation_id: int, wanted: dict[UUID, int]) -> dict[UUID, str]:
+    """Write the reservation's lines with each product's SKU from its stock, in one statement.
+
+    Returns the SKU per product written; a product without stock gets no line.
+    """
+    values = ", ".join(["(%s, %s)"] * len(wanted))
+    params: list[Any] = [reservation_id]
+    for product_id, quantity in wanted.items():
+        params += [_db_uuid(product_id), quantity]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_LINES_SQL.format(values=values), params)
+        rows = cursor.fetchall()
+    to_uuid = ReservationLine._meta.get_field("product_id").to_python
+    return {to_uuid(product_id): sku for product_id, sku in rows}
 
 
-def _unreserve(lines: Sequence[ReservationLine], kind: str, reason: str) -> None:
+def _end_if(
+    reference: UUID, from_status: str, to_status: str, *, release_reason: str | None = None
+) -> ReservationDTO | None:
+    """Move the reservation from one status to another, if it is in the first one.
+
+    One conditional UPDATE, which also takes the reservation's row lock (the first in the
+    fixed order), returning the lines by product id. ``None``, changing nothing, when there is
+    no such reservation or it is in another status.
+    """
+    now = timezone.now()
+    if release_reason is not None:
+        release_reason = release_reason[:255]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _END_RESERVATION_SQL,
+                {
+                    "reference": reference,
+                    "from_status": from_status,
+                    "to_status": to_status,
+                    "release_reason": release_reason,
+                    "now": now,
+                },
+            )
+            rows = cursor.fetchall()
+        if not rows:
+            return None
+        expires_at = rows[0][0]
+        lines = tuple(
+            ReservedLine(product_id=product_id, sku=sku, quantity=quantity)
+            for _, product_id, sku, quantity in rows
+            if product_id is not None  # LEFT JOIN: the row of the change, even without lines
+        )
+    else:  # SQLite has no UPDATE inside WITH: the same in two statements
+        changes: dict[str, Any] = {"status": to_status, "updated_at": now}
+        if release_reason is not None:
+            changes["release_reason"] = release_reason
+        if not Reservation.objects.filter(reference=reference, status=from_status).update(
+            **changes
+        ):
+            return None
+        reservation = _find_reservation(reference)
+        assert reservation is not None
+        expires_at = reservation.expires_at
+        lines = _reserved_lines(reservation.lines.all())
+    return ReservationDTO(reference=reference, status=to_status, lines=lines, expires_at=expires_at)
+
+
+def _unreserve(reference: UUID, lines: Sequence[ReservedLine], kind: str, reason: str) -> None:
     """The units of an ended reservation are available again."""
     for line in lines:
         change = _change_reserved_stock(
-            line, reserved_delta=-line.quantity, kind=kind, reason=reason
+            line, reference=reference, reserved_delta=-line.quantity, kind=kind, reason=reason
         )
         _publish_crossing(change)
 
 
-def _set_status(reservation: Reservation, status: str, *also: str) -> None:
-    reservation.status = status
-    reservation.save(update_fields=["status", "updated_at", *also])
+def _db_uuid(value: UUID) -> Any:
+    return ReservationLine._meta.get_field("product_id").get_db_prep_value(value, connection)
 
 
 def _reserved_lines(lines: Iterable[ReservationLine]) -> tuple[ReservedLine, ...]:
@@ -748,13 +841,11 @@ def _reserved_lines(lines: Iterable[ReservationLine]) -> tuple[ReservedLine, ...
     )
 
 
-def _reservation_dto(
-    reservation: Reservation, lines: Iterable[ReservationLine] | None = None
-) -> ReservationDTO:
+def _reservation_dto(reservation: Reservation) -> ReservationDTO:
     return ReservationDTO(
         reference=reservation.reference,
         status=reservation.status,
-        lines=_reserved_lines(lines if lines is not None else reservation.lines.all()),
+        lines=_reserved_lines(reservation.lines.all()),
         expires_at=reservation.expires_at,
     )
 

@@ -12,6 +12,7 @@ gateway timeout schedules the task again with exponential backoff, up to
 charges a cart twice.
 """
 
+import functools
 import logging
 import random
 from collections.abc import Mapping
@@ -21,9 +22,9 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django_q.brokers import Broker, get_broker
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
@@ -150,26 +151,29 @@ def payment_start_for_checkout(
     the existing payment and queues nothing. The gateway idempotency key is made from the
     cart and the checkout event, so even a charge queued twice moves money once.
     """
-    payment, created = Payment.objects.get_or_create(
-        cart_id=cart_id,
-        defaults={
-            "user_id": user_id,
-            "email": email,
-            "amount": amount,
-            "currency": currency,
-            "gateway": get_gateway().name,
-            "payment_token": payment_token,
-            "idempotency_key": f"charge:{cart_id}:{checkout_event_id}",
-        },
+    # Insert first: the cart almost always has no payment yet (the bus delivers each event
+    # to each subscriber once), so looking before inserting would cost a query for nothing.
+    try:
+        with transaction.atomic():
+            payment = Payment.objects.create(
+                cart_id=cart_id,
+                user_id=user_id,
+                email=email,
+                amount=amount,
+                currency=currency,
+                gateway=get_gateway().name,
+                payment_token=payment_token,
+                idempotency_key=f"charge:{cart_id}:{checkout_event_id}",
+            )
+    except IntegrityError:  # a replayed checkout: the cart's payment stands
+        return to_dto(Payment.objects.get(cart_id=cart_id))
+    PaymentEvent.objects.create(
+        payment=payment,
+        kind=Kind.CREATED,
+        detail={"checkout_event_id": str(checkout_event_id), "amount": str(amount)},
     )
-    if created:
-        PaymentEvent.objects.create(
-            payment=payment,
-            kind=Kind.CREATED,
-            detail={"checkout_event_id": str(checkout_event_id), "amount": str(amount)},
-        )
-        logger.info("payment %s created for cart %s", payment.id, cart_id)
-        transaction.on_commit(lambda: _enqueue_charge(payment.id))
+    logger.info("payment %s created for cart %s", payment.id, cart_id)
+    transaction.on_commit(lambda: _enqueue_charge(payment.id))
     return to_dto(payment)
 
 
@@ -181,12 +185,9 @@ def payment_charge(*, payment_id: UUID) -> PaymentDTO:
     ``PaymentFailed`` with ``gateway_unavailable`` once the gateway timed out
     ``PAYMENT_MAX_ATTEMPTS`` times); after a timeout below that, schedules itself again.
     """
-    # One autocommit statement: counts the attempt, and tells us whether there is work.
-    claimed = Payment.objects.filter(pk=payment_id, status=Status.PENDING).update(
-        attempts=F("attempts") + 1, updated_at=timezone.now()
-    )
-    payment = _load(payment_id)
-    if not claimed:
+    payment = _claim_for_charge(payment_id)
+    if payment is None:
+        payment = _load(payment_id)
         logger.info("payment %s is %s; nothing to charge", payment.id, payment.status)
         return to_dto(payment)
 
@@ -204,16 +205,33 @@ def payment_charge(*, payment_id: UUID) -> PaymentDTO:
 
     with transaction.atomic():
         if result.succeeded:
-            _succeed(payment, reference=result.reference, detail={"source": "charge"})
+            settled = _succeed(payment, reference=result.reference, detail={"source": "charge"})
         else:
-            _fail(
+            settled = _fail(
                 payment,
                 failure_code=result.failure_code or "payment_declined",
                 reason=result.failure_reason or "The payment was declined.",
                 reference=result.reference,
                 detail={"source": "charge"},
             )
-    return to_dto(_load(payment_id))
+    # Not settled here: a webhook got there first, and the row says how it ended.
+    return to_dto(payment if settled else _load(payment_id))
+
+
+_CLAIM_FOR_CHARGE_SQL = f"""
+    UPDATE {Payment._meta.db_table}
+       SET attempts = attempts + 1, updated_at = %s
+     WHERE id = %s AND status = %s
+    RETURNING *
+"""
+
+
+def _claim_for_charge(payment_id: UUID) -> Payment | None:
+    """Count a charge attempt of a pending payment and return the payment; ``None`` if it is
+    not pending. One autocommit statement, so the count stays even if the worker dies."""
+    pk = Payment._meta.get_field("id").get_db_prep_value(payment_id, connection)
+    claimed = Payment.objects.raw(_CLAIM_FOR_CHARGE_SQL, [timezone.now(), pk, Status.PENDING])
+    return next(iter(claimed), None)
 
 
 def _charge_unanswered(payment: Payment, exc: GatewayError) -> None:
@@ -261,7 +279,16 @@ def retry_delay_seconds(attempt: int) -> float:
 
 
 def _enqueue_charge(payment_id: UUID) -> None:
-    async_task(CHARGE_TASK, str(payment_id), task_name=f"charge payment {payment_id}")
+    async_task(
+        CHARGE_TASK, str(payment_id), task_name=f"charge payment {payment_id}", broker=_broker()
+    )
+
+
+@functools.cache
+def _broker() -> Broker:
+    """One django-q2 broker per process. Without it ``async_task`` builds one per task, and
+    the Redis broker opens a new connection each time: most of the cost of queueing."""
+    return get_broker()
 
 
 def payments_resume_stalled(*, older_than_seconds: float | None = None) -> int:
@@ -417,10 +444,14 @@ def _record_webhook(payment: Payment, gateway_event_id: str, event_type: str, re
 
 
 def _succeed(payment: Payment, *, reference: str, detail: dict[str, Any]) -> bool:
+    now = timezone.now()
     changed = Payment.objects.filter(pk=payment.pk, status=Status.PENDING).update(
-        status=Status.SUCCEEDED, gateway_reference=reference, updated_at=timezone.now()
+        status=Status.SUCCEEDED, gateway_reference=reference, updated_at=now
     )
     if changed:
+        payment.status = Status.SUCCEEDED
+        payment.gateway_reference = reference
+        payment.updated_at = now
         PaymentEvent.objects.create(payment_id=payment.pk, kind=Kind.SUCCEEDED, detail=detail)
         publish(
             PaymentSucceeded(
@@ -443,13 +474,18 @@ def _fail(
     detail: dict[str, Any],
     reference: str = "",
 ) -> bool:
+    now = timezone.now()
     changed = Payment.objects.filter(pk=payment.pk, status=Status.PENDING).update(
         status=Status.FAILED,
         failure_code=failure_code,
         gateway_reference=reference,
-        updated_at=timezone.now(),
+        updated_at=now,
     )
     if changed:
+        payment.status = Status.FAILED
+        payment.failure_code = failure_code
+        payment.gateway_reference = reference
+        payment.updated_at = now
         PaymentEvent.objects.create(
             payment_id=payment.pk,
             kind=Kind.FAILED,

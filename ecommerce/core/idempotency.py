@@ -27,7 +27,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Concatenate, ParamSpec
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import QueryDict
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -133,6 +133,14 @@ def idempotent(method: ViewMethod[P]) -> ViewMethod[P]:
     return wrapper
 
 
+_CLAIM_SQL = f"""
+    INSERT INTO {IdempotencyKey._meta.db_table} (scope, "key", fingerprint, created_at)
+    VALUES (%s, %s, %s, %s)
+    ON CONFLICT (scope, "key") DO NOTHING
+    RETURNING id
+"""
+
+
 def _claim(*, scope: str, key: str, fingerprint: str) -> IdempotencyKey:
     """Insert the (scope, key) row if it is new, then lock it; returns it.
 
@@ -141,10 +149,17 @@ def _claim(*, scope: str, key: str, fingerprint: str) -> IdempotencyKey:
     request's transaction is open, so a row found here without a response is our own.
     """
     now = timezone.now()
-    IdempotencyKey.objects.bulk_create(
-        [IdempotencyKey(scope=scope, key=key, fingerprint=fingerprint, created_at=now)],
-        ignore_conflicts=True,
-    )
+    created_at = IdempotencyKey._meta.get_field("created_at").get_db_prep_value(now, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [scope, key, fingerprint, created_at])
+        inserted = cursor.fetchone()
+    if inserted is not None:
+        # A new key, the common case: the row is ours, locked by our insert until commit.
+        record = IdempotencyKey(
+            id=inserted[0], scope=scope, key=key, fingerprint=fingerprint, created_at=now
+        )
+        record._state.adding = False
+        return record
     record = IdempotencyKey.objects.select_for_update().get(scope=scope, key=key)
     if record.response_status is not None and record.created_at < now - KEY_TTL:
         # Expired (not purged yet): the key starts over as a new request.

@@ -372,3 +372,56 @@ def test_reading_a_cart_through_the_api_takes_a_fixed_number_of_queries(
         response = client.get(f"/api/v1/carts/{cart['id']}/")
 
     assert response.json()["total"] == "3.75"
+
+
+def test_the_fast_cart_body_renders_exactly_what_the_documented_serializer_does() -> None:
+    from datetime import UTC, datetime
+
+    from apps.cart.api.views import CartCreateView, CartOutputSerializer, cart_body
+    from apps.cart.services import CartDTO, CartLineDTO
+
+    line = CartLineDTO(
+        id=uuid4(),
+        product_id=uuid4(),
+        sku="SKU-1",
+        name="Kettle",
+        unit_price=Decimal("19.9"),
+        quantity=3,
+        line_total=Decimal("59.70"),
+    )
+    open_cart = CartDTO(
+        id=uuid4(),
+        owner_id=None,
+        status=Cart.Status.OPEN,
+        currency="EUR",
+        items=(line, line),
+        total=Decimal("119.4"),
+        email="",
+        payment_id=None,
+        failure_code="",
+        checked_out_at=None,
+        created_at=datetime(2026, 1, 1, 9, 30, 15, 123456, tzinfo=UTC),
+        updated_at=datetime(2026, 1, 2, tzinfo=UTC),
+        token="secret",
+    )
+    paid_cart = CartDTO(
+        id=uuid4(),
+        owner_id=uuid4(),
+        status="paid",
+        currency="EUR",
+        items=(),
+        total=Decimal(0),
+        email="ann@example.com",
+        payment_id=uuid4(),
+        failure_code="",
+        checked_out_at=datetime(2026, 1, 3, 8, tzinfo=UTC),
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        updated_at=datetime(2026, 1, 3, 8, 0, 1, tzinfo=UTC),
+    )
+
+    for cart in (open_cart, paid_cart):
+        assert cart_body(cart) == CartOutputSerializer(cart).data
+    assert {
+        **cart_body(open_cart),
+        "token": "secret",
+    } == CartCreateView.CartCreateOutputSerializer(open_cart).data

@@ -131,14 +131,17 @@ def parse_webhook_body(body: bytes) -> WebhookEvent:
 def _request_for(
     key: str, operation: str, payment_id: UUID, amount: Decimal, currency: str
 ) -> FakeGatewayRequest:
-    FakeGatewayRequest.objects.get_or_create(
-        idempotency_key=key,
-        defaults={
-            "operation": operation,
-            "payment_id": payment_id,
-            "amount": amount,
-            "currency": currency,
-        },
+    FakeGatewayRequest.objects.bulk_create(
+        [
+            FakeGatewayRequest(
+                idempotency_key=key,
+                operation=operation,
+                payment_id=payment_id,
+                amount=amount,
+                currency=currency,
+            )
+        ],
+        ignore_conflicts=True,  # a repeated key keeps its first request
     )
     # Locked so two calls with the same key (two workers) are answered one after the other.
     return FakeGatewayRequest.objects.select_for_update().get(idempotency_key=key)
