@@ -12,8 +12,9 @@ with N concurrent clients (threads holding ``http.client`` connections; only the
 library) for a short warm-up and then the measured seconds. It prints requests/s, p50/p99
 latency and the number of SQL queries one request makes (counted in-process with Django's
 ``CaptureQueriesContext`` on the same endpoint), and writes them to
-``bench/results/catalog.json``. The load generator runs on the same machine as the server:
-on 2 cores it takes CPU from gunicorn, so the numbers are a floor.
+``bench/results/catalog.json``. The load comes from wrk when it is installed (`apt-get install wrk`;
+`--load python` forces the standard-library threads). The load generator runs on the same
+machine as the server: on 2 cores it takes CPU from gunicorn, so the numbers are a floor.
 """
 
 import argparse
@@ -21,7 +22,9 @@ import http.client
 import json
 import os
 import platform
+import re
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -48,6 +51,12 @@ def main() -> None:
     parser.add_argument("--page-size", type=int, default=20)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--load",
+        choices=["auto", "wrk", "python"],
+        default="auto",
+        help="load generator: wrk (apt-get install wrk) when installed, else Python threads",
+    )
     args = parser.parse_args()
 
     env = server_environment(args.database_url, args.port)
@@ -58,7 +67,9 @@ def main() -> None:
     server = start_gunicorn(env, args.port, args.workers)
     try:
         wait_until_up(args.port)
-        load = run_load(args.port, path, args.clients, args.warmup, args.seconds)
+        use_wrk = args.load == "wrk" or (args.load == "auto" and shutil.which("wrk"))
+        measure = run_wrk if use_wrk else run_load
+        load = measure(args.port, path, args.clients, args.warmup, args.seconds)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -86,9 +97,11 @@ def server_environment(database_url: str, port: int) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "ecommerce.settings.production",
         "DATABASE_URL": database_url,
         "SECRET_KEY": secrets.token_urlsafe(64),
+        "PAYMENT_WEBHOOK_SECRET": secrets.token_urlsafe(32),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_SSL_REDIRECT": "false",
         "THROTTLE_ANON_RATE": "100000000/second",
+        "THROTTLE_USER_RATE": "100000000/second",
         "LOG_LEVEL": "WARNING",
         # whitenoise notes the missing collectstatic output; the benchmark serves no files.
         "PYTHONWARNINGS": "ignore:No directory at:UserWarning",
@@ -166,6 +179,46 @@ def wait_until_up(port: int, timeout: float = 30.0) -> None:
     raise SystemExit(f"gunicorn did not answer on port {port} within {timeout:.0f} s")
 
 
+_WRK_DURATION = re.compile(r"^\s*(\d+)%\s+([\d.]+)(us|ms|s)\s*$")
+_WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def run_wrk(port: int, path: str, clients: int, warmup: float, seconds: float) -> dict[str, Any]:
+    """The load from wrk (C, epoll): it leaves the server almost all of the CPU."""
+    url = f"http://127.0.0.1:{port}{path}"
+    if warmup:
+        subprocess.run(
+            ["wrk", "-t2", f"-c{clients}", f"-d{max(1, round(warmup))}s", url],
+            check=True,
+            capture_output=True,
+        )
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{clients}", f"-d{round(seconds)}s", "--latency", url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    percentiles = {}
+    for line in out.splitlines():
+        if match := _WRK_DURATION.match(line):
+            percentiles[int(match[1])] = float(match[2]) * _WRK_UNITS[match[3]]
+    requests = int(re.search(r"(\d+) requests in", out)[1])  # type: ignore[index]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    return {
+        "load_generator": "wrk",
+        "requests": requests,
+        "errors": (int(errors[1]) if errors else 0)
+        + (sum(int(n) for n in socket_errors.groups()) if socket_errors else 0),
+        "requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]),  # type: ignore[index]
+        "p50_ms": percentiles[50],
+        "p99_ms": percentiles[99],
+        "max_ms": None,
+    }
+
+
 def run_load(port: int, path: str, clients: int, warmup: float, seconds: float) -> dict[str, Any]:
     start = time.monotonic()
     measure_from = start + warmup
@@ -206,6 +259,7 @@ def run_load(port: int, path: str, clients: int, warmup: float, seconds: float) 
     if not samples:
         raise SystemExit("no request succeeded")
     return {
+        "load_generator": "python threads",
         "requests": len(samples),
         "errors": sum(errors),
         "requests_per_second": round(len(samples) / seconds, 1),
@@ -220,6 +274,7 @@ def print_table(result: dict[str, Any]) -> None:
         ("endpoint", result["endpoint"]),
         ("gunicorn workers / clients", f"{result['gunicorn_workers']} / {result['clients']}"),
         ("measured seconds", result["seconds"]),
+        ("load generator", result["load_generator"]),
         ("requests (errors)", f"{result['requests']} ({result['errors']})"),
         ("requests/s", result["requests_per_second"]),
         ("p50 latency (ms)", result["p50_ms"]),
