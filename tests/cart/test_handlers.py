@@ -6,16 +6,20 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from django.db import transaction
 
 from apps.cart import handlers
 from apps.cart.models import Cart
 from apps.inventory.events import ReservationExpired
 from apps.payments.events import PaymentFailed, PaymentSucceeded
+from apps.payments.models import FakeGatewayRequest
 from apps.products import services as products
 from apps.products.events import ProductDiscontinued, ProductPriceChanged
 from ecommerce.accounts.models import User
+from ecommerce.bus import publish
 from ecommerce.bus.registry import subscribers_of
 from tests.cart.factories import CartFactory, CartLineFactory
+from tests.payments.factories import PaymentFactory
 
 Events = Callable[..., list[tuple[str, dict[str, Any]]]]
 MUG = UUID("00000000-0000-0000-0000-0000000000a1")
@@ -197,16 +201,25 @@ def test_an_expired_reservation_expires_the_checked_out_order_once(cart_events: 
     ]
 
 
-@pytest.mark.django_db
-def test_an_order_keeps_its_first_outcome(cart_events: Events) -> None:
+@pytest.mark.django_db(transaction=True)
+def test_an_expired_order_keeps_its_outcome_and_a_payment_that_landed_anyway_is_refunded(
+    cart_events: Events,
+) -> None:
     cart = checked_out_cart()
-    handlers.on_reservation_expired(ReservationExpired(reference=cart.id, lines=()))
+    payment = PaymentFactory(cart_id=cart.id, succeeded=True, amount=Decimal("25.00"))
+    with transaction.atomic():
+        publish(ReservationExpired(reference=cart.id, lines=()))
 
     handlers.on_payment_succeeded(succeeded(cart))
 
     cart.refresh_from_db()
+    payment.refresh_from_db()
     assert cart.status == "expired"
     assert [t for t, _ in cart_events()] == ["CartExpired"]
+    assert payment.status == "refunded"
+    assert FakeGatewayRequest.objects.get(operation="refund").idempotency_key == (
+        f"refund:{payment.id}"
+    )
 
 
 @pytest.mark.django_db
