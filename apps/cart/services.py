@@ -591,7 +591,8 @@ def carts_reprice_product(*, product_id: UUID, unit_price: Decimal) -> int:
 
 @transaction.atomic
 def cart_mark_paid(*, cart_id: UUID, payment_id: UUID) -> bool:
-    """A checked-out cart's payment went through. Publishes ``CartPaid``.
+    """A checked-out cart's payment went through and its stock was committed (called on
+    ``StockCommitted``, never on the payment alone). Publishes ``CartPaid``.
 
     Returns whether the cart changed: a cart that is not ``checked_out`` (already paid, a
     replayed event) is left alone.

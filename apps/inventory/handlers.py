@@ -18,7 +18,7 @@ def on_product_created(event: ProductCreated) -> None:
 def on_payment_succeeded(event: PaymentSucceeded) -> None:
     """The order is paid: its reserved units are sold."""
     try:
-        services.reservation_commit(reference=event.cart_id)
+        services.reservation_commit(reference=event.cart_id, payment_id=event.payment_id)
     except services.ReservationNotActive:
         # Paid after the reservation expired or was released: the units went back on sale.
         # Retrying cannot change that. The order ended (expired or failed), and payments

@@ -306,11 +306,12 @@ def reservation_get(*, reference: UUID) -> ReservationDTO:
 
 
 @transaction.atomic
-def reservation_commit(*, reference: UUID) -> ReservationDTO:
+def reservation_commit(*, reference: UUID, payment_id: UUID | None = None) -> ReservationDTO:
     """The reserved units are sold: on-hand and reserved both go down by the quantities.
 
-    Publishes ``StockCommitted``. A no-op for a committed (or returned) reservation. Raises
-    ``ReservationNotActive`` (409) when it was released or expired, ``ReservationNotFound``.
+    Publishes ``StockCommitted`` (naming ``payment_id``, the payment that bought them). A
+    no-op for a committed (or returned) reservation. Raises ``ReservationNotActive`` (409)
+    when it was released or expired, ``ReservationNotFound``.
     """
     reservation = _lock_reservation(reference)
     if reservation.status in (Status.COMMITTED, Status.RETURNED):
@@ -319,7 +320,11 @@ def reservation_commit(*, reference: UUID) -> ReservationDTO:
         raise ReservationNotActive(f"The reservation was {reservation.status}; nothing is held.")
     lines = _lines_in_lock_order(reservation)
     _set_status(reservation, Status.COMMITTED)
-    publish(events.StockCommitted(reference=reference, lines=_reserved_lines(lines)))
+    publish(
+        events.StockCommitted(
+            reference=reference, lines=_reserved_lines(lines), payment_id=payment_id
+        )
+    )
     for line in lines:
         _change_reserved_stock(
             line, on_hand_delta=-line.quantity, reserved_delta=-line.quantity, kind=Kind.COMMIT

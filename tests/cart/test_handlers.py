@@ -10,7 +10,7 @@ from django.db import transaction
 
 from apps.cart import handlers
 from apps.cart.models import Cart
-from apps.inventory.events import ReservationExpired
+from apps.inventory.events import ReservationExpired, StockCommitted
 from apps.payments.events import PaymentFailed, PaymentSucceeded
 from apps.payments.models import FakeGatewayRequest
 from apps.products import services as products
@@ -43,13 +43,15 @@ def test_the_handlers_are_subscribed_under_stable_names() -> None:
             "products.ProductPriceChanged",
             "payments.PaymentSucceeded",
             "payments.PaymentFailed",
+            "inventory.StockCommitted",
             "inventory.ReservationExpired",
         ]
     } == {
         "products.ProductDiscontinued": ["cart.drop_product"],
         "products.ProductPriceChanged": ["cart.reprice_product"],
-        "payments.PaymentSucceeded": ["cart.mark_paid"],
+        "payments.PaymentSucceeded": [],  # paid only once the stock is committed
         "payments.PaymentFailed": ["cart.mark_payment_failed"],
+        "inventory.StockCommitted": ["cart.mark_paid_on_commit"],
         "inventory.ReservationExpired": ["cart.expire"],
     }
 
@@ -123,7 +125,7 @@ def test_the_bus_delivers_catalog_changes_to_carts() -> None:
     assert not dropped.lines.exists()
 
 
-# -- payments ---------------------------------------------------------------------------------
+# -- payments and reservations ----------------------------------------------------------------
 
 
 def succeeded(cart: Cart) -> PaymentSucceeded:
@@ -134,6 +136,10 @@ def succeeded(cart: Cart) -> PaymentSucceeded:
         currency="EUR",
         email="ann@example.com",
     )
+
+
+def committed(cart: Cart, payment_id: UUID | None = PAYMENT) -> StockCommitted:
+    return StockCommitted(reference=cart.id, lines=(), payment_id=payment_id)
 
 
 def failed(cart: Cart) -> PaymentFailed:
@@ -149,11 +155,11 @@ def failed(cart: Cart) -> PaymentFailed:
 
 
 @pytest.mark.django_db
-def test_a_successful_payment_marks_the_order_paid_once(cart_events: Events) -> None:
+def test_the_committed_stock_of_a_paid_order_marks_it_paid_once(cart_events: Events) -> None:
     cart = checked_out_cart()
 
-    handlers.on_payment_succeeded(succeeded(cart))
-    handlers.on_payment_succeeded(succeeded(cart))
+    handlers.on_stock_committed(committed(cart))
+    handlers.on_stock_committed(committed(cart))
 
     cart.refresh_from_db()
     assert (cart.status, cart.payment_id) == ("paid", PAYMENT)
@@ -210,7 +216,8 @@ def test_an_expired_order_keeps_its_outcome_and_a_payment_that_landed_anyway_is_
     with transaction.atomic():
         publish(ReservationExpired(reference=cart.id, lines=()))
 
-    handlers.on_payment_succeeded(succeeded(cart))
+    with transaction.atomic():
+        publish(succeeded(cart))  # the cart does not take a payment alone as paid
 
     cart.refresh_from_db()
     payment.refresh_from_db()
@@ -226,8 +233,9 @@ def test_an_expired_order_keeps_its_outcome_and_a_payment_that_landed_anyway_is_
 def test_outcomes_for_open_or_unknown_carts_change_nothing(cart_events: Events) -> None:
     cart = CartFactory()
 
-    handlers.on_payment_succeeded(succeeded(cart))
+    handlers.on_stock_committed(committed(cart))
+    handlers.on_stock_committed(committed(checked_out_cart(), payment_id=None))
     handlers.on_reservation_expired(ReservationExpired(reference=uuid4(), lines=()))
 
-    assert Cart.objects.get().status == "open"
+    assert sorted(Cart.objects.values_list("status", flat=True)) == ["checked_out", "open"]
     assert cart_events() == []

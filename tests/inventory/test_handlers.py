@@ -15,7 +15,7 @@ from apps.inventory.services import StockDTO
 from apps.payments.events import PaymentFailed, PaymentRefunded, PaymentSucceeded
 from apps.products.events import ProductCreated
 from ecommerce.bus import Event, publish
-from ecommerce.bus.models import Delivery
+from ecommerce.bus.models import Delivery, OutboxEvent
 from ecommerce.bus.relay import Relay
 from tests.inventory.conftest import counters, lines
 
@@ -97,6 +97,10 @@ def test_a_successful_payment_commits_the_carts_reservation(
     handlers.on_payment_succeeded(event)  # safe to run twice
 
     assert status(cart_id) == "committed"
+    assert [
+        row.payload["payment_id"]
+        for row in OutboxEvent.objects.filter(event_type="inventory.StockCommitted")
+    ] == [str(event.payment_id)]
     assert counters(Reservation.objects.get().lines.get().product_id) == (8, 0)
 
 
