@@ -7,6 +7,7 @@ import logging
 from apps.cart import services
 from apps.inventory.events import ReservationExpired, StockCommitted
 from apps.payments.events import PaymentFailed
+from apps.products import services as products
 from apps.products.events import ProductDiscontinued, ProductPriceChanged
 
 logger = logging.getLogger(__name__)
@@ -17,6 +18,14 @@ def on_product_discontinued(event: ProductDiscontinued) -> None:
 
 
 def on_product_price_changed(event: ProductPriceChanged) -> None:
+    """Reprice open carts, but only to the product's price now: a replayed or late old
+    change must not put back a price that a newer change replaced."""
+    try:
+        product = products.product_get(product_id=event.product_id)
+    except products.ProductNotFound:
+        return
+    if product.price != event.new_price:
+        return
     services.carts_reprice_product(product_id=event.product_id, unit_price=event.new_price)
 
 

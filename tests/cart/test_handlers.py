@@ -7,9 +7,10 @@ from uuid import UUID, uuid4
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from apps.cart import handlers
-from apps.cart.models import Cart
+from apps.cart.models import Cart, CartLine
 from apps.inventory.events import ReservationExpired, StockCommitted
 from apps.payments.events import PaymentFailed, PaymentSucceeded
 from apps.payments.models import FakeGatewayRequest
@@ -17,8 +18,11 @@ from apps.products import services as products
 from apps.products.events import ProductDiscontinued, ProductPriceChanged
 from ecommerce.accounts.models import User
 from ecommerce.bus import publish
+from ecommerce.bus.models import Delivery
+from ecommerce.bus.operations import ReplaySlice, replay
 from ecommerce.bus.registry import subscribers_of
-from tests.cart.factories import CartFactory, CartLineFactory
+from ecommerce.bus.relay import Relay
+from tests.cart.factories import CartFactory, CartLineFactory, make_product
 from tests.payments.factories import PaymentFactory
 
 Events = Callable[..., list[tuple[str, dict[str, Any]]]]
@@ -91,10 +95,11 @@ def test_a_discontinued_product_leaves_every_open_cart_once(
 
 @pytest.mark.django_db
 def test_a_price_change_reprices_open_carts_only() -> None:
-    open_line = CartLineFactory(product_id=MUG, unit_price=Decimal("10.00"))
-    ordered = checked_out_cart(product_id=MUG)
+    mug = make_product(price="8.00")  # the price the event set
+    open_line = CartLineFactory(product_id=mug.id, unit_price=Decimal("10.00"))
+    ordered = checked_out_cart(product_id=mug.id)
     event = ProductPriceChanged(
-        product_id=MUG,
+        product_id=mug.id,
         sku="MUG",
         name="Mug",
         old_price=Decimal("10.00"),
@@ -123,6 +128,36 @@ def test_the_bus_delivers_catalog_changes_to_carts() -> None:
 
     assert changed.lines.get().unit_price == Decimal("9.00")
     assert not dropped.lines.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_replaying_an_old_price_change_leaves_open_carts_at_the_current_price() -> None:
+    mug = products.product_create(sku="MUG", name="Mug", price=Decimal("10.00"))
+    line = CartLineFactory(product_id=mug.id, unit_price=Decimal("10.00"))
+    products.product_change_price(product_id=mug.id, price=Decimal("8.00"))
+    between = timezone.now()
+    products.product_change_price(product_id=mug.id, price=Decimal("9.00"))
+    assert line_price(line) == Decimal("9.00")
+
+    replayed = replay(  # an operator replays the older change only
+        ReplaySlice(
+            subscriber="cart.reprice_product",
+            event_type="products.ProductPriceChanged",
+            until=between,
+        )
+    )
+    Relay().drain()
+
+    assert replayed == 1
+    assert line_price(line) == Decimal("9.00")
+    assert set(
+        Delivery.objects.filter(subscriber="cart.reprice_product").values_list("status", flat=True)
+    ) == {"delivered"}
+
+
+def line_price(line: CartLine) -> Decimal:
+    line.refresh_from_db()
+    return line.unit_price
 
 
 # -- payments and reservations ----------------------------------------------------------------
