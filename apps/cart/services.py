@@ -474,8 +474,10 @@ def cart_checkout(
     In one transaction: lock the cart, reserve every line through inventory (all or nothing,
     the cart's id as the reservation's reference), record the email and the gateway's payment
     token, move to ``checked_out``. Publishes ``CartCheckedOut``; payments takes it from there.
-    Raises ``CartNotFound``, ``CartNotOpen``, ``CartEmpty``, ``InvalidCheckout`` (400) and
-    ``OutOfStock`` (409; nothing is reserved and the cart stays open).
+    Raises ``CartNotFound``, ``CartNotOpen``, ``CartEmpty``, ``InvalidCheckout`` (400),
+    ``ProductUnavailable`` (409, attr = the product id: a line's product was deleted, moved to
+    draft or discontinued since it was added) and ``OutOfStock`` (409); after either 409
+    nothing is reserved and the cart stays open.
     """
     email = _valid_email(email)
     payment_token = _valid_payment_token(payment_token)
@@ -483,6 +485,11 @@ def cart_checkout(
     lines = list(cart.lines.all())
     if not lines:
         raise CartEmpty()
+    for_sale = products.product_get_many(product_ids=[line.product_id for line in lines])
+    for line in lines:
+        product = for_sale.get(line.product_id)
+        if product is None or product.status != "active":
+            raise ProductUnavailable(attr=str(line.product_id))
 
     inventory.reservation_create(
         reference=cart.id,
