@@ -27,6 +27,7 @@ from uuid import UUID
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.cart import events
@@ -412,17 +413,24 @@ def cart_claim(*, cart_id: UUID, user_id: UUID, cart_token: str | None) -> CartD
     unchanged. Raises ``CartNotFound`` (no such cart, wrong token, another user's) and
     ``CartNotOpen``.
     """
-    cart = _locked_cart(cart_id=cart_id, user_id=user_id, cart_token=cart_token)
+    # Both carts in one statement, in id order like every handler that locks many carts, so
+    # a claim and a reprice or a discontinuation touching the same two carts cannot deadlock.
+    locked = list(
+        Cart.objects.select_for_update()
+        .filter(Q(pk=cart_id) | Q(owner_id=user_id, status=Status.OPEN))
+        .order_by("id")
+    )
+    cart = next((c for c in locked if c.id == cart_id), None)
+    if cart is None or not _may_access(cart, user_id=user_id, cart_token=cart_token):
+        raise CartNotFound()
     if cart.owner_id == user_id:
         return _to_dto(cart, cart.lines.all())
     if cart.status != Status.OPEN:
         raise CartNotOpen()
-    target = (
-        Cart.objects.select_for_update()
-        .filter(owner_id=user_id, status=Status.OPEN)
-        .order_by("-updated_at", "id")
-        .first()
-    )
+    # The lines go to the user's most recently used open cart (ties: the lowest id).
+    users_carts = sorted((c for c in locked if c.id != cart_id), key=lambda c: c.id)
+    users_carts.sort(key=lambda c: c.updated_at, reverse=True)
+    target = users_carts[0] if users_carts else None
     if target is None:
         cart.owner_id = user_id
         cart.save(update_fields=["owner", "updated_at"])
