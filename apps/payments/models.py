@@ -70,7 +70,15 @@ class Payment(models.Model):
                 name="payment_refund_owed_was_charged",
             ),
         ]
-        indexes = [models.Index(fields=["status", "updated_at"], name="payment_status_updated")]
+        indexes = [
+            models.Index(fields=["status", "updated_at"], name="payment_status_updated"),
+            # Finds the payment a staff member's refund key was used on (payment_refund).
+            models.Index(
+                fields=["refunded_by", "refund_idempotency_key"], name="payment_refund_key"
+            ),
+        ]
+        # Refunding moves money back: a permission of its own, not any staff member's right.
+        permissions = [("refund_payment", "Can refund payments")]
 
     def __str__(self) -> str:
         return f"payment {self.id}: {self.amount} {self.currency} {self.status}"

@@ -86,6 +86,13 @@ class PaymentNotStarted(DomainError):
     default_detail = "The cart has no payment yet."
 
 
+class RefundKeyReused(DomainError):
+    """The caller's ``Idempotency-Key`` already refunded another payment."""
+
+    code = "idempotency_key_reused"
+    default_detail = "This Idempotency-Key was already used to refund another payment."
+
+
 class WebhookRejected(DomainError):
     """A bad or old webhook signature (``invalid_signature``) or body (``invalid_webhook``)."""
 
@@ -387,10 +394,19 @@ def payment_refund(
     The gateway is called outside any transaction (with a key per payment, so two refunds
     racing move the money once); the outcome is then recorded if the payment is still
     succeeded. Raises ``PaymentNotRefundable`` (409) for any other status, except that a
-    repeat of the request that refunded it (same ``idempotency_key``) answers as before, and
-    ``GatewayUnavailable`` (503) when the gateway did not answer (nothing changed).
+    repeat of the request that refunded it (same ``idempotency_key``, same actor) answers as
+    before; ``RefundKeyReused`` (409 ``idempotency_key_reused``) when the actor's key already
+    refunded another payment; ``GatewayUnavailable`` (503) when the gateway did not answer
+    (nothing changed in any of these cases).
     """
     payment = _load(payment_id)
+    if (
+        idempotency_key
+        and Payment.objects.filter(refunded_by=actor_id, refund_idempotency_key=idempotency_key)
+        .exclude(pk=payment_id)
+        .exists()
+    ):
+        raise RefundKeyReused()
     if (
         payment.status == Status.REFUNDED
         and idempotency_key
