@@ -43,6 +43,9 @@ def on_stock_committed(event: StockCommitted) -> None:
 
 
 def on_payment_failed(event: PaymentFailed) -> None:
+    if event.failure_code == "order_expired":
+        # Payments' answer to this cart's own CartExpired: the order already ended, expired.
+        return
     services.cart_mark_payment_failed(
         cart_id=event.cart_id, payment_id=event.payment_id, failure_code=event.failure_code
     )

@@ -1,6 +1,7 @@
 """What other apps' events do to carts; each handler is safe to run twice."""
 
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
@@ -225,6 +226,22 @@ def test_a_failed_payment_marks_the_order_failed_once(cart_events: Events) -> No
     assert [(t, p["failure_code"], p["total"]) for t, p in cart_events()] == [
         ("CartPaymentFailed", "payment_declined", "25.00")
     ]
+
+
+@pytest.mark.django_db
+def test_a_payment_failed_because_the_order_expired_leaves_the_expired_order_quietly(
+    cart_events: Events, caplog: pytest.LogCaptureFixture
+) -> None:
+    cart = checked_out_cart()
+    handlers.on_reservation_expired(ReservationExpired(reference=cart.id, lines=()))
+    event = failed(cart)
+
+    handlers.on_payment_failed(replace(event, failure_code="order_expired"))
+
+    cart.refresh_from_db()
+    assert (cart.status, cart.failure_code, cart.payment_id) == ("expired", "", None)
+    assert [t for t, _ in cart_events()] == ["CartExpired"]
+    assert "not moving it" not in caplog.text
 
 
 @pytest.mark.django_db
