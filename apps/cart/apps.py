@@ -8,8 +8,8 @@ class CartConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.cart import handlers
-        from apps.inventory.events import ReservationExpired
-        from apps.payments.events import PaymentFailed, PaymentSucceeded
+        from apps.inventory.events import ReservationExpired, StockCommitted
+        from apps.payments.events import PaymentFailed
         from apps.products.events import ProductDiscontinued, ProductPriceChanged
         from ecommerce.bus import subscribe
 
@@ -17,6 +17,6 @@ class CartConfig(AppConfig):
         subscribe(
             ProductPriceChanged, handlers.on_product_price_changed, name="cart.reprice_product"
         )
-        subscribe(PaymentSucceeded, handlers.on_payment_succeeded, name="cart.mark_paid")
+        subscribe(StockCommitted, handlers.on_stock_committed, name="cart.mark_paid_on_commit")
         subscribe(PaymentFailed, handlers.on_payment_failed, name="cart.mark_payment_failed")
         subscribe(ReservationExpired, handlers.on_reservation_expired, name="cart.expire")

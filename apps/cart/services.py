@@ -27,7 +27,7 @@ from uuid import UUID
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
-from django.db.models import Field
+from django.db.models import Field, Q
 from django.utils import timezone
 
 from apps.cart import events
@@ -431,17 +431,24 @@ def cart_claim(*, cart_id: UUID, user_id: UUID, cart_token: str | None) -> CartD
     unchanged. Raises ``CartNotFound`` (no such cart, wrong token, another user's) and
     ``CartNotOpen``.
     """
-    cart = _locked_cart(cart_id=cart_id, user_id=user_id, cart_token=cart_token)
+    # Both carts in one statement, in id order like every handler that locks many carts, so
+    # a claim and a reprice or a discontinuation touching the same two carts cannot deadlock.
+    locked = list(
+        Cart.objects.select_for_update()
+        .filter(Q(pk=cart_id) | Q(owner_id=user_id, status=Status.OPEN))
+        .order_by("id")
+    )
+    cart = next((c for c in locked if c.id == cart_id), None)
+    if cart is None or not _may_access(cart, user_id=user_id, cart_token=cart_token):
+        raise CartNotFound()
     if cart.owner_id == user_id:
         return _to_dto(cart, cart.lines.all())
     if cart.status != Status.OPEN:
         raise CartNotOpen()
-    target = (
-        Cart.objects.select_for_update()
-        .filter(owner_id=user_id, status=Status.OPEN)
-        .order_by("-updated_at", "id")
-        .first()
-    )
+    # The lines go to the user's most recently used open cart (ties: the lowest id).
+    users_carts = sorted((c for c in locked if c.id != cart_id), key=lambda c: c.id)
+    users_carts.sort(key=lambda c: c.updated_at, reverse=True)
+    target = users_carts[0] if users_carts else None
     if target is None:
         cart.owner_id = user_id
         cart.save(update_fields=["owner", "updated_at"])
@@ -494,8 +501,10 @@ def cart_checkout(
     the cart's id as the reservation's reference), record the email and the gateway's payment
     token, move to ``checked_out``. Publishes ``CartCheckedOut``; payments takes it from there.
     Raises ``CartNotFound``, ``CartNotOpen``, ``CartEmpty``, ``InvalidCheckout`` (400),
-    ``OutOfStock`` (409; nothing is reserved and the cart stays open) and, only where
-    inventory runs apart, ``CheckoutInterrupted`` (409) and ``ServiceUnavailable`` (503).
+    ``ProductUnavailable`` (409, attr = the product id: a line's product was deleted, moved to
+    draft or discontinued since it was added) and ``OutOfStock`` (409); after either 409
+    nothing is reserved and the cart stays open. Only where inventory runs apart:
+    ``CheckoutInterrupted`` (409) and ``ServiceUnavailable`` (503).
     """
     email = _valid_email(email)
     payment_token = _valid_payment_token(payment_token)
@@ -503,6 +512,11 @@ def cart_checkout(
     lines = list(cart.lines.all())
     if not lines:
         raise CartEmpty()
+    for_sale = products.product_get_many(product_ids=[line.product_id for line in lines])
+    for line in lines:
+        product = for_sale.get(line.product_id)
+        if product is None or product.status != "active":
+            raise ProductUnavailable(attr=str(line.product_id))
 
     wanted = [
         inventory.ReservationLineIn(product_id=line.product_id, quantity=line.quantity)
@@ -628,7 +642,8 @@ def carts_reprice_product(*, product_id: UUID, unit_price: Decimal) -> int:
 
 @transaction.atomic
 def cart_mark_paid(*, cart_id: UUID, payment_id: UUID) -> bool:
-    """A checked-out cart's payment went through. Publishes ``CartPaid``.
+    """A checked-out cart's payment went through and its stock was committed (called on
+    ``StockCommitted``, never on the payment alone). Publishes ``CartPaid``.
 
     Returns whether the cart changed: a cart that is not ``checked_out`` (already paid, a
     replayed event) is left alone.

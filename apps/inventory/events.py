@@ -91,10 +91,17 @@ class StockCommitted(
     aggregate="reference",
     aggregate_type="reservation",
 ):
-    """The reserved units left the warehouse: on-hand and reserved both went down."""
+    """The reserved units left the warehouse: on-hand and reserved both went down.
+
+    Commit and expiry both lock the reservation, so a reservation has at most one of
+    ``StockCommitted`` and ``ReservationExpired``: an order is paid exactly when this is
+    published. ``payment_id`` names the payment that bought the units (None for a commit
+    that no payment asked for, and in events published before the field existed).
+    """
 
     reference: UUID
     lines: tuple[ReservedLine, ...]
+    payment_id: UUID | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

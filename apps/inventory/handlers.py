@@ -18,10 +18,11 @@ def on_product_created(event: ProductCreated) -> None:
 def on_payment_succeeded(event: PaymentSucceeded) -> None:
     """The order is paid: its reserved units are sold."""
     try:
-        services.reservation_commit(reference=event.cart_id)
+        services.reservation_commit(reference=event.cart_id, payment_id=event.payment_id)
     except services.ReservationNotActive:
         # Paid after the reservation expired or was released: the units went back on sale.
-        # Retrying cannot change that; the cart's own handling of the payment decides.
+        # Retrying cannot change that. The order ended (expired or failed), and payments
+        # refunds a charge that lands on an ended order; the refund then returns nothing here.
         logger.warning(
             "payment %s succeeded for cart %s whose reservation no longer holds stock",
             event.payment_id,
@@ -34,6 +35,8 @@ def on_payment_failed(event: PaymentFailed) -> None:
 
 
 def on_payment_refunded(event: PaymentRefunded) -> None:
-    """Refunded: the sold units come back on hand. While the commit has not arrived yet the
-    service raises, and the bus retries this delivery later."""
+    """Refunded: the sold units come back on hand. A reservation that expired or was
+    released never sold its units, so there is nothing to return (a no-op). While the
+    reservation is still active the commit has not arrived yet: the service raises, and the
+    bus retries this delivery later."""
     services.reservation_return(reference=event.cart_id)

@@ -327,11 +327,12 @@ def reservation_get(*, reference: UUID) -> ReservationDTO:
 
 
 @transaction.atomic
-def reservation_commit(*, reference: UUID) -> ReservationDTO:
+def reservation_commit(*, reference: UUID, payment_id: UUID | None = None) -> ReservationDTO:
     """The reserved units are sold: on-hand and reserved both go down by the quantities.
 
-    Publishes ``StockCommitted``. A no-op for a committed (or returned) reservation. Raises
-    ``ReservationNotActive`` (409) when it was released or expired, ``ReservationNotFound``.
+    Publishes ``StockCommitted`` (naming ``payment_id``, the payment that bought them). A
+    no-op for a committed (or returned) reservation. Raises ``ReservationNotActive`` (409)
+    when it was released or expired, ``ReservationNotFound``.
     """
     ended = _end_if(reference, Status.ACTIVE, Status.COMMITTED)
     if ended is None:
@@ -339,7 +340,7 @@ def reservation_commit(*, reference: UUID) -> ReservationDTO:
         if reservation.status in (Status.COMMITTED, Status.RETURNED):
             return _reservation_dto(reservation)
         raise ReservationNotActive(f"The reservation was {reservation.status}; nothing is held.")
-    publish(events.StockCommitted(reference=reference, lines=ended.lines))
+    publish(events.StockCommitted(reference=reference, lines=ended.lines, payment_id=payment_id))
     for line in ended.lines:
         _change_reserved_stock(
             line,

@@ -103,6 +103,15 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_display = ("created_at", "user", "product_id", "kind", "fulfilled_at")
     list_filter = ("kind", ("fulfilled_at", admin.EmptyFieldListFilter))
     search_fields = ("=product_id", "user__email")
-    raw_id_fields = ("user",)
     list_select_related = ("user",)
-    readonly_fields = ("created_at",)
+    # Read-only: a subscription is made by its shopper through subscription_create, which
+    # checks the product exists, is for sale and is not subscribed twice. Staff may look,
+    # filter and delete (say, for a shopper who asked), never add or edit around those checks.
+    fields = ("user", "product_id", "kind", "fulfilled_at", "created_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

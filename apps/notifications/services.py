@@ -63,9 +63,20 @@ SEND_LEASE_SECONDS = 300
 # word it differently in its own notifications/payment_failed/ templates.
 PAYMENT_FAILURE_REASONS = {
     "payment_declined": "Your card issuer declined the payment.",
-    "gateway_unavailable": "Our payment provider did not respond, so no money was taken.",
-    "invalid_token": "The payment details could not be read.",
+    # After timeouts nobody knows whether the card was charged; payments refunds a charge
+    # that turns up later, so say that rather than promise nothing was taken.
+    "gateway_unavailable": (
+        "We could not confirm the payment with our payment provider; if you were charged, "
+        "the money will be refunded automatically."
+    ),
+    "invalid_payment_token": "The payment details could not be read.",
+    "order_expired": (
+        "The time to pay for the order ran out; if you were charged, "
+        "the money will be refunded automatically."
+    ),
 }
+# Codes after which the shop cannot be sure that no money was taken.
+PAYMENT_OUTCOME_UNKNOWN = frozenset({"gateway_unavailable", "order_expired"})
 PAYMENT_FAILURE_DEFAULT_REASON = "The payment could not be completed."
 
 
@@ -271,6 +282,7 @@ def notify_payment_failed(
         "order_id": str(order_id),
         "failure_code": failure_code,
         "reason": PAYMENT_FAILURE_REASONS.get(failure_code, PAYMENT_FAILURE_DEFAULT_REASON),
+        "nothing_charged": failure_code not in PAYMENT_OUTCOME_UNKNOWN,
         "lines": _order_lines(order_id),
         "total": _money(total),
         "currency": currency,

@@ -69,10 +69,13 @@ class PaymentAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        # Every field is read-only; staff need "change" to see the refund action.
+        # Every field is read-only; staff see payments, and refund with the action below.
         return bool(request.user.is_staff)
 
-    @admin.action(description="Refund selected payments")
+    def has_refund_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("payments.refund_payment"))
+
+    @admin.action(description="Refund selected payments", permissions=["refund"])
     def refund(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:
         refunded = 0
         for payment_id in queryset.values_list("pk", flat=True):

@@ -9,8 +9,9 @@ class PaymentsConfig(AppConfig):
     verbose_name = "Payments"
 
     def ready(self) -> None:
-        from apps.cart.events import CartCheckedOut
+        from apps.cart.events import CartCheckedOut, CartExpired
         from apps.payments import handlers
         from ecommerce.bus import subscribe
 
         subscribe(CartCheckedOut, handlers.on_cart_checked_out, name="payments.start_payment")
+        subscribe(CartExpired, handlers.on_cart_expired, name="payments.cancel_expired_order")

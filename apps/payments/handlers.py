@@ -1,6 +1,6 @@
 """Reactions to other apps' events. Thin: translate the event, call a service."""
 
-from apps.cart.events import CartCheckedOut
+from apps.cart.events import CartCheckedOut, CartExpired
 from apps.payments import services
 
 
@@ -15,3 +15,9 @@ def on_cart_checked_out(event: CartCheckedOut) -> None:
         currency=event.currency,
         payment_token=event.payment_token,
     )
+
+
+def on_cart_expired(event: CartExpired) -> None:
+    """The order expired unpaid: a pending payment must never charge, a charge that landed
+    anyway is refunded (both conditional, so safe to run twice)."""
+    services.payment_cancel_for_expired_order(cart_id=event.cart_id)

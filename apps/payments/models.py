@@ -42,6 +42,10 @@ class Payment(models.Model):
     # repeated safely and answers like the first time.
     refund_idempotency_key = models.CharField(max_length=255, blank=True)
     refunded_by = models.UUIDField(null=True, blank=True)
+    # Set when money was taken for an order that did not go through (the charge landed after
+    # the order expired, or after we gave up on the gateway): the refund is owed from then on
+    # and a task makes it (re-queued by the stalled-payments sweep until it is recorded).
+    refund_owed_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -61,8 +65,20 @@ class Payment(models.Model):
                 condition=~Q(status__in=["succeeded", "refunded"]) | ~Q(gateway_reference=""),
                 name="payment_charged_has_reference",
             ),
+            models.CheckConstraint(
+                condition=Q(refund_owed_since__isnull=True) | ~Q(gateway_reference=""),
+                name="payment_refund_owed_was_charged",
+            ),
         ]
-        indexes = [models.Index(fields=["status", "updated_at"], name="payment_status_updated")]
+        indexes = [
+            models.Index(fields=["status", "updated_at"], name="payment_status_updated"),
+            # Finds the payment a staff member's refund key was used on (payment_refund).
+            models.Index(
+                fields=["refunded_by", "refund_idempotency_key"], name="payment_refund_key"
+            ),
+        ]
+        # Refunding moves money back: a permission of its own, not any staff member's right.
+        permissions = [("refund_payment", "Can refund payments")]
 
     def __str__(self) -> str:
         return f"payment {self.id}: {self.amount} {self.currency} {self.status}"
@@ -82,6 +98,7 @@ class PaymentEvent(models.Model):
         FAILED = "failed"
         REFUNDED = "refunded"
         WEBHOOK = "webhook"
+        REFUND_OWED = "refund_owed"
 
     id = models.BigAutoField(primary_key=True)
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="events")
@@ -102,6 +119,7 @@ class PaymentEvent(models.Model):
                         "failed",
                         "refunded",
                         "webhook",
+                        "refund_owed",
                     ]
                 ),
                 name="payment_event_kind_valid",

@@ -10,6 +10,12 @@ the payment is still pending, and publishes ``PaymentSucceeded`` or ``PaymentFai
 gateway timeout schedules the task again with exponential backoff, up to
 ``PAYMENT_MAX_ATTEMPTS`` calls. Every gateway call carries an idempotency key, so no path
 charges a cart twice.
+
+An order can end without its money: the reservation expires (``CartExpired``) while the
+charge is pending or in flight, or we give up on a gateway that then charges after all. A
+pending payment then fails (``order_expired``) so it is never charged; a charge that lands
+anyway, reported by the gateway's answer or by a webhook, is owed back: the payment records
+``refund_owed_since`` and ``payment_refund_owed`` (a django-q2 task) refunds it.
 """
 
 import functools
@@ -23,6 +29,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_q.brokers import Broker, get_broker
 from django_q.models import Schedule
@@ -30,7 +37,13 @@ from django_q.tasks import async_task
 
 from apps.payments.conf import payment_settings
 from apps.payments.events import PaymentFailed, PaymentRefunded, PaymentSucceeded
-from apps.payments.gateways import GatewayError, GatewayTimeout, InvalidWebhook, get_gateway
+from apps.payments.gateways import (
+    GatewayError,
+    GatewayTimeout,
+    InvalidWebhook,
+    RefundResult,
+    get_gateway,
+)
 from apps.payments.models import Payment, PaymentEvent
 from ecommerce.bus import publish
 from ecommerce.common.errors import DomainError, NotFound
@@ -41,7 +54,12 @@ Status = Payment.Status
 Kind = PaymentEvent.Kind
 
 CHARGE_TASK = "apps.payments.tasks.charge_payment"
+REFUND_OWED_TASK = "apps.payments.tasks.refund_owed_payment"
 GATEWAY_UNAVAILABLE = "gateway_unavailable"
+ORDER_EXPIRED = "order_expired"
+_ORDER_EXPIRED_REASON = "The order expired before the payment went through."
+# What a refund may leave: a succeeded payment, or a failed one that took money after all.
+_REFUNDABLE = Q(status=Status.SUCCEEDED) | Q(status=Status.FAILED, refund_owed_since__isnull=False)
 _GATEWAY_UNAVAILABLE_REASON = "The payment provider did not respond, so the payment was not taken."
 
 
@@ -61,6 +79,20 @@ class GatewayUnavailable(DomainError):
     code = GATEWAY_UNAVAILABLE
     status = 503
     default_detail = "The payment provider did not respond; nothing was changed. Try again."
+
+
+class PaymentNotStarted(DomainError):
+    """The cart's payment does not exist yet (its checkout is still on its way to payments)."""
+
+    code = "payment_not_started"
+    default_detail = "The cart has no payment yet."
+
+
+class RefundKeyReused(DomainError):
+    """The caller's ``Idempotency-Key`` already refunded another payment."""
+
+    code = "idempotency_key_reused"
+    default_detail = "This Idempotency-Key was already used to refund another payment."
 
 
 class WebhookRejected(DomainError):
@@ -205,7 +237,11 @@ def payment_charge(*, payment_id: UUID) -> PaymentDTO:
 
     with transaction.atomic():
         if result.succeeded:
-            settled = _succeed(payment, reference=result.reference, detail={"source": "charge"})
+            detail = {"source": "charge"}
+            settled = _succeed(payment, reference=result.reference, detail=detail)
+            if not settled:
+                # Failed while we waited for the answer (the order expired): give it back.
+                _owe_refund(payment, Status.FAILED, reference=result.reference, detail=detail)
         else:
             settled = _fail(
                 payment,
@@ -214,7 +250,7 @@ def payment_charge(*, payment_id: UUID) -> PaymentDTO:
                 reference=result.reference,
                 detail={"source": "charge"},
             )
-    # Not settled here: a webhook got there first, and the row says how it ended.
+    # Not settled here (a webhook got there first, or the order expired): the row says how.
     return to_dto(payment if settled else _load(payment_id))
 
 
@@ -310,7 +346,70 @@ def payments_resume_stalled(*, older_than_seconds: float | None = None) -> int:
         logger.warning("payment %s was stalled; charging it again", payment_id)
         _enqueue_charge(payment_id)
         resumed += 1
+    # An owed refund whose task was lost, or whose gateway call failed, is tried again.
+    owed = Payment.objects.filter(
+        _REFUNDABLE, refund_owed_since__isnull=False, updated_at__lt=cutoff
+    )
+    for payment_id in owed.values_list("pk", flat=True):
+        logger.warning("payment %s still owes its refund; refunding it again", payment_id)
+        _enqueue_refund_owed(payment_id)
+        resumed += 1
     return resumed
+
+
+# -- orders that ended without their money ---------------------------------------------------
+
+
+@transaction.atomic
+def payment_cancel_for_expired_order(*, cart_id: UUID) -> PaymentDTO:
+    """The cart's order expired unpaid (``CartExpired``): its payment must not keep money.
+
+    A pending payment fails with ``order_expired`` (publishes ``PaymentFailed``), so the charge
+    task, which charges pending payments only, never charges it; a charge already in flight is
+    refunded when it lands. A succeeded payment (charged after the reservation expired) is
+    owed back: its refund is queued after commit. Anything else is left alone, so running it
+    twice is safe. Raises ``PaymentNotStarted`` while the cart's payment does not exist yet
+    (the bus retries: the checkout that creates it may be late).
+    """
+    payment = Payment.objects.select_for_update().filter(cart_id=cart_id).first()
+    if payment is None:
+        raise PaymentNotStarted()
+    detail = {"source": ORDER_EXPIRED}
+    if payment.status == Status.PENDING:
+        _fail(payment, failure_code=ORDER_EXPIRED, reason=_ORDER_EXPIRED_REASON, detail=detail)
+    elif payment.status == Status.SUCCEEDED:
+        _owe_refund(payment, Status.SUCCEEDED, reference=payment.gateway_reference, detail=detail)
+    return to_dto(_load(payment.id))
+
+
+def payment_refund_owed(*, payment_id: UUID) -> PaymentDTO:
+    """Give back a charge whose order did not go through (the django-q2 task's body).
+
+    Runs outside any transaction: the gateway is called with the key ``refund:<payment id>``
+    (the same as a staff refund's, so the money moves once), then the refund is recorded if it
+    is still owed. Publishes ``PaymentRefunded``. Does nothing unless a refund is owed and not
+    made. When the gateway does not answer, the stalled-payments sweep queues it again.
+    """
+    payment = _load(payment_id)
+    if (
+        payment.refund_owed_since is None
+        or not Payment.objects.filter(_REFUNDABLE, pk=payment_id).exists()
+    ):
+        logger.info("payment %s is %s; no refund owed", payment.id, payment.status)
+        return to_dto(payment)
+    try:
+        result = _gateway_refund(payment)
+    except GatewayError as exc:
+        logger.warning("refund of payment %s not made (%s); will try again", payment.id, exc)
+        Payment.objects.filter(pk=payment_id).update(updated_at=timezone.now())
+        return to_dto(_load(payment_id))
+    with transaction.atomic():
+        _refund(payment, reference=result.reference, detail={"source": "refund_owed"})
+    return to_dto(_load(payment_id))
+
+
+def _enqueue_refund_owed(payment_id: UUID) -> None:
+    async_task(REFUND_OWED_TASK, str(payment_id), task_name=f"refund payment {payment_id}")
 
 
 # -- refunds -----------------------------------------------------------------------------------
@@ -324,10 +423,19 @@ def payment_refund(
     The gateway is called outside any transaction (with a key per payment, so two refunds
     racing move the money once); the outcome is then recorded if the payment is still
     succeeded. Raises ``PaymentNotRefundable`` (409) for any other status, except that a
-    repeat of the request that refunded it (same ``idempotency_key``) answers as before, and
-    ``GatewayUnavailable`` (503) when the gateway did not answer (nothing changed).
+    repeat of the request that refunded it (same ``idempotency_key``, same actor) answers as
+    before; ``RefundKeyReused`` (409 ``idempotency_key_reused``) when the actor's key already
+    refunded another payment; ``GatewayUnavailable`` (503) when the gateway did not answer
+    (nothing changed in any of these cases).
     """
     payment = _load(payment_id)
+    if (
+        idempotency_key
+        and Payment.objects.filter(refunded_by=actor_id, refund_idempotency_key=idempotency_key)
+        .exclude(pk=payment_id)
+        .exists()
+    ):
+        raise RefundKeyReused()
     if (
         payment.status == Status.REFUNDED
         and idempotency_key
@@ -340,13 +448,7 @@ def payment_refund(
             f"Only a succeeded payment can be refunded; this one is {payment.status}."
         )
     try:
-        result = get_gateway().refund(
-            payment_id=payment.id,
-            reference=payment.gateway_reference,
-            amount=payment.amount,
-            currency=payment.currency,
-            idempotency_key=f"refund:{payment.id}",
-        )
+        result = _gateway_refund(payment)
     except GatewayError as exc:
         logger.warning("gateway refused or missed the refund of payment %s: %s", payment.id, exc)
         raise GatewayUnavailable() from exc
@@ -359,6 +461,17 @@ def payment_refund(
             idempotency_key=idempotency_key,
         )
     return to_dto(_load(payment_id))
+
+
+def _gateway_refund(payment: Payment) -> RefundResult:
+    # One key per payment: a staff refund and an owed refund racing move the money once.
+    return get_gateway().refund(
+        payment_id=payment.id,
+        reference=payment.gateway_reference,
+        amount=payment.amount,
+        currency=payment.currency,
+        idempotency_key=f"refund:{payment.id}",
+    )
 
 
 # -- webhooks ----------------------------------------------------------------------------------
@@ -400,11 +513,10 @@ def payment_apply_webhook(*, body: bytes, headers: Mapping[str, str]) -> Webhook
         if event.type == "charge.succeeded":
             applied = _succeed(payment, reference=event.reference, detail=detail)
             if not applied and payment.status == Status.FAILED:
-                # We gave up (gateway_unavailable) but the gateway did charge: money to give back.
-                logger.error(
-                    "payment %s failed here but the gateway reports it charged (%s): refund it",
-                    payment.id,
-                    event.id,
+                # We gave up (gateway_unavailable) or the order expired, but the gateway did
+                # charge: money to give back.
+                applied = _owe_refund(
+                    payment, Status.FAILED, reference=event.reference, detail=detail
                 )
         elif event.type == "charge.failed":
             applied = _fail(
@@ -514,7 +626,7 @@ def _refund(
     actor_id: UUID | None = None,
     idempotency_key: str = "",
 ) -> bool:
-    changed = Payment.objects.filter(pk=payment.pk, status=Status.SUCCEEDED).update(
+    changed = Payment.objects.filter(_REFUNDABLE, pk=payment.pk).update(
         status=Status.REFUNDED,
         refund_reference=reference,
         refund_idempotency_key=idempotency_key,
@@ -533,6 +645,22 @@ def _refund(
             )
         )
         logger.info("payment %s refunded", payment.id)
+    return bool(changed)
+
+
+def _owe_refund(payment: Payment, status: str, *, reference: str, detail: dict[str, Any]) -> bool:
+    """Money was taken for an order that did not go through: record the debt, and queue the
+    refund after commit. Only once, and only while the payment is ``status``."""
+    now = timezone.now()
+    changed = Payment.objects.filter(
+        pk=payment.pk, status=status, refund_owed_since__isnull=True
+    ).update(gateway_reference=reference, refund_owed_since=now, updated_at=now)
+    if changed:
+        PaymentEvent.objects.create(
+            payment_id=payment.pk, kind=Kind.REFUND_OWED, detail={**detail, "reference": reference}
+        )
+        logger.warning("payment %s took money for an order that ended: refunding it", payment.id)
+        transaction.on_commit(lambda: _enqueue_refund_owed(payment.id))
     return bool(changed)
 
 

@@ -13,3 +13,8 @@ def charge_payment(payment_id: str) -> str:
 def resume_stalled_payments() -> int:
     """Scheduled (every 5 minutes): re-queue charges for payments nobody is working on."""
     return services.payments_resume_stalled()
+
+
+def refund_owed_payment(payment_id: str) -> str:
+    """Refund a charge whose order did not go through (queued when the debt is recorded)."""
+    return services.payment_refund_owed(payment_id=UUID(payment_id)).status

@@ -48,6 +48,7 @@ __all__ = [
     "InvalidPrice",
     "InvalidProduct",
     "ProductDTO",
+    "ProductDiscontinuedIsFinal",
     "ProductNotFound",
     "category_create",
     "category_update",
@@ -105,6 +106,15 @@ class InvalidProduct(DomainError):
     code = "invalid"
     status = 400
     default_detail = "Invalid product data."
+
+
+class ProductDiscontinuedIsFinal(DomainError):
+    """Discontinued is final: carts dropped the product and subscribers were told it is gone
+    (``ProductDiscontinued``); bringing it back would contradict that. Sell a new product."""
+
+    code = "product_discontinued"
+    status = 400
+    default_detail = "A discontinued product cannot change its status; create a new product."
 
 
 # -- "not given" for partial updates -----------------------------------------------------------
@@ -216,7 +226,8 @@ def product_update(
 
     Publishes ``ProductUpdated`` naming the fields that changed (nothing when none did), and
     also ``ProductDiscontinued`` when the status becomes discontinued.
-    Raises ``ProductNotFound``, ``CategoryNotFound``, ``DuplicateSlug``, ``InvalidProduct``.
+    Raises ``ProductNotFound``, ``CategoryNotFound``, ``DuplicateSlug``, ``InvalidProduct``,
+    ``ProductDiscontinuedIsFinal`` (a discontinued product's status never changes again).
     """
     product = _locked(product_id)
     wanted: dict[str, object] = {}
@@ -228,6 +239,9 @@ def product_update(
         wanted["category"] = _category_by_slug(category) if category is not None else None
     if not isinstance(status, _Unset):
         wanted["status"] = _valid_status(status)
+        discontinued = ProductStatus.DISCONTINUED
+        if product.status == discontinued and wanted["status"] != discontinued:
+            raise ProductDiscontinuedIsFinal(attr="status")
     if not isinstance(image_url, _Unset):
         wanted["image_url"] = _valid_image_url(image_url)
     if not isinstance(slug, _Unset):

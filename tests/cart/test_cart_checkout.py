@@ -9,6 +9,8 @@ import pytest
 from apps.cart import services
 from apps.cart.models import Cart
 from apps.inventory import services as inventory
+from apps.products import services as products
+from apps.products.models import Product
 from ecommerce.accounts.models import User
 from tests.cart.factories import TOKEN, CartFactory, CartLineFactory, make_product
 
@@ -112,6 +114,38 @@ def test_when_one_line_is_short_nothing_is_reserved_and_the_cart_stays_open(
     assert Cart.objects.get().email == ""
     assert inventory.stock_get(product_id=plenty.id).reserved == 0
     assert inventory.stock_get(product_id=scarce.id).reserved == 0
+    with pytest.raises(inventory.ReservationNotFound):
+        inventory.reservation_get(reference=cart.id)
+    assert cart_events("CartCheckedOut") == []
+
+
+@pytest.mark.parametrize(
+    "withdraw",
+    [
+        pytest.param(
+            lambda p: products.product_update(product_id=p.id, status="draft"), id="draft"
+        ),
+        pytest.param(lambda p: products.product_discontinue(product_id=p.id), id="discontinued"),
+        pytest.param(lambda p: Product.objects.filter(pk=p.id).delete(), id="deleted"),
+    ],
+)
+def test_a_product_no_longer_for_sale_is_refused_and_nothing_is_reserved(
+    cart_events: Events, withdraw: Callable[[products.ProductDTO], Any]
+) -> None:
+    mug, tea = make_product(stock=10), make_product(stock=10)
+    cart = cart_with((mug, 1), (tea, 2))
+    withdraw(tea)  # the cart's handler has not removed it yet (or never will: draft)
+
+    with pytest.raises(services.ProductUnavailable) as raised:
+        checkout(cart)
+
+    assert (raised.value.code, raised.value.status, raised.value.attr) == (
+        "product_unavailable",
+        409,
+        str(tea.id),
+    )
+    assert (Cart.objects.get().status, Cart.objects.get().email) == ("open", "")
+    assert inventory.stock_get(product_id=mug.id).reserved == 0
     with pytest.raises(inventory.ReservationNotFound):
         inventory.reservation_get(reference=cart.id)
     assert cart_events("CartCheckedOut") == []

@@ -1,21 +1,30 @@
 """What other apps' events do to carts; each handler is safe to run twice."""
 
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from django.db import transaction
+from django.utils import timezone
 
 from apps.cart import handlers
-from apps.cart.models import Cart
-from apps.inventory.events import ReservationExpired
+from apps.cart.models import Cart, CartLine
+from apps.inventory.events import ReservationExpired, StockCommitted
 from apps.payments.events import PaymentFailed, PaymentSucceeded
+from apps.payments.models import FakeGatewayRequest
 from apps.products import services as products
 from apps.products.events import ProductDiscontinued, ProductPriceChanged
 from ecommerce.accounts.models import User
+from ecommerce.bus import publish
+from ecommerce.bus.models import Delivery
+from ecommerce.bus.operations import ReplaySlice, replay
 from ecommerce.bus.registry import subscribers_of
-from tests.cart.factories import CartFactory, CartLineFactory
+from ecommerce.bus.relay import Relay
+from tests.cart.factories import CartFactory, CartLineFactory, make_product
+from tests.payments.factories import PaymentFactory
 
 Events = Callable[..., list[tuple[str, dict[str, Any]]]]
 MUG = UUID("00000000-0000-0000-0000-0000000000a1")
@@ -39,13 +48,15 @@ def test_the_handlers_are_subscribed_under_stable_names() -> None:
             "products.ProductPriceChanged",
             "payments.PaymentSucceeded",
             "payments.PaymentFailed",
+            "inventory.StockCommitted",
             "inventory.ReservationExpired",
         ]
     } == {
         "products.ProductDiscontinued": ["cart.drop_product"],
         "products.ProductPriceChanged": ["cart.reprice_product"],
-        "payments.PaymentSucceeded": ["cart.mark_paid"],
+        "payments.PaymentSucceeded": [],  # paid only once the stock is committed
         "payments.PaymentFailed": ["cart.mark_payment_failed"],
+        "inventory.StockCommitted": ["cart.mark_paid_on_commit"],
         "inventory.ReservationExpired": ["cart.expire"],
     }
 
@@ -85,10 +96,11 @@ def test_a_discontinued_product_leaves_every_open_cart_once(
 
 @pytest.mark.django_db
 def test_a_price_change_reprices_open_carts_only() -> None:
-    open_line = CartLineFactory(product_id=MUG, unit_price=Decimal("10.00"))
-    ordered = checked_out_cart(product_id=MUG)
+    mug = make_product(price="8.00")  # the price the event set
+    open_line = CartLineFactory(product_id=mug.id, unit_price=Decimal("10.00"))
+    ordered = checked_out_cart(product_id=mug.id)
     event = ProductPriceChanged(
-        product_id=MUG,
+        product_id=mug.id,
         sku="MUG",
         name="Mug",
         old_price=Decimal("10.00"),
@@ -119,7 +131,37 @@ def test_the_bus_delivers_catalog_changes_to_carts() -> None:
     assert not dropped.lines.exists()
 
 
-# -- payments ---------------------------------------------------------------------------------
+@pytest.mark.django_db(transaction=True)
+def test_replaying_an_old_price_change_leaves_open_carts_at_the_current_price() -> None:
+    mug = products.product_create(sku="MUG", name="Mug", price=Decimal("10.00"))
+    line = CartLineFactory(product_id=mug.id, unit_price=Decimal("10.00"))
+    products.product_change_price(product_id=mug.id, price=Decimal("8.00"))
+    between = timezone.now()
+    products.product_change_price(product_id=mug.id, price=Decimal("9.00"))
+    assert line_price(line) == Decimal("9.00")
+
+    replayed = replay(  # an operator replays the older change only
+        ReplaySlice(
+            subscriber="cart.reprice_product",
+            event_type="products.ProductPriceChanged",
+            until=between,
+        )
+    )
+    Relay().drain()
+
+    assert replayed == 1
+    assert line_price(line) == Decimal("9.00")
+    assert set(
+        Delivery.objects.filter(subscriber="cart.reprice_product").values_list("status", flat=True)
+    ) == {"delivered"}
+
+
+def line_price(line: CartLine) -> Decimal:
+    line.refresh_from_db()
+    return line.unit_price
+
+
+# -- payments and reservations ----------------------------------------------------------------
 
 
 def succeeded(cart: Cart) -> PaymentSucceeded:
@@ -130,6 +172,10 @@ def succeeded(cart: Cart) -> PaymentSucceeded:
         currency="EUR",
         email="ann@example.com",
     )
+
+
+def committed(cart: Cart, payment_id: UUID | None = PAYMENT) -> StockCommitted:
+    return StockCommitted(reference=cart.id, lines=(), payment_id=payment_id)
 
 
 def failed(cart: Cart) -> PaymentFailed:
@@ -145,11 +191,11 @@ def failed(cart: Cart) -> PaymentFailed:
 
 
 @pytest.mark.django_db
-def test_a_successful_payment_marks_the_order_paid_once(cart_events: Events) -> None:
+def test_the_committed_stock_of_a_paid_order_marks_it_paid_once(cart_events: Events) -> None:
     cart = checked_out_cart()
 
-    handlers.on_payment_succeeded(succeeded(cart))
-    handlers.on_payment_succeeded(succeeded(cart))
+    handlers.on_stock_committed(committed(cart))
+    handlers.on_stock_committed(committed(cart))
 
     cart.refresh_from_db()
     assert (cart.status, cart.payment_id) == ("paid", PAYMENT)
@@ -183,6 +229,22 @@ def test_a_failed_payment_marks_the_order_failed_once(cart_events: Events) -> No
 
 
 @pytest.mark.django_db
+def test_a_payment_failed_because_the_order_expired_leaves_the_expired_order_quietly(
+    cart_events: Events, caplog: pytest.LogCaptureFixture
+) -> None:
+    cart = checked_out_cart()
+    handlers.on_reservation_expired(ReservationExpired(reference=cart.id, lines=()))
+    event = failed(cart)
+
+    handlers.on_payment_failed(replace(event, failure_code="order_expired"))
+
+    cart.refresh_from_db()
+    assert (cart.status, cart.failure_code, cart.payment_id) == ("expired", "", None)
+    assert [t for t, _ in cart_events()] == ["CartExpired"]
+    assert "not moving it" not in caplog.text
+
+
+@pytest.mark.django_db
 def test_an_expired_reservation_expires_the_checked_out_order_once(cart_events: Events) -> None:
     cart = checked_out_cart()
     event = ReservationExpired(reference=cart.id, lines=())
@@ -197,24 +259,35 @@ def test_an_expired_reservation_expires_the_checked_out_order_once(cart_events: 
     ]
 
 
-@pytest.mark.django_db
-def test_an_order_keeps_its_first_outcome(cart_events: Events) -> None:
+@pytest.mark.django_db(transaction=True)
+def test_an_expired_order_keeps_its_outcome_and_a_payment_that_landed_anyway_is_refunded(
+    cart_events: Events,
+) -> None:
     cart = checked_out_cart()
-    handlers.on_reservation_expired(ReservationExpired(reference=cart.id, lines=()))
+    payment = PaymentFactory(cart_id=cart.id, succeeded=True, amount=Decimal("25.00"))
+    with transaction.atomic():
+        publish(ReservationExpired(reference=cart.id, lines=()))
 
-    handlers.on_payment_succeeded(succeeded(cart))
+    with transaction.atomic():
+        publish(succeeded(cart))  # the cart does not take a payment alone as paid
 
     cart.refresh_from_db()
+    payment.refresh_from_db()
     assert cart.status == "expired"
     assert [t for t, _ in cart_events()] == ["CartExpired"]
+    assert payment.status == "refunded"
+    assert FakeGatewayRequest.objects.get(operation="refund").idempotency_key == (
+        f"refund:{payment.id}"
+    )
 
 
 @pytest.mark.django_db
 def test_outcomes_for_open_or_unknown_carts_change_nothing(cart_events: Events) -> None:
     cart = CartFactory()
 
-    handlers.on_payment_succeeded(succeeded(cart))
+    handlers.on_stock_committed(committed(cart))
+    handlers.on_stock_committed(committed(checked_out_cart(), payment_id=None))
     handlers.on_reservation_expired(ReservationExpired(reference=uuid4(), lines=()))
 
-    assert Cart.objects.get().status == "open"
+    assert sorted(Cart.objects.values_list("status", flat=True)) == ["checked_out", "open"]
     assert cart_events() == []

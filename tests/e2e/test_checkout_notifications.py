@@ -4,6 +4,7 @@ then exactly one of "payment confirmed" or "payment failed"; a refund is announc
 Same setup as test_checkout.py: the API, the eager bus, django-q2 running tasks inline.
 """
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -15,7 +16,9 @@ from rest_framework.test import APIClient
 from apps.notifications.models import Notification
 from apps.payments.tasks import charge_payment
 from apps.products import services as products
+from ecommerce.accounts.models import User
 from tests.cart.factories import make_product
+from tests.payments.conftest import may_refund
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -119,13 +122,20 @@ def test_a_flaky_gateway_still_gives_one_receipt(api: APIClient) -> None:
     assert set(Notification.objects.values_list("channel", flat=True)) == {"email"}
 
 
-def test_a_refund_by_staff_is_announced(user_api: APIClient, staff_api: APIClient) -> None:
+@pytest.fixture
+def refund_api(make_user: Callable[..., User]) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(may_refund(make_user("refunds@example.com", staff=True)))
+    return client
+
+
+def test_a_refund_by_staff_is_announced(user_api: APIClient, refund_api: APIClient) -> None:
     mug = make_product(stock=10)
     cart_id = shop(user_api, mug, 2)
     checkout(user_api, cart_id, "tok_ok")
     payment_id = user_api.get(f"/api/v1/payments/?cart={cart_id}").json()["results"][0]["id"]
 
-    assert staff_api.post(f"/api/v1/payments/{payment_id}/refund").status_code == 200
+    assert refund_api.post(f"/api/v1/payments/{payment_id}/refund").status_code == 200
 
     assert emails()[-1] == (["ann@example.com"], REFUNDED)
     assert len(mail.outbox) == 3

@@ -10,12 +10,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.inventory import handlers, services
-from apps.inventory.models import Reservation, Stock
+from apps.inventory.models import Reservation, Stock, StockMovement
 from apps.inventory.services import StockDTO
 from apps.payments.events import PaymentFailed, PaymentRefunded, PaymentSucceeded
 from apps.products.events import ProductCreated
 from ecommerce.bus import Event, publish
-from ecommerce.bus.models import Delivery
+from ecommerce.bus.models import Delivery, OutboxEvent
 from ecommerce.bus.relay import Relay
 from tests.inventory.conftest import counters, lines
 
@@ -97,21 +97,56 @@ def test_a_successful_payment_commits_the_carts_reservation(
     handlers.on_payment_succeeded(event)  # safe to run twice
 
     assert status(cart_id) == "committed"
+    assert [
+        row.payload["payment_id"]
+        for row in OutboxEvent.objects.filter(event_type="inventory.StockCommitted")
+    ] == [str(event.payment_id)]
     assert counters(Reservation.objects.get().lines.get().product_id) == (8, 0)
 
 
-def test_a_payment_after_expiry_is_logged_not_retried(
-    stocked: Callable[..., StockDTO], caplog: pytest.LogCaptureFixture
+def test_a_payment_after_expiry_commits_nothing_and_its_refund_returns_nothing(
+    stocked: Callable[..., StockDTO],
 ) -> None:
     cart_id = reserved(stocked)
     Reservation.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     services.reservations_expire_due()
+    product_id = Reservation.objects.get().lines.get().product_id
 
+    # The order expired, so payments refunds a charge that landed anyway (CartExpired).
     publish_committed(payment(PaymentSucceeded, cart_id))
+    publish_committed(payment(PaymentRefunded, cart_id))
 
     assert status(cart_id) == "expired"
-    assert Delivery.objects.get(subscriber="inventory.commit_reservation").status == "delivered"
-    assert "no longer holds stock" in caplog.text
+    assert counters(product_id) == (10, 0)
+    movements = StockMovement.objects.filter(reference=cart_id).order_by("id")
+    assert list(movements.values_list("kind", "on_hand_delta", "reserved_delta")) == [
+        ("reservation", 0, 2),
+        ("expiry", 0, -2),
+    ]
+    assert set(
+        Delivery.objects.filter(
+            subscriber__in=["inventory.commit_reservation", "inventory.return_reservation"]
+        ).values_list("subscriber", "status")
+    ) == {
+        ("inventory.commit_reservation", "delivered"),
+        ("inventory.return_reservation", "delivered"),
+    }
+
+
+def test_a_refund_of_a_released_reservation_returns_nothing(
+    stocked: Callable[..., StockDTO],
+) -> None:
+    cart_id = reserved(stocked)
+    publish_committed(
+        payment(PaymentFailed, cart_id, failure_code="gateway_unavailable", reason="No answer.")
+    )
+
+    publish_committed(payment(PaymentRefunded, cart_id))  # the gateway charged after all
+
+    assert status(cart_id) == "released"
+    assert counters(Reservation.objects.get().lines.get().product_id) == (10, 0)
+    refund = Delivery.objects.get(subscriber="inventory.return_reservation")
+    assert (refund.status, refund.last_error) == ("delivered", "")
 
 
 def test_a_failed_payment_releases_the_carts_reservation(

@@ -1,13 +1,14 @@
 """The notification log in the admin: filters, the HTML preview, and resending."""
 
 from collections.abc import Callable
+from uuid import uuid4
 
 import pytest
 from django.core import mail
 from django.test import Client
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from apps.notifications.models import Notification
+from apps.notifications.models import Notification, Subscription
 from ecommerce.accounts.models import User
 from tests.notifications.conftest import checkout_event, deliver, send_retries
 from tests.notifications.factories import SubscriptionFactory
@@ -91,3 +92,21 @@ def test_subscriptions_are_listed(admin_client: Client, make_user: Callable[...,
 
     assert response.status_code == 200
     assert response.context["cl"].result_count == 1
+
+
+def test_subscriptions_are_read_only_but_can_be_deleted(
+    admin_client: Client, make_user: Callable[..., User]
+) -> None:
+    subscription = SubscriptionFactory(user=make_user("bob@example.com"))
+    page = f"/admin/notifications/subscription/{subscription.pk}/change/"
+
+    added = admin_client.post("/admin/notifications/subscription/add/", {"kind": "price_drop"})
+    edited = admin_client.post(page, {"kind": "price_drop", "product_id": str(uuid4())})
+    shown = admin_client.get(page)
+    deleted = admin_client.post(
+        f"/admin/notifications/subscription/{subscription.pk}/delete/", {"post": "yes"}
+    )
+
+    assert (added.status_code, edited.status_code, shown.status_code) == (403, 403, 200)
+    assert deleted.status_code == 302
+    assert not Subscription.objects.exists()

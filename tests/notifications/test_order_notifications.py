@@ -193,6 +193,43 @@ def test_a_declined_payment_tells_why_and_what_to_do(ann: User) -> None:
     assert len(mail.outbox) == 2
 
 
+@pytest.mark.parametrize(
+    ("failure_code", "reason"),
+    [
+        (
+            "gateway_unavailable",
+            "We could not confirm the payment with our payment provider; if you were charged, "
+            "the money will be refunded automatically.",
+        ),
+        (
+            "order_expired",
+            "The time to pay for the order ran out; if you were charged, "
+            "the money will be refunded automatically.",
+        ),
+    ],
+)
+def test_a_failure_that_may_have_charged_promises_a_refund_not_that_nothing_was_taken(
+    failure_code: str, reason: str
+) -> None:
+    deliver(failed_event(uuid4(), failure_code))
+
+    [message] = mail.outbox
+    assert reason in message.body
+    assert "Nothing was charged" not in message.body
+    assert "no money was taken" not in message.body
+    assert "The items we had put aside are back on sale." in message.body
+    assert reason in message.alternatives[0][0]
+    assert "Nothing was charged" not in message.alternatives[0][0]
+
+
+def test_an_invalid_payment_token_reads_as_the_gateway_names_it() -> None:
+    deliver(failed_event(uuid4(), "invalid_payment_token"))
+
+    [message] = mail.outbox
+    assert "The payment details could not be read." in message.body
+    assert "Nothing was charged" in message.body
+
+
 def test_an_unknown_failure_code_still_reads_well() -> None:
     deliver(failed_event(uuid4(), "something_new"))
 

@@ -1,18 +1,23 @@
 """Helpers for the payments tests: publish a checkout as the cart app will, drive retries."""
 
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
+import pytest
+from django.contrib.auth.models import Permission
 from django.db import transaction
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.models import Schedule
 from django_q.scheduler import scheduler
+from rest_framework.test import APIClient
 
 from apps.cart.events import CartCheckedOut, CartLine
 from apps.payments.models import Payment
+from ecommerce.accounts.models import User
 from ecommerce.bus import publish
 from ecommerce.bus.models import OutboxEvent
 
@@ -69,3 +74,19 @@ def run_due_charge_retries() -> None:
     """
     Schedule.objects.filter(func=CHARGE_TASK).update(next_run=timezone.now() - timedelta(seconds=1))
     scheduler(broker=get_broker())
+
+
+def may_refund(user: User) -> User:
+    """Give ``user`` the permission refunds need (``payments.refund_payment``)."""
+    user.user_permissions.add(
+        Permission.objects.get_by_natural_key("refund_payment", "payments", "payment")
+    )
+    return User.objects.get(pk=user.pk)  # a fresh instance: permissions are cached per object
+
+
+@pytest.fixture
+def refund_api(make_user: Callable[..., User]) -> APIClient:
+    """A staff member who may refund."""
+    client = APIClient()
+    client.force_authenticate(may_refund(make_user("refunds@example.com", staff=True)))
+    return client

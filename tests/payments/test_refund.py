@@ -26,12 +26,12 @@ def error_code(response: Any) -> str:
 
 
 def test_staff_refund_a_succeeded_payment_and_payment_refunded_is_published(
-    staff_api: APIClient,
+    refund_api: APIClient,
 ) -> None:
     checkout = publish_checkout(payment_token="tok_ok")
     payment = Payment.objects.get(cart_id=checkout.cart_id)
 
-    response = staff_api.post(refund_url(payment))
+    response = refund_api.post(refund_url(payment))
 
     assert response.status_code == 200
     assert response.json()["status"] == "refunded"
@@ -54,11 +54,11 @@ def test_staff_refund_a_succeeded_payment_and_payment_refunded_is_published(
 
 @pytest.mark.parametrize("status", ["pending", "failed"])
 def test_refusing_to_refund_a_payment_that_did_not_succeed(
-    staff_api: APIClient, status: str
+    refund_api: APIClient, status: str
 ) -> None:
     payment = PaymentFactory(failed=True) if status == "failed" else PaymentFactory()
 
-    response = staff_api.post(refund_url(payment))
+    response = refund_api.post(refund_url(payment))
 
     assert response.status_code == 409
     assert error_code(response) == "payment_not_refundable"
@@ -69,14 +69,14 @@ def test_refusing_to_refund_a_payment_that_did_not_succeed(
 
 
 def test_a_second_refund_is_refused_unless_it_repeats_the_first_request(
-    staff_api: APIClient,
+    refund_api: APIClient,
 ) -> None:
     payment = PaymentFactory(succeeded=True)
-    first = staff_api.post(refund_url(payment), HTTP_IDEMPOTENCY_KEY="refund-1")
+    first = refund_api.post(refund_url(payment), HTTP_IDEMPOTENCY_KEY="refund-1")
 
-    repeated = staff_api.post(refund_url(payment), HTTP_IDEMPOTENCY_KEY="refund-1")
-    another = staff_api.post(refund_url(payment), HTTP_IDEMPOTENCY_KEY="refund-2")
-    unkeyed = staff_api.post(refund_url(payment))
+    repeated = refund_api.post(refund_url(payment), HTTP_IDEMPOTENCY_KEY="refund-1")
+    another = refund_api.post(refund_url(payment), HTTP_IDEMPOTENCY_KEY="refund-2")
+    unkeyed = refund_api.post(refund_url(payment))
 
     assert first.status_code == 200
     assert repeated.status_code == 200
@@ -85,6 +85,51 @@ def test_a_second_refund_is_refused_unless_it_repeats_the_first_request(
     assert (unkeyed.status_code, error_code(unkeyed)) == (409, "payment_not_refundable")
     assert FakeGatewayRequest.objects.get(operation="refund").calls == 1
     assert len(published("payments.PaymentRefunded")) == 1
+
+
+def test_the_same_key_on_another_payments_refund_is_409_and_refunds_nothing(
+    refund_api: APIClient,
+) -> None:
+    first, second = PaymentFactory(succeeded=True), PaymentFactory(succeeded=True)
+    assert refund_api.post(refund_url(first), HTTP_IDEMPOTENCY_KEY="refund-1").status_code == 200
+
+    response = refund_api.post(refund_url(second), HTTP_IDEMPOTENCY_KEY="refund-1")
+
+    assert (response.status_code, error_code(response)) == (409, "idempotency_key_reused")
+    second.refresh_from_db()
+    assert second.status == "succeeded"
+    assert list(FakeGatewayRequest.objects.values_list("payment_id", flat=True)) == [first.id]
+    assert [p["payment_id"] for p in published("payments.PaymentRefunded")] == [str(first.id)]
+
+
+def test_staff_without_the_refund_permission_may_not_refund(staff_api: APIClient) -> None:
+    payment = PaymentFactory(succeeded=True)
+
+    response = staff_api.post(refund_url(payment))
+
+    assert (response.status_code, error_code(response)) == (403, "permission_denied")
+    payment.refresh_from_db()
+    assert payment.status == "succeeded"
+    assert not FakeGatewayRequest.objects.exists()
+
+
+def test_staff_without_the_refund_permission_get_no_refund_action(
+    make_user,  # type: ignore[no-untyped-def]
+) -> None:
+    client = Client()
+    client.force_login(make_user("admin@example.com", staff=True))
+    payment = PaymentFactory(succeeded=True)
+
+    listed = client.get("/admin/payments/payment/")
+    client.post(
+        "/admin/payments/payment/", {"action": "refund", "_selected_action": [str(payment.id)]}
+    )
+
+    assert listed.status_code == 200
+    assert listed.context["action_form"] is None  # no action at all: refund was the only one
+    payment.refresh_from_db()
+    assert payment.status == "succeeded"
+    assert not FakeGatewayRequest.objects.exists()
 
 
 def test_a_shopper_may_not_refund(user_api: APIClient) -> None:
@@ -110,15 +155,15 @@ def test_an_anonymous_caller_may_not_refund(api: APIClient) -> None:
     assert payment.status == "succeeded"
 
 
-def test_refunding_an_unknown_payment_is_404(staff_api: APIClient) -> None:
-    response = staff_api.post(refund_url(PaymentFactory.build()))
+def test_refunding_an_unknown_payment_is_404(refund_api: APIClient) -> None:
+    response = refund_api.post(refund_url(PaymentFactory.build()))
 
     assert response.status_code == 404
     assert error_code(response) == "not_found"
 
 
 def test_a_gateway_that_does_not_answer_leaves_the_payment_succeeded(
-    staff_api: APIClient, monkeypatch: pytest.MonkeyPatch
+    refund_api: APIClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     payment = PaymentFactory(succeeded=True)
 
@@ -127,9 +172,9 @@ def test_a_gateway_that_does_not_answer_leaves_the_payment_succeeded(
 
     monkeypatch.setattr(FakeGateway, "refund", timeout)
     # A 5xx is reported like any server error; the client should not re-raise it here.
-    staff_api.raise_request_exception = False
+    refund_api.raise_request_exception = False
 
-    response = staff_api.post(refund_url(payment))
+    response = refund_api.post(refund_url(payment))
 
     assert response.status_code == 503
     assert error_code(response) == "gateway_unavailable"

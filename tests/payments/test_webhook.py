@@ -126,6 +126,8 @@ def test_an_event_about_an_unknown_payment_is_ignored(api: APIClient) -> None:
         pytest.param("v1=abc", id="no timestamp"),
         pytest.param("t=1700000000", id="no signature"),
         pytest.param("garbage", id="garbage"),
+        pytest.param(f"t={int(time.time())},v1=\u00e9", id="non-ascii signature"),
+        pytest.param(f"t={int(time.time())},v1={'AB' * 32}", id="uppercase hex"),
     ],
 )
 def test_a_missing_or_malformed_signature_is_400_and_changes_nothing(

@@ -71,6 +71,35 @@ def test_setting_the_status_to_discontinued_also_announces_the_discontinuation()
     ]
 
 
+@pytest.mark.parametrize("status", ["active", "draft"])
+def test_a_discontinued_product_cannot_come_back(status: str) -> None:
+    given = ProductFactory(status="discontinued", name="Kettle")
+
+    with pytest.raises(services.ProductDiscontinuedIsFinal) as raised:
+        services.product_update(product_id=given.pk, status=status, name="Back again")
+
+    assert (raised.value.code, raised.value.status, raised.value.attr) == (
+        "product_discontinued",
+        400,
+        "status",
+    )
+    given.refresh_from_db()
+    assert (given.status, given.name) == ("discontinued", "Kettle")
+    assert product_events() == []
+
+
+def test_a_discontinued_product_keeps_its_status_while_other_fields_change() -> None:
+    given = ProductFactory(status="discontinued", name="Kettle")
+
+    services.product_update(product_id=given.pk, status="discontinued", name="Old kettle")
+
+    given.refresh_from_db()
+    assert (given.status, given.name) == ("discontinued", "Old kettle")
+    assert [(t, p.get("changed")) for t, p in product_events(given.pk)] == [
+        ("products.ProductUpdated", ["name"])
+    ]
+
+
 @pytest.mark.parametrize(
     ("changes", "error", "attr"),
     [

@@ -76,8 +76,16 @@ class PaymentDetailView(APIView):
         return Response(PaymentOutputSerializer(payment).data)
 
 
+class CanRefundPayments(permissions.BasePermission):
+    """The ``payments.refund_payment`` permission (superusers have it): being staff is not
+    enough to send money back."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return bool(request.user.has_perm("payments.refund_payment"))
+
+
 class PaymentRefundView(APIView):
-    permission_classes = (permissions.IsAdminUser,)
+    permission_classes = (permissions.IsAuthenticated, CanRefundPayments)
 
     @extend_schema(
         operation_id="payments_refund",
@@ -87,7 +95,10 @@ class PaymentRefundView(APIView):
                 "Idempotency-Key",
                 str,
                 OpenApiParameter.HEADER,
-                description="Repeating a refund with the same key answers like the first time.",
+                description=(
+                    "Repeating a refund with the same key answers like the first time; the "
+                    "same key on another payment's refund is 409 idempotency_key_reused."
+                ),
             )
         ],
         responses={200: PaymentOutputSerializer},

@@ -7,11 +7,15 @@ values are allowed, so a secret can be rotated without refusing messages in flig
 
 import hashlib
 import hmac
+import re
 import time
 
 from apps.payments.gateways import InvalidWebhook
 
 HEADER = "X-Signature"
+# What ``compute`` produces. Anything else cannot match, and hmac.compare_digest raises
+# TypeError on a str that is not ASCII, so such values are dropped while parsing.
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def compute(body: bytes, *, secret: str, timestamp: int) -> str:
@@ -36,7 +40,7 @@ def verify(
     if abs(now - timestamp) > tolerance:
         raise InvalidWebhook("invalid_signature", "The signature is too old or from the future.")
     expected = compute(body, secret=secret, timestamp=timestamp)
-    if not any(hmac.compare_digest(expected, given) for given in signatures):
+    if not any(hmac.compare_digest(expected.encode(), given.encode()) for given in signatures):
         raise InvalidWebhook("invalid_signature", "The signature does not match.")
 
 
@@ -49,7 +53,7 @@ def _parse(header: str | None) -> tuple[int, list[str]]:
         key, _, value = part.strip().partition("=")
         if key == "t" and value.isdigit() and len(value) <= 12:
             timestamp = int(value)
-        elif key == "v1" and value:
+        elif key == "v1" and _HEX_DIGEST.fullmatch(value):
             signatures.append(value)
     if timestamp is None or not signatures:
         raise InvalidWebhook("invalid_signature", f"The {HEADER} header is malformed.")

@@ -1,0 +1,100 @@
+"""Money that lands on an order that already ended is given back, and the stock stays sold
+once: the saga's race between a slow payment and an expiring reservation, end to end."""
+
+from datetime import timedelta
+from uuid import UUID
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from apps.inventory import services as inventory
+from apps.inventory.models import Reservation
+from apps.payments import services as payments
+from apps.payments.models import FakeGatewayRequest
+from ecommerce.bus.models import Delivery, OutboxEvent
+from ecommerce.bus.relay import Relay
+from tests.cart.factories import make_product
+from tests.e2e.test_checkout import checkout, ledger, run_due_charge_retries, shop, status_of, stock
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def expire_reservation(cart_id: str) -> None:
+    """RESERVATION_TTL passes and the scheduled expiry runs."""
+    Reservation.objects.filter(reference=UUID(cart_id)).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert inventory.reservations_expire_due() == 1
+
+
+def test_a_retry_after_the_order_expired_charges_nothing_and_the_unit_sells_once(
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    settings.PAYMENT_MAX_ATTEMPTS = 5
+    mug = make_product(stock=1)
+    slow, other = APIClient(), APIClient()
+    slow_cart, _ = shop(slow, mug, 1)
+    assert checkout(slow, slow_cart, "tok_flaky").status_code == 202  # the charge timed out
+
+    expire_reservation(slow_cart)
+    other_cart, _ = shop(other, mug, 1)
+    assert checkout(other, other_cart, "tok_ok").status_code == 202
+    for _ in range(3):
+        run_due_charge_retries()
+
+    [slow_payment] = payments.payment_list_for_cart(cart_id=UUID(slow_cart))
+    [other_payment] = payments.payment_list_for_cart(cart_id=UUID(other_cart))
+    assert (status_of(slow, slow_cart), status_of(other, other_cart)) == ("expired", "paid")
+    assert (slow_payment.status, slow_payment.failure_code, slow_payment.attempts) == (
+        "failed",
+        "order_expired",
+        1,
+    )
+    assert other_payment.status == "succeeded"
+    slow_charge = FakeGatewayRequest.objects.get(payment_id=slow_payment.id)
+    assert (slow_charge.calls, slow_charge.outcome) == (1, "pending")  # never charged
+    assert stock(mug) == (0, 0, 0)
+    assert ledger(slow_cart) == [("reservation", 0, 1), ("expiry", 0, -1)]
+    assert ledger(other_cart) == [("reservation", 0, 1), ("commit", -1, -1)]
+
+
+def test_a_payment_that_loses_the_race_with_expiry_is_refunded_and_the_unit_sells_once(
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    settings.PAYMENT_MAX_ATTEMPTS = 5
+    mug = make_product(stock=1)
+    slow, other = APIClient(), APIClient()
+    slow_cart, _ = shop(slow, mug, 1)
+    assert checkout(slow, slow_cart, "tok_flaky").status_code == 202  # the charge timed out
+    # Inventory expires the reservation; the cart's expiry handler lags behind.
+    settings.BUS_EAGER = False
+    expire_reservation(slow_cart)
+    Delivery.objects.filter(subscriber="cart.expire").update(
+        next_attempt_at=timezone.now() + timedelta(hours=1)
+    )
+
+    run_due_charge_retries()  # times out again
+    run_due_charge_retries()  # the charge goes through
+    Relay().drain()
+    settings.BUS_EAGER = True
+    other_cart, _ = shop(other, mug, 1)
+    assert checkout(other, other_cart, "tok_ok").status_code == 202
+    Delivery.objects.filter(subscriber="cart.expire").update(next_attempt_at=timezone.now())
+    Relay().drain()  # the cart's expiry catches up
+
+    [slow_payment] = payments.payment_list_for_cart(cart_id=UUID(slow_cart))
+    [other_payment] = payments.payment_list_for_cart(cart_id=UUID(other_cart))
+    assert (status_of(slow, slow_cart), status_of(other, other_cart)) == ("expired", "paid")
+    assert (slow_payment.status, other_payment.status) == ("refunded", "succeeded")
+    refund = FakeGatewayRequest.objects.get(operation="refund")
+    assert (refund.payment_id, refund.calls) == (slow_payment.id, 1)
+    assert stock(mug) == (0, 0, 0)
+    assert ledger(slow_cart) == [("reservation", 0, 1), ("expiry", 0, -1)]
+    assert ledger(other_cart) == [("reservation", 0, 1), ("commit", -1, -1)]
+    assert list(
+        OutboxEvent.objects.filter(event_type="cart.CartPaid").values_list(
+            "aggregate_id", flat=True
+        )
+    ) == [other_cart]
+    assert not Delivery.objects.exclude(status="delivered").exists()

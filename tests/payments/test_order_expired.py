@@ -1,0 +1,199 @@
+"""An order that ends without its money: an expired order's payment never charges, and a
+charge that lands anyway (late, or after we gave up on the gateway) is refunded once."""
+
+import json
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from apps.cart.events import CartExpired
+from apps.payments import services
+from apps.payments.gateways import GatewayError, RefundResult, signing
+from apps.payments.gateways.fake import FakeGateway
+from apps.payments.models import FakeGatewayRequest, Payment, PaymentEvent
+from ecommerce.bus import publish
+from ecommerce.bus.models import Delivery
+from ecommerce.bus.relay import Relay
+from tests.payments.conftest import (
+    payment_of,
+    publish_checkout,
+    published,
+    run_due_charge_retries,
+)
+from tests.payments.factories import PaymentFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SECRET = "whsec-test-secret"
+
+
+def expire_order(cart_id: UUID) -> None:
+    """Publish CartExpired as cart_expire does: inside its transaction."""
+    with transaction.atomic():
+        publish(CartExpired(cart_id=cart_id, user_id=None, email="shopper@example.com"))
+
+
+def kinds(payment: Payment) -> list[str]:
+    return list(PaymentEvent.objects.filter(payment=payment).values_list("kind", flat=True))
+
+
+def gateway_calls(operation: str) -> list[tuple[str, int, str]]:
+    rows = FakeGatewayRequest.objects.filter(operation=operation).order_by("created_at")
+    return [(r.idempotency_key, r.calls, r.outcome) for r in rows]
+
+
+class ExpiringWhileChargingGateway(FakeGateway):
+    """The fake gateway, except that the order expires while the charge is in flight."""
+
+    def charge(self, **kwargs: Any) -> Any:
+        payment = Payment.objects.get(pk=kwargs["payment_id"])
+        expire_order(payment.cart_id)
+        # A running relay delivers the expiry to payments while the charge is in flight.
+        Relay().drain()
+        return super().charge(**kwargs)
+
+
+class RefusingRefundsGateway(FakeGateway):
+    def refund(self, **kwargs: Any) -> RefundResult:
+        raise GatewayError("the refund endpoint is down")
+
+
+def test_a_pending_payment_of_an_expired_order_fails_and_its_retry_charges_nothing(
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    settings.PAYMENT_MAX_ATTEMPTS = 5
+    checkout = publish_checkout(payment_token="tok_flaky")  # first call timed out
+
+    expire_order(checkout.cart_id)
+    run_due_charge_retries()
+
+    payment = payment_of(checkout.cart_id)
+    assert (payment.status, payment.failure_code, payment.attempts) == (
+        "failed",
+        "order_expired",
+        1,
+    )
+    assert gateway_calls("charge") == [(payment.idempotency_key, 1, "pending")]
+    assert [(p["payment_id"], p["failure_code"]) for p in published("payments.PaymentFailed")] == [
+        (str(payment.id), "order_expired")
+    ]
+    assert published("payments.PaymentSucceeded") == []
+    assert kinds(payment) == ["created", "charge_timed_out", "failed"]
+
+
+def test_a_succeeded_payment_of_an_expired_order_is_refunded_once() -> None:
+    checkout = publish_checkout(payment_token="tok_ok")
+    payment = payment_of(checkout.cart_id)
+
+    expire_order(checkout.cart_id)
+    expire_order(checkout.cart_id)  # another CartExpired (a replay) changes nothing
+
+    payment.refresh_from_db()
+    assert payment.status == "refunded"
+    assert payment.refund_reference.startswith("fake_re_")
+    assert gateway_calls("refund") == [(f"refund:{payment.id}", 1, "succeeded")]
+    assert [p["payment_id"] for p in published("payments.PaymentRefunded")] == [str(payment.id)]
+    assert kinds(payment) == ["created", "succeeded", "refund_owed", "refunded"]
+
+
+def test_a_charge_that_lands_after_the_order_expired_is_refunded(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.PAYMENT_GATEWAY = f"{__name__}.ExpiringWhileChargingGateway"
+
+    checkout = publish_checkout(payment_token="tok_ok")
+
+    payment = payment_of(checkout.cart_id)
+    assert (payment.status, payment.failure_code) == ("refunded", "order_expired")
+    [charge] = FakeGatewayRequest.objects.filter(operation="charge")
+    assert (charge.outcome, payment.gateway_reference) == ("succeeded", charge.reference)
+    assert gateway_calls("refund") == [(f"refund:{payment.id}", 1, "succeeded")]
+    assert published("payments.PaymentSucceeded") == []
+    assert [p["failure_code"] for p in published("payments.PaymentFailed")] == ["order_expired"]
+    assert [p["payment_id"] for p in published("payments.PaymentRefunded")] == [str(payment.id)]
+    assert kinds(payment) == ["created", "failed", "refund_owed", "refunded"]
+
+
+def test_a_charge_reported_by_webhook_after_we_gave_up_is_refunded(
+    settings,  # type: ignore[no-untyped-def]
+    api: APIClient,
+) -> None:
+    settings.PAYMENT_WEBHOOK_SECRET = SECRET
+    payment = PaymentFactory(failed=True, failure_code="gateway_unavailable")
+    body = json.dumps(
+        {
+            "id": "evt_late",
+            "type": "charge.succeeded",
+            "data": {"payment_id": str(payment.id), "reference": "fake_ch_late"},
+        }
+    ).encode()
+
+    response = api.generic(
+        "POST",
+        "/api/v1/payments/webhook",
+        body,
+        content_type="application/json",
+        HTTP_X_SIGNATURE=signing.sign(body, secret=SECRET),
+    )
+
+    assert response.json() == {"gateway_event_id": "evt_late", "result": "applied"}
+    payment.refresh_from_db()
+    assert (payment.status, payment.failure_code, payment.gateway_reference) == (
+        "refunded",
+        "gateway_unavailable",
+        "fake_ch_late",
+    )
+    assert gateway_calls("refund") == [(f"refund:{payment.id}", 1, "succeeded")]
+    assert [p["payment_id"] for p in published("payments.PaymentRefunded")] == [str(payment.id)]
+    assert published("payments.PaymentSucceeded") == []
+    assert kinds(payment) == ["webhook", "refund_owed", "refunded"]
+
+
+def test_an_owed_refund_the_gateway_refused_is_made_by_the_stalled_payments_sweep(
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    settings.PAYMENT_GATEWAY = f"{__name__}.RefusingRefundsGateway"
+    checkout = publish_checkout(payment_token="tok_ok")
+    expire_order(checkout.cart_id)
+    payment = payment_of(checkout.cart_id)
+    assert (payment.status, payment.refund_owed_since is not None) == ("succeeded", True)
+    assert published("payments.PaymentRefunded") == []
+
+    settings.PAYMENT_GATEWAY = "apps.payments.gateways.fake.FakeGateway"
+    resumed = services.payments_resume_stalled(older_than_seconds=0)
+
+    payment.refresh_from_db()
+    assert (resumed, payment.status) == (1, "refunded")
+    assert gateway_calls("refund") == [(f"refund:{payment.id}", 1, "succeeded")]
+    assert services.payments_resume_stalled(older_than_seconds=0) == 0
+
+
+def test_an_expiry_that_overtakes_the_checkout_waits_for_the_payment() -> None:
+    cart_id = UUID("00000000-0000-0000-0000-0000000000c1")
+
+    expire_order(cart_id)
+
+    delivery = Delivery.objects.get(subscriber="payments.cancel_expired_order")
+    assert (delivery.status, delivery.attempts) == ("pending", 1)
+    assert "PaymentNotStarted" in delivery.last_error
+    assert not Payment.objects.exists()
+
+    publish_checkout(cart_id=cart_id, payment_token="tok_flaky")  # the charge timed out
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    Relay().drain()
+
+    payment = payment_of(cart_id)
+    assert (payment.status, payment.failure_code) == ("failed", "order_expired")
+    assert Delivery.objects.get(pk=delivery.pk).status == "delivered"
+
+
+def test_refund_owed_does_nothing_for_a_payment_that_owes_nothing() -> None:
+    payment = PaymentFactory(succeeded=True, amount=Decimal("25.00"))
+
+    dto = services.payment_refund_owed(payment_id=payment.id)
+
+    assert dto.status == "succeeded"
+    assert not FakeGatewayRequest.objects.exists()
