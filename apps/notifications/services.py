@@ -15,7 +15,6 @@ notification ``failed`` at once with the reason; nothing is raised to the relay.
 """
 
 import logging
-import random
 import smtplib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from apps.notifications.rendering import Rendered, RenderFailed, render_email, r
 from apps.products import services as products
 from ecommerce.bus import publish
 from ecommerce.common.errors import DomainError, NotFound
+from ecommerce.common.retry import backoff_seconds, schedule_task_once
 
 logger = logging.getLogger(__name__)
 
@@ -633,13 +633,11 @@ def _send_unanswered(notification: Notification, error: str) -> None:
         )
         # In the same transaction as the error: the retry exists if and only if it commits.
         _cancel_retries(notification.pk)
-        Schedule.objects.create(
+        schedule_task_once(
             name=f"notifications: send {notification.id} attempt {attempt + 1}",
             func=SEND_TASK,
-            args=repr(str(notification.id)),
-            schedule_type=Schedule.ONCE,
-            repeats=-1,
-            next_run=retry_at,
+            args=(str(notification.id),),
+            run_at=retry_at,
         )
 
 
@@ -654,10 +652,8 @@ def _give_up(notification: Notification, error: str) -> None:
 
 
 def retry_delay_seconds(attempt: int) -> float:
-    """Exponential backoff with equal jitter: between half and all of base * 2^(attempt-1)."""
     conf = notification_settings()
-    ceiling = min(conf.retry_max_seconds, conf.retry_base_seconds * 2 ** max(attempt - 1, 0))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
+    return backoff_seconds(attempt, base=conf.retry_base_seconds, cap=conf.retry_max_seconds)
 
 
 def _cancel_retries(notification_id: UUID) -> None:

@@ -20,7 +20,6 @@ anyway, reported by the gateway's answer or by a webhook, is owed back: the paym
 
 import functools
 import logging
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -47,6 +46,7 @@ from apps.payments.gateways import (
 from apps.payments.models import Payment, PaymentEvent
 from ecommerce.bus import publish
 from ecommerce.common.errors import DomainError, NotFound
+from ecommerce.common.retry import backoff_seconds, schedule_task_once
 
 logger = logging.getLogger(__name__)
 
@@ -297,21 +297,17 @@ def _charge_unanswered(payment: Payment, exc: GatewayError) -> None:
             detail={"attempt": attempt, "retry_at": retry_at.isoformat()},
         )
         # In the same transaction as the log row: the retry exists if and only if it commits.
-        Schedule.objects.create(
+        schedule_task_once(
             name=f"payments: charge {payment.id} retry {attempt}",
             func=CHARGE_TASK,
-            args=repr(str(payment.id)),
-            schedule_type=Schedule.ONCE,
-            repeats=-1,
-            next_run=retry_at,
+            args=(str(payment.id),),
+            run_at=retry_at,
         )
 
 
 def retry_delay_seconds(attempt: int) -> float:
-    """Exponential backoff with equal jitter: between half and all of base * 2^(attempt-1)."""
     conf = payment_settings()
-    ceiling = min(conf.retry_max_seconds, conf.retry_base_seconds * 2 ** max(attempt - 1, 0))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
+    return backoff_seconds(attempt, base=conf.retry_base_seconds, cap=conf.retry_max_seconds)
 
 
 def _enqueue_charge(payment_id: UUID) -> None:

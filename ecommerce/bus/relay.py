@@ -14,7 +14,6 @@ One pass (``Relay.run_once``) is:
 """
 
 import logging
-import random
 import signal
 import threading
 import time
@@ -35,6 +34,7 @@ from ecommerce.bus.events import event_class
 from ecommerce.bus.models import Delivery, OutboxEvent
 from ecommerce.bus.publishing import handling
 from ecommerce.bus.registry import subscription
+from ecommerce.common import retry
 
 logger = logging.getLogger(__name__)
 
@@ -95,10 +95,8 @@ class Undeliverable(Exception):
 
 
 def backoff_seconds(attempts: int) -> float:
-    """Exponential backoff with "equal jitter": between half and all of base * 2^(n-1)."""
     conf = bus_settings()
-    ceiling = min(conf.backoff_max, conf.backoff_base * 2 ** max(attempts - 1, 0))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
+    return retry.backoff_seconds(attempts, base=conf.backoff_base, cap=conf.backoff_max)
 
 
 def describe(exc: BaseException) -> str:
