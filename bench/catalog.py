@@ -47,6 +47,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
     parser.add_argument("--port", type=int, default=8012)
     parser.add_argument("--page-size", type=int, default=20)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
@@ -64,7 +65,7 @@ def main() -> None:
     path = f"/api/v1/products/?page_size={args.page_size}"
     queries = queries_per_request(env, path)
 
-    server = start_gunicorn(env, args.port, args.workers)
+    server = start_gunicorn(env, args.port, args.workers, args.threads)
     try:
         wait_until_up(args.port)
         use_wrk = args.load == "wrk" or (args.load == "auto" and shutil.which("wrk"))
@@ -80,6 +81,7 @@ def main() -> None:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "gunicorn_workers": args.workers,
+        "gunicorn_threads": args.threads,
         "clients": args.clients,
         "seconds": args.seconds,
         **load,
@@ -149,7 +151,9 @@ def queries_per_request(env: dict[str, str], path: str) -> int:
     return len(captured)
 
 
-def start_gunicorn(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
+def start_gunicorn(
+    env: dict[str, str], port: int, workers: int, threads: int = 1
+) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-m",
@@ -159,6 +163,10 @@ def start_gunicorn(env: dict[str, str], port: int, workers: int) -> subprocess.P
         f"127.0.0.1:{port}",
         "--workers",
         str(workers),
+        # More than one thread makes gunicorn use its gthread workers, which keep
+        # connections alive between requests; sync workers close every connection.
+        "--threads",
+        str(threads),
         "--log-level",
         "warning",
     ]
@@ -272,7 +280,10 @@ def run_load(port: int, path: str, clients: int, warmup: float, seconds: float) 
 def print_table(result: dict[str, Any]) -> None:
     rows = [
         ("endpoint", result["endpoint"]),
-        ("gunicorn workers / clients", f"{result['gunicorn_workers']} / {result['clients']}"),
+        (
+            "gunicorn workers x threads / clients",
+            f"{result['gunicorn_workers']} x {result['gunicorn_threads']} / {result['clients']}",
+        ),
         ("measured seconds", result["seconds"]),
         ("load generator", result["load_generator"]),
         ("requests (errors)", f"{result['requests']} ({result['errors']})"),

@@ -271,3 +271,27 @@ def test_the_fast_list_item_renders_exactly_what_the_documented_serializer_does(
     )
 
     assert product_list_item(dto) == ProductListOutputSerializer(dto).data
+
+
+def test_the_storefront_page_query_gives_the_rows_and_order_of_the_orm_list() -> None:
+    from datetime import UTC, datetime
+
+    from apps.products import selectors
+    from apps.products.dtos import products_to_dtos
+    from apps.products.models import Product
+
+    shoes = CategoryFactory(slug="shoes")
+    same_moment = datetime(2026, 3, 1, tzinfo=UTC)
+    for n in range(7):
+        ProductFactory(category=shoes if n % 2 else None, price=Decimal(f"{n}.50"))
+    ProductFactory(status="draft")
+    ProductFactory(status="discontinued")
+    # Ties on created_at: the order must still be the same (by id) in both.
+    Product.objects.filter(price__lt=4).update(created_at=same_moment)
+
+    orm = selectors.product_list(filters={}, staff=False)
+    fast = selectors.NewestActiveProducts()
+
+    assert fast.count() == orm.count() == 7
+    for page in (slice(0, 3), slice(3, 6), slice(6, 9)):
+        assert products_to_dtos(fast[page]) == products_to_dtos(orm[page])

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from apps.products import selectors, services
 from apps.products.dtos import products_to_dtos
-from apps.products.models import ProductStatus
+from apps.products.models import Product, ProductStatus
 from ecommerce.common.money import money_str
 from ecommerce.common.pagination import PageNumberPagination
 
@@ -150,9 +150,13 @@ class ProductCollectionView(APIView):
         responses={200: ProductPageOutputSerializer},
     )
     def get(self, request: Request) -> Response:
-        products = selectors.product_list(filters=request.query_params, staff=_is_staff(request))
+        staff = _is_staff(request)
+        if not staff and not selectors.has_list_filters(request.query_params):
+            products: Any = selectors.NewestActiveProducts()
+        else:
+            products = selectors.product_list(filters=request.query_params, staff=staff)
         paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(products, request, view=self) or []
+        page: list[Product] = paginator.paginate_queryset(products, request, view=self) or []
         data = [product_list_item(dto) for dto in products_to_dtos(page)]
         return paginator.get_paginated_response(data)
 
