@@ -22,6 +22,7 @@ class BusSettings:
     backoff_max: float
     lease_seconds: float
     batch_size: int
+    per_transaction: int
     poll_seconds: float
     retention_days: int
 
@@ -34,6 +35,7 @@ def bus_settings() -> BusSettings:
         backoff_max=getattr(settings, "BUS_BACKOFF_MAX_SECONDS", 600.0),
         lease_seconds=getattr(settings, "BUS_LEASE_SECONDS", 30.0),
         batch_size=getattr(settings, "BUS_BATCH_SIZE", 100),
+        per_transaction=getattr(settings, "BUS_DELIVERIES_PER_TRANSACTION", 20),
         poll_seconds=getattr(settings, "BUS_POLL_SECONDS", 1.0),
         retention_days=getattr(settings, "EVENT_RETENTION_DAYS", 30),
     )

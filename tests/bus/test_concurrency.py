@@ -3,6 +3,8 @@
 import signal
 import threading
 import time
+from decimal import Decimal
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -12,8 +14,8 @@ from django.db.models import Count
 from ecommerce.bus import publish
 from ecommerce.bus.models import Delivery
 from ecommerce.bus.relay import Relay
-from tests.bus.support.events import ThingHappened
-from tests.bus.support.models import Effect
+from tests.bus.support.events import Deposited, ThingHappened
+from tests.bus.support.models import Balance, Effect
 from tests.processes import spawn_manage, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -186,3 +188,63 @@ def test_a_storm_of_concurrent_publishers_keeps_every_aggregate_in_order(
         for worker in range(6):
             mine = [n for n in ns if n // 100 == worker]
             assert mine == sorted(mine)
+
+
+def test_a_shared_delivery_transaction_gives_way_to_a_use_case_instead_of_deadlocking(
+    deferred_bus: None,
+) -> None:
+    """The relay delivers two deposits in one transaction: the first handler locks account
+    A, the second wants B. A use case holds B and then asks for A, the opposite order. The
+    relay must give way at once, not wait for PostgreSQL's deadlock detector (1 s) to pick a
+    victim, which could be the use case."""
+    a, b = uuid4(), uuid4()
+    Balance.objects.bulk_create(
+        [Balance(account_id=x, total=Decimal("0"), deposits=0) for x in (a, b)]
+    )
+    with transaction.atomic():
+        publish(Deposited(account_id=a, amount=Decimal("5")))
+        publish(Deposited(account_id=b, amount=Decimal("7")))
+
+    holds_b = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def use_case() -> None:
+        try:
+            with transaction.atomic():
+                Balance.objects.select_for_update().get(account_id=b)
+                holds_b.set()
+                # Wait until the relay, holding A, is blocked on B; then ask for A.
+                wait_until(relay_waits_for_a_lock, timeout=10, interval=0.002)
+                asked = time.monotonic()
+                Balance.objects.select_for_update().get(account_id=a)
+                outcome["waited_for_a"] = time.monotonic() - asked
+        except Exception as exc:  # a deadlock victim: what must never happen
+            outcome["error"] = exc
+        finally:
+            connection.close()
+
+    def relay() -> None:
+        holds_b.wait()
+        Relay().drain()
+        connection.close()
+
+    threads = [threading.Thread(target=use_case), threading.Thread(target=relay)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert "error" not in outcome
+    assert outcome["waited_for_a"] < 0.5  # the relay let go long before the 1 s detector
+    balances = {x.account_id: (x.total, x.deposits) for x in Balance.objects.all()}
+    assert balances == {a: (Decimal("5"), 1), b: (Decimal("7"), 1)}  # each applied once
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
+
+
+def relay_waits_for_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return bool(cursor.fetchone()[0])  # type: ignore[index]

@@ -1,10 +1,14 @@
-"""Retries with backoff, dead letters, per-aggregate order, undeliverable payloads."""
+"""Shared transactions, retries with backoff, dead letters, per-aggregate order,
+undeliverable payloads."""
 
+import re
 from datetime import timedelta
 from uuid import uuid4
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from ecommerce.bus.models import Delivery, OutboxEvent
@@ -20,6 +24,51 @@ FRAGILE = "bus_support.fragile"
 
 def fragile_delivery(thing: object) -> Delivery:
     return Delivery.objects.get(subscriber=FRAGILE, aggregate_id=str(thing))
+
+
+MARK_DELIVERED = re.compile(r"UPDATE \W?bus_delivery\W? +SET \W?status\W? = .?delivered", re.I)
+
+
+@pytest.mark.parametrize(("per_transaction", "marks"), [(20, 1), (4, 4), (1, 15)])
+def test_deliveries_share_transactions_of_the_configured_size(
+    publish_committed,  # type: ignore[no-untyped-def]
+    settings,  # type: ignore[no-untyped-def]
+    per_transaction: int,
+    marks: int,
+) -> None:
+    settings.BUS_EAGER = False
+    settings.BUS_DELIVERIES_PER_TRANSACTION = per_transaction
+    publish_committed(*(ThingHappened(thing_id=uuid4(), n=i) for i in range(5)))
+
+    with CaptureQueriesContext(connection) as queries:
+        Relay().drain()
+
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert sum(1 for sql in statements if MARK_DELIVERED.search(sql)) == marks
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
+    assert Effect.objects.count() == 10  # record and fragile, five events each
+
+
+def test_a_failing_handler_rolls_back_only_its_own_delivery_out_of_a_shared_transaction(
+    relay: Relay,
+    publish_committed,  # type: ignore[no-untyped-def]
+) -> None:
+    things = [uuid4() for _ in range(4)]
+    Poison.objects.create(aggregate_id=str(things[2]))
+    publish_committed(*(ThingHappened(thing_id=t, n=i) for i, t in enumerate(things)))
+
+    relay.drain()
+
+    assert Effect.objects.filter(subscriber="bus_support.record").count() == 4
+    assert sorted(Effect.objects.filter(subscriber=FRAGILE).values_list("n", flat=True)) == [
+        0,
+        1,
+        3,
+    ]
+    poisoned = fragile_delivery(things[2])
+    assert (poisoned.status, poisoned.attempts) == ("pending", 1)
+    assert "poisoned" in poisoned.last_error
+    assert Delivery.objects.filter(status="delivered").count() == 11
 
 
 def test_a_failing_handler_backs_off_then_goes_dead_while_everything_else_carries_on(
