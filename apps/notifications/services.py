@@ -31,7 +31,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django_q.models import Schedule
-from django_q.tasks import async_task
 
 from apps.notifications.conf import notification_settings
 from apps.notifications.events import NotificationFailed, NotificationSent
@@ -48,6 +47,7 @@ from apps.products import services as products
 from ecommerce.bus import publish
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.common.retry import backoff_seconds, schedule_task_once
+from ecommerce.common.tasks import queue_task
 
 logger = logging.getLogger(__name__)
 
@@ -661,7 +661,7 @@ def _cancel_retries(notification_id: UUID) -> None:
 
 
 def _enqueue_send(notification_id: UUID) -> None:
-    async_task(SEND_TASK, str(notification_id), task_name=f"send notification {notification_id}")
+    queue_task(SEND_TASK, str(notification_id), name=f"send notification {notification_id}")
 
 
 def _describe(exc: BaseException) -> str:

@@ -18,7 +18,6 @@ anyway, reported by the gateway's answer or by a webhook, is owed back: the paym
 ``refund_owed_since`` and ``payment_refund_owed`` (a django-q2 task) refunds it.
 """
 
-import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,9 +29,7 @@ from uuid import UUID
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django_q.brokers import Broker, get_broker
 from django_q.models import Schedule
-from django_q.tasks import async_task
 
 from apps.payments.conf import payment_settings
 from apps.payments.events import PaymentFailed, PaymentRefunded, PaymentSucceeded
@@ -47,6 +44,7 @@ from apps.payments.models import Payment, PaymentEvent
 from ecommerce.bus import publish
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.common.retry import backoff_seconds, schedule_task_once
+from ecommerce.common.tasks import queue_task
 
 logger = logging.getLogger(__name__)
 
@@ -311,16 +309,7 @@ def retry_delay_seconds(attempt: int) -> float:
 
 
 def _enqueue_charge(payment_id: UUID) -> None:
-    async_task(
-        CHARGE_TASK, str(payment_id), task_name=f"charge payment {payment_id}", broker=_broker()
-    )
-
-
-@functools.cache
-def _broker() -> Broker:
-    """One django-q2 broker per process. Without it ``async_task`` builds one per task, and
-    the Redis broker opens a new connection each time: most of the cost of queueing."""
-    return get_broker()
+    queue_task(CHARGE_TASK, str(payment_id), name=f"charge payment {payment_id}")
 
 
 def payments_resume_stalled(*, older_than_seconds: float | None = None) -> int:
@@ -405,7 +394,7 @@ def payment_refund_owed(*, payment_id: UUID) -> PaymentDTO:
 
 
 def _enqueue_refund_owed(payment_id: UUID) -> None:
-    async_task(REFUND_OWED_TASK, str(payment_id), task_name=f"refund payment {payment_id}")
+    queue_task(REFUND_OWED_TASK, str(payment_id), name=f"refund payment {payment_id}")
 
 
 # -- refunds -----------------------------------------------------------------------------------

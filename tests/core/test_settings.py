@@ -76,3 +76,17 @@ def test_production_settings_accept_apps_apart_with_a_long_service_token() -> No
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
 
     assert result.returncode == 0, result.stderr
+
+
+def test_a_throttle_rate_of_off_lifts_that_limit() -> None:
+    probe = (
+        "from django.conf import settings; print(settings.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES'])"
+    )
+    env = {**PRODUCTION_ENV, "THROTTLE_ANON_RATE": "off", "THROTTLE_USER_RATE": "900/minute"}
+
+    result = manage("shell", "-c", probe, env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert "'anon': None" in result.stdout
+    assert "'user': '900/minute'" in result.stdout
+    assert "'auth': '20/minute'" in result.stdout
