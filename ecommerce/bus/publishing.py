@@ -38,7 +38,9 @@ def handling(event: Event) -> Iterator[None]:
 
 # PostgreSQL: the whole publish is one statement. The sequence upsert's row lock is held to
 # commit, so a second transaction publishing about the same aggregate waits here and sequence
-# numbers follow commit order. pg_notify wakes the relays when (and only if) it commits.
+# numbers follow commit order. pg_notify wakes the relays when (and only if) it commits, and
+# only if there is something to deliver: an event nobody subscribes to would wake every relay
+# for a claim that finds nothing.
 _PUBLISH_SQL_POSTGRES = """
     WITH seq AS (
         INSERT INTO bus_aggregate_sequence (aggregate_type, aggregate_id, last_sequence)
@@ -61,7 +63,9 @@ _PUBLISH_SQL_POSTGRES = """
                'pending', 0, %(now)s, ''
           FROM event, unnest(%(subscribers)s::text[]) AS subscriber
     )
-    SELECT event.id, pg_notify('bus_events', '') FROM event
+    SELECT event.id,
+           CASE WHEN cardinality(%(subscribers)s::text[]) > 0 THEN pg_notify('bus_events', '') END
+      FROM event
 """
 
 # SQLite has one writer at a time, so commit order is already the order of these writes.

@@ -12,7 +12,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import Count
 
 from ecommerce.bus import publish
-from ecommerce.bus.models import Delivery
+from ecommerce.bus.models import Delivery, OutboxEvent
 from ecommerce.bus.relay import Relay
 from tests.bus.support.events import Deposited, ThingHappened
 from tests.bus.support.models import Balance, Effect
@@ -248,3 +248,24 @@ def relay_waits_for_a_lock() -> bool:
             " WHERE datname = current_database() AND wait_event_type = 'Lock'"
         )
         return bool(cursor.fetchone()[0])  # type: ignore[index]
+
+
+def test_the_relays_are_woken_only_for_events_someone_subscribes_to(deferred_bus: None) -> None:
+    import psycopg
+
+    from tests.bus.support.events import NobodyListens
+    from tests.processes import test_database_url
+
+    with psycopg.connect(test_database_url(), autocommit=True) as listener:
+        listener.execute("LISTEN bus_events")
+
+        with transaction.atomic():
+            publish(NobodyListens(thing_id=uuid4()))
+        unheard = list(listener.notifies(timeout=0.5))
+        with transaction.atomic():
+            publish(ThingHappened(thing_id=uuid4()))
+        heard = list(listener.notifies(timeout=2, stop_after=1))
+
+    assert unheard == []
+    assert len(heard) == 1
+    assert OutboxEvent.objects.filter(event_type="bus_support.NobodyListens").count() == 1

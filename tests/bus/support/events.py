@@ -40,3 +40,10 @@ class LargeDepositFlagged(
 ):
     account_id: UUID
     amount: Decimal
+
+
+@dataclass(frozen=True, kw_only=True)
+class NobodyListens(Event, event_type="bus_support.NobodyListens", aggregate="thing_id"):
+    """An event without subscribers: recorded in the outbox, delivered to no one."""
+
+    thing_id: UUID
