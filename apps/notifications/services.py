@@ -27,7 +27,7 @@ from uuid import UUID
 
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django_q.models import Schedule
@@ -547,27 +547,14 @@ def notification_send(*, notification_id: UUID) -> NotificationDTO | None:
     ``NotificationFailed`` once ``NOTIFICATION_MAX_ATTEMPTS`` tries met an SMTP error (or at
     once for an error that trying again cannot fix); below that, schedules itself again.
     """
-    # One autocommit statement: takes the lease, counts the attempt, and tells us whether
-    # there is work. A second task for the same email (a stalled-send sweep racing the first)
-    # finds the lease taken and does nothing, so the customer gets one email.
-    now = timezone.now()
-    claimed = (
-        Notification.objects.filter(
-            pk=notification_id, status=Status.PENDING, channel=Channel.EMAIL
-        )
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(
-            attempts=F("attempts") + 1,
-            lease_until=now + timedelta(seconds=SEND_LEASE_SECONDS),
-            updated_at=now,
-        )
-    )
-    notification = Notification.objects.filter(pk=notification_id).first()
+    notification = _claim_for_send(notification_id)
     if notification is None:
-        logger.warning("notification %s does not exist; nothing to send", notification_id)
-        return None
-    if not claimed:
-        return to_dto(notification)
+        # Not ours to send: sent, failed, not an email, or another task holds the lease.
+        current = Notification.objects.filter(pk=notification_id).first()
+        if current is None:
+            logger.warning("notification %s does not exist; nothing to send", notification_id)
+            return None
+        return to_dto(current)
 
     try:
         _email_message(notification).send(fail_silently=False)
@@ -578,18 +565,49 @@ def notification_send(*, notification_id: UUID) -> NotificationDTO | None:
         with transaction.atomic():
             _give_up(notification, _describe(exc))
     else:
-        with transaction.atomic():
-            sent = Notification.objects.filter(pk=notification.pk, status=Status.PENDING).update(
-                status=Status.SENT,
-                sent_at=timezone.now(),
-                last_error="",
-                lease_until=None,
-                updated_at=timezone.now(),
-            )
-            if sent:
-                _publish_sent(notification)
-        logger.info("notification %s sent to %s", notification.id, notification.email)
+        if _mark_sent(notification):
+            logger.info("notification %s sent to %s", notification.id, notification.email)
+            return to_dto(notification)
     return to_dto(Notification.objects.get(pk=notification_id))
+
+
+# One autocommit statement: takes the lease, counts the attempt, and returns the row if there
+# is work. A second task for the same email (a stalled-send sweep racing the first) finds the
+# lease taken and gets nothing, so the customer gets one email. Hand-written: it runs for
+# every email, and the ORM would need an UPDATE and a SELECT.
+_CLAIM_FOR_SEND_SQL = f"""
+    UPDATE {Notification._meta.db_table}
+       SET attempts = attempts + 1, lease_until = %s, updated_at = %s
+     WHERE id = %s AND status = '{Status.PENDING}' AND channel = '{Channel.EMAIL}'
+       AND (lease_until IS NULL OR lease_until < %s)
+ RETURNING *
+"""
+
+
+def _claim_for_send(notification_id: UUID) -> Notification | None:
+    ops, now = connection.ops, timezone.now()
+    lease_until = ops.adapt_datetimefield_value(now + timedelta(seconds=SEND_LEASE_SECONDS))
+    at = ops.adapt_datetimefield_value(now)
+    pk = Notification._meta.get_field("id").get_db_prep_value(notification_id, connection)
+    return next(
+        iter(Notification.objects.raw(_CLAIM_FOR_SEND_SQL, [lease_until, at, pk, at])), None
+    )
+
+
+@transaction.atomic
+def _mark_sent(notification: Notification) -> bool:
+    """Record the email as sent (and publish it), unless it stopped being pending meanwhile."""
+    now = timezone.now()
+    changes = {"status": Status.SENT, "sent_at": now, "last_error": "", "lease_until": None}
+    sent = Notification.objects.filter(pk=notification.pk, status=Status.PENDING).update(
+        **changes, updated_at=now
+    )
+    if not sent:
+        return False
+    for field, value in {**changes, "updated_at": now}.items():
+        setattr(notification, field, value)
+    _publish_sent(notification)
+    return True
 
 
 def _email_message(notification: Notification) -> EmailMultiAlternatives:
