@@ -235,6 +235,7 @@ BUS_BACKOFF_BASE_SECONDS = env.float("BUS_BACKOFF_BASE_SECONDS", default=1.0)
 BUS_BACKOFF_MAX_SECONDS = env.float("BUS_BACKOFF_MAX_SECONDS", default=600.0)
 BUS_LEASE_SECONDS = env.float("BUS_LEASE_SECONDS", default=30.0)
 BUS_BATCH_SIZE = env.int("BUS_BATCH_SIZE", default=100)
+BUS_DELIVERIES_PER_TRANSACTION = env.int("BUS_DELIVERIES_PER_TRANSACTION", default=20)
 BUS_POLL_SECONDS = env.float("BUS_POLL_SECONDS", default=1.0)
 EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=30)
 # "inprocess": the relay runs local subscribers; "kafka": the relay produces every event to
