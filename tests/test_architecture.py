@@ -1,6 +1,7 @@
 """The boundaries of DESIGN.md §2: import-linter's contracts in pyproject.toml, and no
-relation between two apps' models."""
+relation between two apps' models, robust after-commit callbacks."""
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -80,3 +81,19 @@ def test_the_walk_finds_a_relation_to_another_apps_model() -> None:
         "cart.Basket.shelf -> inventory.Shelf",
         "cart.Basket.shelves -> inventory.Shelf",
     ]
+
+
+ON_COMMIT = re.compile(r"transaction\.on_commit\((?P<args>[^\n]*)")
+
+
+def test_after_commit_callbacks_in_the_apps_are_robust() -> None:
+    """The relay delivers several events in one transaction, so their handlers' after-commit
+    callbacks run in one go. One that raised without ``robust=True`` would stop the others
+    (docs/EVENTS.md, *Subscribing*)."""
+    fragile = [
+        f"{path.relative_to(ROOT)}: {match.group(0)}"
+        for path in sorted((ROOT / "apps").rglob("*.py"))
+        for match in ON_COMMIT.finditer(path.read_text())
+        if "robust=True" not in match.group("args")
+    ]
+    assert fragile == []

@@ -28,7 +28,6 @@ from uuid import UUID
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
 from django.utils import timezone
 from django_q.models import Schedule
 

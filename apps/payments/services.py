@@ -203,7 +203,9 @@ def payment_start_for_checkout(
         detail={"checkout_event_id": str(checkout_event_id), "amount": str(amount)},
     )
     logger.info("payment %s created for cart %s", payment.id, cart_id)
-    transaction.on_commit(lambda: _enqueue_charge(payment.id))
+    # Robust: if the broker is down, the error is logged, the transaction's other after-commit
+    # work still runs, and the stalled-payments sweep queues this charge again.
+    transaction.on_commit(lambda: _enqueue_charge(payment.id), robust=True)
     return to_dto(payment)
 
 
@@ -645,7 +647,7 @@ def _owe_refund(payment: Payment, status: str, *, reference: str, detail: dict[s
             payment_id=payment.pk, kind=Kind.REFUND_OWED, detail={**detail, "reference": reference}
         )
         logger.warning("payment %s took money for an order that ended: refunding it", payment.id)
-        transaction.on_commit(lambda: _enqueue_refund_owed(payment.id))
+        transaction.on_commit(lambda: _enqueue_refund_owed(payment.id), robust=True)
     return bool(changed)
 
 

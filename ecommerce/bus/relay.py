@@ -18,7 +18,10 @@ takes the same rows in its own order (a checkout holding a cart and waiting for 
 row a handler locked earlier in the transaction). So a shared transaction never waits long
 for a lock: on PostgreSQL it sets a short ``lock_timeout``, and a lock it cannot get at once
 sends its deliveries down the one-by-one path, which waits as long as it takes while holding
-only that handler's locks.
+only that handler's locks. And it stays short: once its handlers have run for
+``SHARED_TRANSACTION_SECONDS`` it commits what it has and the rest go into the next one, so
+a use case never waits on it long enough for PostgreSQL's deadlock check (after
+``deadlock_timeout``, 1 s) to run in the use case and pick it as the victim.
 """
 
 import logging
@@ -99,10 +102,18 @@ _MARK_SHARED_SQL_POSTGRES = """
        AND set_config('synchronous_commit', 'off', true) IS NOT NULL
        AND set_config('lock_timeout', %(lock_timeout)s, true) IS NOT NULL
 """
-# Longest a shared transaction waits for a row lock before its deliveries go one by one. Far
-# below PostgreSQL's deadlock_timeout (1 s), so a use case waiting on the relay is never the
-# one picked to fail.
+# Deliveries handed back to the next transaction when a shared one ends early: still ours,
+# with a fresh lease.
+_UNMARK_SHARED_SQL = """
+    UPDATE bus_delivery
+       SET status = 'pending', delivered_at = NULL, leased_until = %s, lease_token = %s
+     WHERE id IN ({ids}) AND status = 'delivered' AND lease_token IS NULL
+"""
+# Longest a shared transaction waits for a row lock before its deliveries go one by one, and
+# how long its handlers may run before it commits what it has. Both far below PostgreSQL's
+# deadlock_timeout (1 s), so a use case waiting on the relay is never the one picked to fail.
 SHARED_LOCK_TIMEOUT = "50ms"
+SHARED_TRANSACTION_SECONDS = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,35 +219,71 @@ class Relay:
             forward(self, outgoing, events)
         local = [c for c in claimed if c.subscriber != KAFKA_PRODUCER]
         decoded: dict[int, Event] = {}  # each event decoded once for all its subscribers
-        step = self.per_transaction
-        for chunk in (local[i : i + step] for i in range(0, len(local), step)):
-            if len(chunk) > 1 and self._deliver_shared(chunk, events, decoded):
-                continue
-            for item in chunk:
-                self._deliver_one(item, events[item.event_pk], decoded)
+        while local:
+            chunk = local[: self.per_transaction]
+            done = self._deliver_shared(chunk, events, decoded) if len(chunk) > 1 else 0
+            if not done:
+                for item in chunk:
+                    self._deliver_one(item, events[item.event_pk], decoded)
+                done = len(chunk)
+            local = local[done:]
 
     # -- several deliveries in one transaction --------------------------------------------------
 
     def _deliver_shared(
         self, chunk: list[Claimed], events: dict[int, OutboxEvent], decoded: dict[int, Event]
-    ) -> bool:
-        """Deliver ``chunk`` in one transaction. False if it rolled back (nothing happened)."""
+    ) -> int:
+        """Deliver the start of ``chunk`` in one transaction; how many it delivered (0: the
+        transaction rolled back and nothing happened)."""
         if any(item.attempts > self.max_attempts for item in chunk):
-            return False
+            return 0
+        started = time.monotonic()
+        committed = False
+
+        def note_commit() -> None:
+            nonlocal committed
+            committed = True
+
+        done = 0
         try:
             with transaction.atomic():
                 if self._mark_shared(chunk) != len(chunk):
                     raise _OneByOne("a lease ran out")
+                # First in line of the after-commit callbacks: says the commit happened even
+                # if a handler's callback then raises.
+                transaction.on_commit(note_commit)
                 for item in chunk:
                     handler, event = self._resolve(item, events[item.event_pk], decoded)
                     with handling(event):
                         handler(event)
+                    done += 1
+                    if (
+                        done < len(chunk)
+                        and time.monotonic() - started > SHARED_TRANSACTION_SECONDS
+                    ):
+                        self._unmark_shared(chunk[done:])
+                        break
         except Exception as exc:
+            if committed:
+                # Delivered; what raised was a handler's after-commit callback (a task that
+                # could not be queued). Recovery of that work is the handler's business.
+                logger.error("an after-commit callback of a delivered batch failed: %s", exc)
+                return done
             # Whatever it was (a failing handler, a lock not granted at once, a lost lease),
             # the one-by-one path sorts it out delivery by delivery.
             logger.debug("shared delivery of %d rolled back: %s", len(chunk), exc)
-            return False
-        return True
+            return 0
+        return done
+
+    def _unmark_shared(self, rest: list[Claimed]) -> None:
+        lease_until = connection.ops.adapt_datetimefield_value(timezone.now() + self.lease)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _UNMARK_SHARED_SQL.format(ids=", ".join(["%s"] * len(rest))),
+                [lease_until, _db_uuid(rest[0].lease_token), *(item.id for item in rest)],
+            )
+            if cursor.rowcount != len(rest):
+                raise _OneByOne("deliveries to hand back were not ours")
 
     def _mark_shared(self, chunk: list[Claimed]) -> int:
         ids, token = [item.id for item in chunk], chunk[0].lease_token

@@ -8,7 +8,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from django.db import close_old_connections, connection, transaction
+from django.db import OperationalError, close_old_connections, connection, transaction
 from django.db.models import Count
 
 from ecommerce.bus import publish
@@ -239,6 +239,70 @@ def test_a_shared_delivery_transaction_gives_way_to_a_use_case_instead_of_deadlo
     balances = {x.account_id: (x.total, x.deposits) for x in Balance.objects.all()}
     assert balances == {a: (Decimal("5"), 1), b: (Decimal("7"), 1)}  # each applied once
     assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
+
+
+def test_a_slow_shared_transaction_commits_before_a_waiting_use_case_could_be_a_victim(
+    deferred_bus: None,
+) -> None:
+    """As above, with about a second of handlers between locking A and asking for B. Had the
+    relay held A all that time, the use case's own deadlock check (after deadlock_timeout, 1
+    s) would run while the relay waits for B, and pick the use case."""
+    a, b = uuid4(), uuid4()
+    Balance.objects.bulk_create(
+        [Balance(account_id=x, total=Decimal("0"), deposits=0) for x in (a, b)]
+    )
+    with transaction.atomic():
+        publish(Deposited(account_id=a, amount=Decimal("5")))
+        publish(ThingHappened(thing_id=uuid4(), sleep_ms=985))
+        publish(Deposited(account_id=b, amount=Decimal("7")))
+
+    holds_b = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def use_case() -> None:
+        try:
+            with transaction.atomic():
+                Balance.objects.select_for_update().get(account_id=b)
+                holds_b.set()
+                while not a_is_locked_elsewhere(a):  # until the relay holds A
+                    time.sleep(0.001)
+                Balance.objects.select_for_update().get(account_id=a)
+        except Exception as exc:  # a deadlock victim: what must never happen
+            outcome["error"] = exc
+        finally:
+            connection.close()
+
+    def relay() -> None:
+        holds_b.wait()
+        Relay().drain()
+        connection.close()
+
+    threads = [threading.Thread(target=use_case), threading.Thread(target=relay)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert "error" not in outcome, outcome.get("error")
+    balances = {x.account_id: (x.total, x.deposits) for x in Balance.objects.all()}
+    assert balances == {a: (Decimal("5"), 1), b: (Decimal("7"), 1)}
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
+
+
+class _Probed(Exception):
+    pass
+
+
+def a_is_locked_elsewhere(account_id: object) -> bool:
+    """Whether another transaction holds the account's row (tried without waiting)."""
+    try:
+        with transaction.atomic():
+            Balance.objects.select_for_update(nowait=True).get(account_id=account_id)
+            raise _Probed  # not locked elsewhere: undo the probe's own lock
+    except _Probed:
+        return False
+    except OperationalError:
+        return True
 
 
 def relay_waits_for_a_lock() -> bool:

@@ -7,11 +7,14 @@ from uuid import uuid4
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from ecommerce.bus import relay as relay_module
+from ecommerce.bus import subscribe
 from ecommerce.bus.models import Delivery, OutboxEvent
+from ecommerce.bus.registry import unsubscribe
 from ecommerce.bus.relay import Relay
 from tests.bus.conftest import due_now
 from tests.bus.support.events import ThingHappened
@@ -47,6 +50,66 @@ def test_deliveries_share_transactions_of_the_configured_size(
     assert sum(1 for sql in statements if MARK_DELIVERED.search(sql)) == marks
     assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
     assert Effect.objects.count() == 10  # record and fragile, five events each
+
+
+def test_a_shared_transaction_that_runs_long_commits_what_it_has_and_goes_on(
+    publish_committed,  # type: ignore[no-untyped-def]
+    settings,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings.BUS_EAGER = False
+    monkeypatch.setattr(relay_module, "SHARED_TRANSACTION_SECONDS", 0.0)  # every one is long
+    publish_committed(*(ThingHappened(thing_id=uuid4(), n=i) for i in range(5)))
+
+    with CaptureQueriesContext(connection) as queries:
+        Relay().drain()
+
+    statements = [q["sql"] for q in queries.captured_queries]
+    # Each transaction delivers one and hands the rest back to the next: 15 marks.
+    assert sum(1 for sql in statements if MARK_DELIVERED.search(sql)) == 15
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
+    assert Delivery.objects.filter(lease_token__isnull=False).count() == 0
+    effects = Effect.objects.values_list("subscriber", "event_id")
+    assert len(effects) == 10
+    assert len(set(effects)) == 10
+
+
+@pytest.mark.parametrize("robust", [True, False])
+def test_a_failing_after_commit_callback_does_not_undo_or_redo_a_shared_delivery(
+    publish_committed,  # type: ignore[no-untyped-def]
+    settings,  # type: ignore[no-untyped-def]
+    caplog: pytest.LogCaptureFixture,
+    robust: bool,
+) -> None:
+    settings.BUS_EAGER = False
+    handled: list[int] = []
+    queued: list[int] = []
+
+    def enqueue(event: ThingHappened) -> None:
+        handled.append(event.n)
+
+        def queue_task() -> None:
+            if event.n == 0:
+                raise ConnectionError("broker hiccup")
+            queued.append(event.n)
+
+        transaction.on_commit(queue_task, robust=robust)
+
+    subscribe(ThingHappened, enqueue, name="bus_support.enqueue")
+    try:
+        publish_committed(*(ThingHappened(thing_id=uuid4(), n=i) for i in range(4)))
+        Relay().drain()
+    finally:
+        unsubscribe("bus_support.enqueue")
+
+    assert sorted(handled) == [0, 1, 2, 3]  # each handler ran once: no one-by-one re-run
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
+    if robust:
+        assert sorted(queued) == [1, 2, 3]  # the others' after-commit work still ran
+    else:
+        # Django stops at a callback that raises without robust=True, which is why the
+        # apps' callbacks must be robust (tests/test_architecture.py). The relay says so.
+        assert "after-commit callback" in caplog.text
 
 
 def test_a_failing_handler_rolls_back_only_its_own_delivery_out_of_a_shared_transaction(
