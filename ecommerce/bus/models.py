@@ -93,6 +93,12 @@ class Delivery(models.Model):
         verbose_name_plural = "deliveries"
         constraints = [
             models.UniqueConstraint(fields=["event", "subscriber"], name="bus_delivery_once"),
+            # A lease is held only on a pending delivery: every way out of pending clears it.
+            # The relay's shared "delivered" mark relies on this (ecommerce/bus/relay.py).
+            models.CheckConstraint(
+                condition=Q(lease_token__isnull=True) | Q(status="pending"),
+                name="bus_delivery_lease_only_pending",
+            ),
         ]
         indexes = [
             # The relay's claim: due pending deliveries, oldest first. Partial, so it stays

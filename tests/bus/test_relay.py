@@ -7,7 +7,7 @@ from uuid import uuid4
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -265,3 +265,20 @@ def test_a_lease_that_ran_out_is_claimed_again(relay: Relay, publish_committed) 
     # The first relay coming back late cannot deliver again: its lease token is gone.
     relay.deliver(claimed)
     assert Effect.objects.count() == 2
+
+
+def test_a_lease_is_held_only_on_a_pending_delivery(
+    relay: Relay,
+    publish_committed,  # type: ignore[no-untyped-def]
+) -> None:
+    """The shared "delivered" mark trusts the lease token alone; the database holds every
+    other write to that rule."""
+    publish_committed(ThingHappened(thing_id=uuid4()))
+    delivery = Delivery.objects.filter(subscriber=FRAGILE)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        delivery.update(status="dead", lease_token=uuid4())
+    with pytest.raises(IntegrityError), transaction.atomic():
+        delivery.update(status="delivered", lease_token=uuid4())
+    delivery.update(lease_token=uuid4())  # pending and leased: fine
+    assert delivery.get().status == "pending"
