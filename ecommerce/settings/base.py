@@ -276,6 +276,8 @@ NOTIFICATION_STALL_SECONDS = env.float("NOTIFICATION_STALL_SECONDS", default=600
 HOST = env.str("HOST", default="127.0.0.1")
 PORT = env.int("PORT", default=8000)
 WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=2)
+# How much lower the web server's CPU priority is than the relay's and the workers' (nice).
+WEB_NICE = env.int("WEB_NICE", default=0)
 
 LOGGING = {
     "version": 1,

@@ -3,6 +3,10 @@
 Starts gunicorn on HOST:PORT, the django-q2 cluster and, once it exists, the event relay.
 Ctrl-C or SIGTERM stops all of them; if one of them dies, the others are stopped too, so the
 shop is never left half running.
+
+``WEB_NICE`` runs gunicorn at a lower CPU priority than the relay and the workers. On a
+machine the web side can saturate, the orders already taken (payment, stock, emails) are
+then finished before new requests are served: see docs/BENCHMARKS.md, *Checkout*.
 """
 
 import os
@@ -51,7 +55,15 @@ class Command(BaseCommand):
             commands["relay"] = [*manage, "relay_events"]
 
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ["DJANGO_SETTINGS_MODULE"]}
-        children = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
+        nicer = settings.WEB_NICE
+        children = {
+            name: subprocess.Popen(
+                cmd,
+                env=env,
+                preexec_fn=(lambda: os.nice(nicer)) if name == "web" and nicer else None,
+            )
+            for name, cmd in commands.items()
+        }
         self.stdout.write(f"Shop running on http://{host}:{port}/ ({', '.join(children)})")
 
         stopping = False
