@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 
 
 def fetch_all(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -15,3 +15,19 @@ def fetch_all(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+def flush_wal() -> None:
+    """Return once everything this database has committed so far is on disk.
+
+    Deliveries commit without waiting for the disk (ecommerce/bus/relay.py). Where something
+    outside the database is then told the work is done (a Kafka offset), call this first.
+    It commits a transaction that writes one small record to the write-ahead log (a logical
+    decoding message; a transaction that writes nothing would not wait) with the default,
+    durable commit, which waits for the log up to its own record: that covers every commit
+    before it.
+    """
+    if connection.vendor != "postgresql":
+        return  # SQLite commits durably every time
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_logical_emit_message(true, 'shop.bus', 'flush')")

@@ -404,3 +404,55 @@ def test_a_dry_run_replay_under_kafka_shows_the_events_to_republish(
     out = capsys.readouterr().out
     assert "2  bus_support.ThingHappened            -> kafka.producer" in out
     assert set(Delivery.objects.values_list("status", flat=True)) == {"pending"}
+
+
+@pytest.mark.postgres
+def test_the_consumer_makes_its_work_durable_before_it_commits_offsets(
+    kafka_bus: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The delivered mark commits without waiting for the disk; Kafka must not hear that a
+    message is done before its effects are on disk."""
+    from ecommerce.bus.kafka import consumer as consumer_module
+
+    steps: list[str] = []
+    real_flush = consumer_module.flush_wal
+
+    def flush() -> None:
+        real_flush()
+        steps.append("flush")
+
+    class RecordingConsumer(consumer_module.Consumer):  # type: ignore[misc]
+        def commit(self, *args: object, **kwargs: object) -> object:
+            steps.append("commit")
+            return super().commit(*args, **kwargs)
+
+    monkeypatch.setattr(consumer_module, "flush_wal", flush)
+    monkeypatch.setattr(consumer_module, "Consumer", RecordingConsumer)
+    publish_committed(ThingHappened(thing_id=uuid4(), n=1), ThingHappened(thing_id=uuid4(), n=2))
+    Relay().drain()
+
+    consume(lambda c: c.messages_read == 2)
+
+    assert "commit" in steps
+    assert all(steps[i - 1] == "flush" for i, step in enumerate(steps) if step == "commit"), steps
+    assert sorted(effects(RECORD)) == [1, 2]
+
+
+@pytest.mark.postgres
+def test_flush_wal_puts_every_earlier_commit_on_disk() -> None:
+    from django.db import connection
+
+    from ecommerce.bus.db import flush_wal
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit = off")
+        Poison.objects.create(aggregate_id="async")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_insert_lsn()")
+        written = cursor.fetchone()[0]  # type: ignore[index]
+
+    flush_wal()
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", [written])
+        assert cursor.fetchone()[0] is True  # type: ignore[index]

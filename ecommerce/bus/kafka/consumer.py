@@ -5,9 +5,10 @@ or inserted there when the event was published by another service's database (it
 is unique, so it is inserted once); then, for each of the app's subscribers of that event
 type, its delivery row (unique per event and subscriber, the same row the in-process
 transport writes) is created and the handler runs through the relay's own delivery code.
-Only after that transaction commits is the message's offset committed. A message read again
-(a consumer that died before committing, a rebalance, a replay) finds the delivery row and
-does nothing.
+Only after that transaction commits, and is on disk, is the message's offset committed (the
+relay's delivered mark lets the transaction commit without waiting for the disk, so a batch
+ends with ``flush_wal``). A message read again (a consumer that died before committing, a
+rebalance, a replay) finds the delivery row and does nothing.
 
 A handler that fails does not hold up the partition: its delivery row is left pending with
 the relay's backoff (or dead after ``BUS_MAX_ATTEMPTS``), exactly as if the relay had tried
@@ -36,6 +37,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ecommerce.bus.conf import KafkaSettings, bus_settings, kafka_settings
+from ecommerce.bus.db import flush_wal
 from ecommerce.bus.events import event_class
 from ecommerce.bus.kafka.wire import BadMessage, IncomingEvent, read_message
 from ecommerce.bus.models import Delivery, OutboxEvent
@@ -165,6 +167,9 @@ class AppConsumer:
             if should_stop():
                 break  # the rest of the batch is read again by whoever consumes next
         if done:
+            # Durable before Kafka hears that these messages are done: a database crash now
+            # must not lose work whose messages would never be read again.
+            flush_wal()
             try:
                 consumer.commit(
                     offsets=[TopicPartition(t, p, o) for (t, p), o in done.items()],
