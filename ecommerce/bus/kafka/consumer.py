@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -79,6 +79,16 @@ def consumer_config(kafka: KafkaSettings, group_id: str) -> dict[str, Any]:
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
     }
+
+
+_RECORD_DELIVERIES_SQL = """
+    INSERT INTO bus_delivery (event_id, subscriber, aggregate_type, aggregate_id, sequence,
+                              status, attempts, next_attempt_at, leased_until, lease_token,
+                              last_error)
+    VALUES {values}
+    ON CONFLICT (event_id, subscriber) DO NOTHING
+    RETURNING id, subscriber
+"""
 
 
 class AppConsumer:
@@ -268,9 +278,9 @@ class AppConsumer:
                     status__in=[PENDING, DEAD],
                 ).values_list("subscriber", flat=True)
             )
-            for name in names:
-                if name not in seen:
-                    self._deliver(row, name, waits=name in behind)
+            new = [name for name in names if name not in seen]
+            if new:
+                self._deliver(row, new, behind)
 
     @staticmethod
     def _event_row(incoming: IncomingEvent) -> OutboxEvent:
@@ -289,30 +299,54 @@ class AppConsumer:
             # an aggregate type must belong to one service, and this raises.)
             return OutboxEvent.objects.get(event_id=incoming.event_id)
 
-    def _deliver(self, row: OutboxEvent, subscriber: str, *, waits: bool) -> None:
-        now = timezone.now()
+    def _deliver(self, row: OutboxEvent, subscribers: list[str], behind: set[str]) -> None:
+        """Record a delivery row per subscriber, then run the handlers of those not behind an
+        earlier event of the aggregate."""
         token = uuid4()
-        try:
-            with transaction.atomic():
-                delivery = Delivery.objects.create(
-                    event=row,
-                    subscriber=subscriber,
-                    aggregate_type=row.aggregate_type,
-                    aggregate_id=row.aggregate_id,
-                    sequence=row.sequence,
-                    next_attempt_at=now,
-                    # Handled now: recorded as claimed by us, as the relay's claim would.
-                    attempts=0 if waits else 1,
-                    leased_until=None if waits else now + self.relay.lease,
-                    lease_token=None if waits else token,
-                )
-        except IntegrityError:
-            return  # the consumer that had this partition before a rebalance has it
-        if waits:
-            return  # the relay delivers it after the earlier one, in order
-        claimed = Claimed(
-            id=delivery.pk, event_pk=row.pk, subscriber=subscriber, attempts=1, lease_token=token
-        )
-        # The relay's own path: mark delivered and run the handler in a savepoint, or record
-        # the failure with backoff (dead after the last attempt).
-        self.relay._deliver_one(claimed, row)
+        recorded = self._record_deliveries(row, subscribers, behind, token)
+        for subscriber in subscribers:
+            if subscriber not in recorded:
+                continue  # the consumer that had this partition before a rebalance has it
+            if subscriber in behind:
+                continue  # the relay delivers it after the earlier one, in order
+            claimed = Claimed(
+                id=recorded[subscriber],
+                event_pk=row.pk,
+                subscriber=subscriber,
+                attempts=1,
+                lease_token=token,
+            )
+            # The relay's own path: mark delivered and run the handler in a savepoint, or
+            # record the failure with backoff (dead after the last attempt).
+            self.relay._deliver_one(claimed, row)
+
+    def _record_deliveries(
+        self, row: OutboxEvent, subscribers: list[str], behind: set[str], token: UUID
+    ) -> dict[str, int]:
+        """Insert the delivery rows in one statement; the ids of those this call inserted.
+
+        One handled now is recorded as claimed by us, as the relay's claim would. A row
+        another consumer inserted first (a rebalance) is left alone: the insert waits for
+        that consumer's transaction and then skips the row.
+        """
+        ops, now = connection.ops, timezone.now()
+        token_value = Delivery._meta.get_field("lease_token").get_db_prep_value(token, connection)
+        leased_until = ops.adapt_datetimefield_value(now + self.relay.lease)
+        values, params = [], []
+        for subscriber in subscribers:
+            waits = subscriber in behind
+            values.append("(%s, %s, %s, %s, %s, 'pending', %s, %s, %s, %s, '')")
+            params += [
+                row.pk,
+                subscriber,
+                row.aggregate_type,
+                row.aggregate_id,
+                row.sequence,
+                0 if waits else 1,
+                ops.adapt_datetimefield_value(now),
+                None if waits else leased_until,
+                None if waits else token_value,
+            ]
+        with connection.cursor() as cursor:
+            cursor.execute(_RECORD_DELIVERIES_SQL.format(values=", ".join(values)), params)
+            return {subscriber: pk for pk, subscriber in cursor.fetchall()}
