@@ -208,9 +208,12 @@ class Relay:
             key=lambda c: c.id,
         )
 
-    def deliver(self, claimed: list[Claimed]) -> None:
-        """Deliver the claimed deliveries, a few per transaction (see the module docstring)."""
-        events = {e.pk: e for e in OutboxEvent.objects.filter(pk__in={c.event_pk for c in claimed})}
+    def deliver(self, claimed: list[Claimed], events: dict[int, OutboxEvent] | None = None) -> None:
+        """Deliver the claimed deliveries, a few per transaction (see the module docstring).
+        ``events``: their event rows by primary key, when the caller has them already."""
+        if events is None:
+            wanted = {c.event_pk for c in claimed}
+            events = {e.pk: e for e in OutboxEvent.objects.filter(pk__in=wanted)}
         outgoing = [c for c in claimed if c.subscriber == KAFKA_PRODUCER]
         if outgoing:
             # The kafka transport: these deliveries go to the broker, not to a handler.

@@ -304,21 +304,17 @@ class AppConsumer:
         earlier event of the aggregate."""
         token = uuid4()
         recorded = self._record_deliveries(row, subscribers, behind, token)
-        for subscriber in subscribers:
-            if subscriber not in recorded:
-                continue  # the consumer that had this partition before a rebalance has it
-            if subscriber in behind:
-                continue  # the relay delivers it after the earlier one, in order
-            claimed = Claimed(
-                id=recorded[subscriber],
-                event_pk=row.pk,
-                subscriber=subscriber,
-                attempts=1,
-                lease_token=token,
-            )
-            # The relay's own path: mark delivered and run the handler in a savepoint, or
-            # record the failure with backoff (dead after the last attempt).
-            self.relay._deliver_one(claimed, row)
+        claimed = [
+            Claimed(id=pk, event_pk=row.pk, subscriber=subscriber, attempts=1, lease_token=token)
+            for subscriber, pk in recorded.items()
+            # Not recorded: the consumer that had this partition before a rebalance has it.
+            # Behind an earlier event: the relay delivers it after that one, in order.
+            if subscriber not in behind
+        ]
+        # The relay's own path, inside this message's transaction: mark delivered and run the
+        # handlers together, or each on its own where one fails, recording the failure with
+        # backoff (dead after the last attempt).
+        self.relay.deliver(claimed, {row.pk: row})
 
     def _record_deliveries(
         self, row: OutboxEvent, subscribers: list[str], behind: set[str], token: UUID
