@@ -1,8 +1,11 @@
 """Running the bus's hot statements."""
 
 from typing import Any
+from uuid import UUID
 
 from django.db import connection, transaction
+
+from ecommerce.bus.models import Delivery
 
 
 def fetch_all(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -15,6 +18,12 @@ def fetch_all(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+def lease_token_value(token: UUID) -> Any:
+    """A lease token as a hand-written statement passes it (a uuid on PostgreSQL, text on
+    SQLite)."""
+    return Delivery._meta.get_field("lease_token").get_db_prep_value(token, connection)
 
 
 def flush_wal() -> None:

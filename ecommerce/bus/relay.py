@@ -40,7 +40,7 @@ from django.utils import timezone
 
 from ecommerce.bus import codec
 from ecommerce.bus.conf import KAFKA_PRODUCER, bus_settings
-from ecommerce.bus.db import fetch_all
+from ecommerce.bus.db import fetch_all, lease_token_value
 from ecommerce.bus.events import Event, event_class
 from ecommerce.bus.models import Delivery, OutboxEvent
 from ecommerce.bus.publishing import handling
@@ -133,11 +133,6 @@ class _OneByOne(Exception):
     """A shared transaction cannot be completed; its deliveries go one by one."""
 
 
-def _db_uuid(value: UUID) -> Any:
-    """A lease token as the database takes it (a uuid on PostgreSQL, text on SQLite)."""
-    return Delivery._meta.get_field("lease_token").get_db_prep_value(value, connection)
-
-
 def backoff_seconds(attempts: int) -> float:
     conf = bus_settings()
     return retry.backoff_seconds(attempts, base=conf.backoff_base, cap=conf.backoff_max)
@@ -188,7 +183,7 @@ class Relay:
         params: dict[str, Any] = {
             "now": ops.adapt_datetimefield_value(now),
             "lease_until": ops.adapt_datetimefield_value(now + self.lease),
-            "token": _db_uuid(token),
+            "token": lease_token_value(token),
             "limit": self.batch_size,
             "event_pk": event_pk,
         }
@@ -283,7 +278,7 @@ class Relay:
         with connection.cursor() as cursor:
             cursor.execute(
                 _UNMARK_SHARED_SQL.format(ids=", ".join(["%s"] * len(rest))),
-                [lease_until, _db_uuid(rest[0].lease_token), *(item.id for item in rest)],
+                [lease_until, lease_token_value(rest[0].lease_token), *(item.id for item in rest)],
             )
             if cursor.rowcount != len(rest):
                 raise _OneByOne("deliveries to hand back were not ours")
@@ -357,7 +352,7 @@ class Relay:
                 {
                     "now": ops.adapt_datetimefield_value(timezone.now()),
                     "id": item.id,
-                    "token": _db_uuid(item.lease_token),
+                    "token": lease_token_value(item.lease_token),
                 },
             )
             return cursor.rowcount == 1

@@ -3,9 +3,10 @@
 import signal
 import threading
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from django.db import OperationalError, close_old_connections, connection, transaction
@@ -197,14 +198,49 @@ def test_a_shared_delivery_transaction_gives_way_to_a_use_case_instead_of_deadlo
     A, the second wants B. A use case holds B and then asks for A, the opposite order. The
     relay must give way at once, not wait for PostgreSQL's deadlock detector (1 s) to pick a
     victim, which could be the use case."""
-    a, b = uuid4(), uuid4()
-    Balance.objects.bulk_create(
-        [Balance(account_id=x, total=Decimal("0"), deposits=0) for x in (a, b)]
-    )
+    a, b = two_accounts()
     with transaction.atomic():
         publish(Deposited(account_id=a, amount=Decimal("5")))
         publish(Deposited(account_id=b, amount=Decimal("7")))
 
+    # The use case asks for A once the relay, holding A, is blocked on B.
+    outcome = cross_with_the_relay(a, b, ask_for_a_when=relay_waits_for_a_lock)
+
+    assert "error" not in outcome
+    assert outcome["waited_for_a"] < 0.5  # the relay let go long before the 1 s detector
+    assert_deposits_applied_once(a, b)
+
+
+def test_a_slow_shared_transaction_commits_before_a_waiting_use_case_could_be_a_victim(
+    deferred_bus: None,
+) -> None:
+    """As above, with about a second of handlers between locking A and asking for B. Had the
+    relay held A all that time, the use case's own deadlock check (after deadlock_timeout, 1
+    s) would run while the relay waits for B, and pick the use case."""
+    a, b = two_accounts()
+    with transaction.atomic():
+        publish(Deposited(account_id=a, amount=Decimal("5")))
+        publish(ThingHappened(thing_id=uuid4(), sleep_ms=985))
+        publish(Deposited(account_id=b, amount=Decimal("7")))
+
+    # The use case asks for A as soon as the relay holds it.
+    outcome = cross_with_the_relay(a, b, ask_for_a_when=lambda: a_is_locked_elsewhere(a))
+
+    assert "error" not in outcome, outcome.get("error")
+    assert_deposits_applied_once(a, b)
+
+
+def two_accounts() -> tuple[UUID, UUID]:
+    a, b = uuid4(), uuid4()
+    Balance.objects.bulk_create(
+        [Balance(account_id=x, total=Decimal("0"), deposits=0) for x in (a, b)]
+    )
+    return a, b
+
+
+def cross_with_the_relay(a: UUID, b: UUID, *, ask_for_a_when: Callable[[], bool]) -> dict[str, Any]:
+    """A use case locks B, waits for ``ask_for_a_when()``, then locks A, while a relay drains
+    in another thread. Returns how long it waited for A, or the error it met."""
     holds_b = threading.Event()
     outcome: dict[str, Any] = {}
 
@@ -213,8 +249,7 @@ def test_a_shared_delivery_transaction_gives_way_to_a_use_case_instead_of_deadlo
             with transaction.atomic():
                 Balance.objects.select_for_update().get(account_id=b)
                 holds_b.set()
-                # Wait until the relay, holding A, is blocked on B; then ask for A.
-                wait_until(relay_waits_for_a_lock, timeout=10, interval=0.002)
+                wait_until(ask_for_a_when, timeout=10, interval=0.002)
                 asked = time.monotonic()
                 Balance.objects.select_for_update().get(account_id=a)
                 outcome["waited_for_a"] = time.monotonic() - asked
@@ -233,57 +268,10 @@ def test_a_shared_delivery_transaction_gives_way_to_a_use_case_instead_of_deadlo
         t.start()
     for t in threads:
         t.join()
-
-    assert "error" not in outcome
-    assert outcome["waited_for_a"] < 0.5  # the relay let go long before the 1 s detector
-    balances = {x.account_id: (x.total, x.deposits) for x in Balance.objects.all()}
-    assert balances == {a: (Decimal("5"), 1), b: (Decimal("7"), 1)}  # each applied once
-    assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
+    return outcome
 
 
-def test_a_slow_shared_transaction_commits_before_a_waiting_use_case_could_be_a_victim(
-    deferred_bus: None,
-) -> None:
-    """As above, with about a second of handlers between locking A and asking for B. Had the
-    relay held A all that time, the use case's own deadlock check (after deadlock_timeout, 1
-    s) would run while the relay waits for B, and pick the use case."""
-    a, b = uuid4(), uuid4()
-    Balance.objects.bulk_create(
-        [Balance(account_id=x, total=Decimal("0"), deposits=0) for x in (a, b)]
-    )
-    with transaction.atomic():
-        publish(Deposited(account_id=a, amount=Decimal("5")))
-        publish(ThingHappened(thing_id=uuid4(), sleep_ms=985))
-        publish(Deposited(account_id=b, amount=Decimal("7")))
-
-    holds_b = threading.Event()
-    outcome: dict[str, Any] = {}
-
-    def use_case() -> None:
-        try:
-            with transaction.atomic():
-                Balance.objects.select_for_update().get(account_id=b)
-                holds_b.set()
-                while not a_is_locked_elsewhere(a):  # until the relay holds A
-                    time.sleep(0.001)
-                Balance.objects.select_for_update().get(account_id=a)
-        except Exception as exc:  # a deadlock victim: what must never happen
-            outcome["error"] = exc
-        finally:
-            connection.close()
-
-    def relay() -> None:
-        holds_b.wait()
-        Relay().drain()
-        connection.close()
-
-    threads = [threading.Thread(target=use_case), threading.Thread(target=relay)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-
-    assert "error" not in outcome, outcome.get("error")
+def assert_deposits_applied_once(a: UUID, b: UUID) -> None:
     balances = {x.account_id: (x.total, x.deposits) for x in Balance.objects.all()}
     assert balances == {a: (Decimal("5"), 1), b: (Decimal("7"), 1)}
     assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}

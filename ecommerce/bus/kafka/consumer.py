@@ -37,7 +37,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ecommerce.bus.conf import KafkaSettings, bus_settings, kafka_settings
-from ecommerce.bus.db import flush_wal
+from ecommerce.bus.db import flush_wal, lease_token_value
 from ecommerce.bus.events import event_class
 from ecommerce.bus.kafka.wire import BadMessage, IncomingEvent, read_message
 from ecommerce.bus.models import Delivery, OutboxEvent
@@ -326,7 +326,7 @@ class AppConsumer:
         that consumer's transaction and then skips the row.
         """
         ops, now = connection.ops, timezone.now()
-        token_value = Delivery._meta.get_field("lease_token").get_db_prep_value(token, connection)
+        token_value = lease_token_value(token)
         leased_until = ops.adapt_datetimefield_value(now + self.relay.lease)
         values, params = [], []
         for subscriber in subscribers:
