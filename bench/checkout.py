@@ -30,6 +30,7 @@ import argparse
 import http.client
 import json
 import os
+import resource
 import secrets
 import signal
 import statistics
@@ -173,6 +174,24 @@ def tree_cpu_ms(roots: Iterable[int]) -> float:
             total += stats[pid][1]
             todo.extend(children.get(pid, []))
     return total * 1000 / CLOCK_TICKS
+
+
+def client_cpu_ms() -> float:
+    """CPU time of this process (the shoppers' threads and the poller), servers not included."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return (usage.ru_utime + usage.ru_stime) * 1000
+
+
+def machine_cpu_ms() -> dict[str, float]:
+    """The machine's CPU time so far, all cores: busy, idle (with I/O wait) and steal."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = ticks[:8]
+    to_ms = 1000 / CLOCK_TICKS
+    return {
+        "busy": (user + nice + system + irq + softirq) * to_ms,
+        "idle": (idle + iowait) * to_ms,
+        "steal": steal * to_ms,
+    }
 
 
 def database_backends(database: str) -> list[int]:
@@ -400,6 +419,8 @@ def run(
     poller.start()
     db_before = backends_cpu_ms(database_backends(args.database))
     cpu_before = [tree_cpu_ms([p.pid]) for p in servers]
+    client_before = client_cpu_ms()
+    machine_before = machine_cpu_ms()
     started = time.perf_counter()
 
     def one(_: int) -> Shopper:
@@ -421,6 +442,8 @@ def run(
         for role, p, before in zip(("web", "relay", "workers"), servers, cpu_before, strict=True)
     }
     cpu_ms = sum(cpu_by_role.values())
+    client_ms = client_cpu_ms() - client_before
+    machine = {k: v - machine_before[k] for k, v in machine_cpu_ms().items()}
     db_after = backends_cpu_ms(database_backends(args.database))
     db_ms = sum(v - db_before.get(pid, 0.0) for pid, v in db_after.items())
 
@@ -481,7 +504,12 @@ def run(
             "servers": cpu_ms / args.shoppers,
             **{role: ms / args.shoppers for role, ms in cpu_by_role.items()},
             "database": db_ms / args.shoppers,
+            "load_generator": client_ms / args.shoppers,
         },
+        # The whole machine from the first shopper to the last outcome: "busy" is every
+        # process (the servers, the database, the load generator, anything else running), and
+        # "steal" is time the virtual machine's host gave to others, a sign of a noisy run.
+        "machine_cpu_ms": machine,
     }
 
 
@@ -518,7 +546,13 @@ def print_table(results: list[dict[str, Any]]) -> None:
         print(
             f"  CPU ms per shopper    servers {cpu['servers']:.1f} (web {cpu['web']:.1f}, "
             f"relay {cpu['relay']:.1f}, django-q2 {cpu['workers']:.1f}), "
-            f"database {cpu['database']:.1f}"
+            f"database {cpu['database']:.1f}, load generator {cpu['load_generator']:.1f}"
+        )
+        machine = r["machine_cpu_ms"]
+        print(
+            f"  machine CPU s         busy {machine['busy'] / 1000:.1f}, "
+            f"idle {machine['idle'] / 1000:.1f}, steal {machine['steal'] / 1000:.1f} "
+            f"over {r['total_seconds']:.1f} s"
         )
 
 
@@ -528,6 +562,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--scarce-stock", type=int, default=100)
     parser.add_argument("--ample-stock", type=int, default=1_000_000)
+    parser.add_argument(
+        "--runs", default="scarce,ample", help="which runs, in order: scarce, ample or both"
+    )
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
     parser.add_argument(
@@ -551,9 +588,10 @@ def main() -> None:
         client = Client(args.port)
         wait_until_up(client)
         staff = staff_token(client)
+        stocks = {"scarce": args.scarce_stock, "ample": args.ample_stock}
         results = [
-            run(args, client, staff, servers, args.scarce_stock, "scarce stock"),
-            run(args, client, staff, servers, args.ample_stock, "ample stock"),
+            run(args, client, staff, servers, stocks[name], f"{name} stock")
+            for name in args.runs.split(",")
         ]
     finally:
         stop_servers(servers)
