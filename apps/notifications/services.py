@@ -44,6 +44,7 @@ from apps.notifications.models import (
 from apps.notifications.rendering import Rendered, RenderFailed, render_email, render_in_app
 from apps.products import services as products
 from ecommerce.bus import publish
+from ecommerce.common.db import insert_unless_exists
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.common.retry import backoff_seconds, schedule_task_once
 from ecommerce.common.tasks import queue_task
@@ -794,16 +795,14 @@ def _notify(
 def _record(
     *, channel: str, recipient: str, kind: str, source_event_id: UUID, **fields: Any
 ) -> Notification | None:
-    """Create the notification unless this event already made it; render, then deliver or
-    queue it."""
+    """Create the notification unless this event already made it (rendered first: an event
+    is almost always new); then deliver or queue it."""
     key = {
         "source_event_id": source_event_id,
         "kind": kind,
         "channel": channel,
         "recipient": recipient,
     }
-    if Notification.objects.filter(**key).exists():
-        return None
     notification = Notification(**key, **fields)
     try:
         _fill(notification, _render(kind, channel, notification))
@@ -815,13 +814,8 @@ def _record(
         if channel == Channel.IN_APP:
             notification.status = Status.SENT
             notification.sent_at = timezone.now()
-    try:
-        with transaction.atomic():
-            notification.save(force_insert=True)
-    except IntegrityError:
-        if Notification.objects.filter(**key).exists():
-            return None  # made concurrently by the same event: it is someone else's to send
-        raise
+    if not insert_unless_exists(notification, unique_fields=list(key)):
+        return None  # this event made it already (a redelivery): it is sent or on its way
     if notification.status == Status.FAILED:
         _publish_failed(notification)
     elif notification.status == Status.SENT:

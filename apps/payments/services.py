@@ -42,6 +42,7 @@ from apps.payments.gateways import (
 )
 from apps.payments.models import Payment, PaymentEvent
 from ecommerce.bus import publish
+from ecommerce.common.db import insert_unless_exists
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.common.retry import backoff_seconds, schedule_task_once
 from ecommerce.common.tasks import queue_task
@@ -183,19 +184,18 @@ def payment_start_for_checkout(
     """
     # Insert first: the cart almost always has no payment yet (the bus delivers each event
     # to each subscriber once), so looking before inserting would cost a query for nothing.
-    try:
-        with transaction.atomic():
-            payment = Payment.objects.create(
-                cart_id=cart_id,
-                user_id=user_id,
-                email=email,
-                amount=amount,
-                currency=currency,
-                gateway=get_gateway().name,
-                payment_token=payment_token,
-                idempotency_key=f"charge:{cart_id}:{checkout_event_id}",
-            )
-    except IntegrityError:  # a replayed checkout: the cart's payment stands
+    payment = Payment(
+        cart_id=cart_id,
+        user_id=user_id,
+        email=email,
+        amount=amount,
+        currency=currency,
+        gateway=get_gateway().name,
+        payment_token=payment_token,
+        idempotency_key=f"charge:{cart_id}:{checkout_event_id}",
+    )
+    if not insert_unless_exists(payment, unique_fields=["cart_id"]):
+        # A replayed checkout: the cart's payment stands.
         return to_dto(Payment.objects.get(cart_id=cart_id))
     PaymentEvent.objects.create(
         payment=payment,

@@ -10,7 +10,7 @@ signed as in ``apps.payments.gateways.signing`` with ``PAYMENT_WEBHOOK_SECRET``.
 """
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
@@ -27,6 +27,7 @@ from apps.payments.gateways import (
     signing,
 )
 from apps.payments.models import FakeGatewayRequest
+from ecommerce.common.db import insert_unless_exists
 
 TOKEN_OK = "tok_ok"
 TOKEN_DECLINED = "tok_declined"
@@ -48,24 +49,21 @@ class FakeGateway:
     def charge(
         self, *, payment_id: UUID, amount: Decimal, currency: str, token: str, idempotency_key: str
     ) -> ChargeResult:
-        with transaction.atomic():
-            request = _request_for(idempotency_key, Operation.CHARGE, payment_id, amount, currency)
-            request.calls += 1
-            timed_out = False
-            if request.outcome == Outcome.PENDING:
-                if token == TOKEN_FLAKY and request.calls <= FLAKY_TIMEOUTS:
-                    timed_out = True
-                elif token in (TOKEN_OK, TOKEN_FLAKY):
-                    request.outcome = Outcome.SUCCEEDED
-                    request.reference = f"fake_ch_{uuid4().hex}"
-                else:
-                    request.outcome = Outcome.DECLINED
-                    request.failure_code = (
-                        "payment_declined" if token == TOKEN_DECLINED else "invalid_payment_token"
-                    )
-            request.save(update_fields=["calls", "outcome", "reference", "failure_code"])
-        # Raised after the commit, so the call is counted as a real gateway would count it.
-        if timed_out:
+        def decide(request: FakeGatewayRequest) -> None:
+            if token == TOKEN_FLAKY and request.calls <= FLAKY_TIMEOUTS:
+                return  # stays pending: this call times out
+            if token in (TOKEN_OK, TOKEN_FLAKY):
+                request.outcome = Outcome.SUCCEEDED
+                request.reference = f"fake_ch_{uuid4().hex}"
+            else:
+                request.outcome = Outcome.DECLINED
+                request.failure_code = (
+                    "payment_declined" if token == TOKEN_DECLINED else "invalid_payment_token"
+                )
+
+        request = _call(idempotency_key, Operation.CHARGE, payment_id, amount, currency, decide)
+        # Raised once the call is on the books, so it counts as a real gateway would count it.
+        if request.outcome == Outcome.PENDING:
             raise GatewayTimeout("the fake gateway timed out")
         return ChargeResult(
             succeeded=request.outcome == Outcome.SUCCEEDED,
@@ -83,13 +81,11 @@ class FakeGateway:
         currency: str,
         idempotency_key: str,
     ) -> RefundResult:
-        with transaction.atomic():
-            request = _request_for(idempotency_key, Operation.REFUND, payment_id, amount, currency)
-            request.calls += 1
-            if request.outcome == Outcome.PENDING:
-                request.outcome = Outcome.SUCCEEDED
-                request.reference = f"fake_re_{uuid4().hex}"
-            request.save(update_fields=["calls", "outcome", "reference"])
+        def decide(request: FakeGatewayRequest) -> None:
+            request.outcome = Outcome.SUCCEEDED
+            request.reference = f"fake_re_{uuid4().hex}"
+
+        request = _call(idempotency_key, Operation.REFUND, payment_id, amount, currency, decide)
         return RefundResult(reference=request.reference)
 
     def verify_and_parse_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
@@ -128,20 +124,35 @@ def parse_webhook_body(body: bytes) -> WebhookEvent:
         raise InvalidWebhook("invalid_webhook", "The webhook body is not a valid event.") from exc
 
 
-def _request_for(
-    key: str, operation: str, payment_id: UUID, amount: Decimal, currency: str
+def _call(
+    key: str,
+    operation: str,
+    payment_id: UUID,
+    amount: Decimal,
+    currency: str,
+    decide: Callable[[FakeGatewayRequest], None],
 ) -> FakeGatewayRequest:
-    FakeGatewayRequest.objects.bulk_create(
-        [
-            FakeGatewayRequest(
-                idempotency_key=key,
-                operation=operation,
-                payment_id=payment_id,
-                amount=amount,
-                currency=currency,
-            )
-        ],
-        ignore_conflicts=True,  # a repeated key keeps its first request
+    """The books for ``key`` after one more call. ``decide`` sets the outcome of a request
+    that is still pending; a settled one keeps its first outcome.
+
+    A new key, nearly every call, is one INSERT. A repeated key is locked first, so two
+    calls with it (two workers) are answered one after the other.
+    """
+    request = FakeGatewayRequest(
+        idempotency_key=key,
+        operation=operation,
+        payment_id=payment_id,
+        amount=amount,
+        currency=currency,
+        calls=1,
     )
-    # Locked so two calls with the same key (two workers) are answered one after the other.
-    return FakeGatewayRequest.objects.select_for_update().get(idempotency_key=key)
+    decide(request)
+    if insert_unless_exists(request, unique_fields=["idempotency_key"]):
+        return request
+    with transaction.atomic():
+        request = FakeGatewayRequest.objects.select_for_update().get(idempotency_key=key)
+        request.calls += 1
+        if request.outcome == Outcome.PENDING:
+            decide(request)
+        request.save(update_fields=["calls", "outcome", "reference", "failure_code"])
+    return request
