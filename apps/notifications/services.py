@@ -815,7 +815,9 @@ def _record(
             notification.status = Status.SENT
             notification.sent_at = timezone.now()
     if not insert_unless_exists(notification, unique_fields=list(key)):
-        return None  # this event made it already (a redelivery): it is sent or on its way
+        # This event made it already (a redelivery, or the same event in another worker at
+        # once): that one is sent or on its way.
+        return None
     if notification.status == Status.FAILED:
         _publish_failed(notification)
     elif notification.status == Status.SENT:
