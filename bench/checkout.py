@@ -182,7 +182,7 @@ def tree_cpu_ms(roots: Iterable[int]) -> float:
 
 
 def client_cpu_ms() -> float:
-    """CPU time of this process (the shoppers' threads and the poller), servers not included."""
+    """CPU time of this process (the load generator's threads), servers not included."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return (usage.ru_utime + usage.ru_stime) * 1000
 
@@ -582,7 +582,7 @@ def main() -> None:
     )
     # Two, as `manage.py serve` starts by default (WEB_CONCURRENCY): on two cores shared with
     # the relay, django-q2 and PostgreSQL, four sync workers take the CPU the orders need to
-    # settle (docs/BENCHMARKS.md). Issue 5's reference for Oscar ran four.
+    # settle (docs/BENCHMARKS.md). The Oscar reference there ran four.
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
     parser.add_argument(

@@ -18,7 +18,6 @@ leave 13.8 ms of CPU per shopper for everything, and a shopper makes at least th
 import argparse
 import http.client
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.checkout import (
     ROOT,
     backends_cpu_ms,
+    client_cpu_ms,
     database_backends,
     fresh_database,
     server_env,
@@ -48,11 +48,6 @@ def bare_application(
     """The least a WSGI application can do: gunicorn's own cost per request."""
     start_response("201 Created", [("Content-Type", "application/json"), ("Content-Length", "2")])
     return [b"{}"]
-
-
-def client_cpu_ms() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return (usage.ru_utime + usage.ru_stime) * 1000
 
 
 def measure(
