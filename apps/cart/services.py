@@ -32,11 +32,12 @@ from django.utils import timezone
 
 from apps.cart import events
 from apps.cart.models import Cart, CartLine
-from apps.cart.selectors import cart_with_lines
+from apps.cart.selectors import cart_lines, cart_with_lines
 from apps.inventory import services as inventory
 from apps.inventory.services import OutOfStock
 from apps.products import services as products
 from ecommerce.bus import publish
+from ecommerce.common.db import lock_row, save_fields
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.common.money import quantize
 
@@ -226,7 +227,7 @@ def _may_access(cart: Cart, *, user_id: UUID | None, cart_token: str | None) -> 
 
 
 def _locked_cart(*, cart_id: UUID, user_id: UUID | None, cart_token: str | None) -> Cart:
-    cart = Cart.objects.select_for_update().filter(pk=cart_id).first()
+    cart = lock_row(Cart, pk=cart_id)
     if cart is None or not _may_access(cart, user_id=user_id, cart_token=cart_token):
         raise CartNotFound()
     return cart
@@ -259,7 +260,7 @@ def _customer_email(cart: Cart) -> str | None:
 
 
 def _touch(cart: Cart) -> None:
-    cart.save(update_fields=["updated_at"])
+    save_fields(cart, "updated_at")
 
 
 # -- the shopper's use cases --------------------------------------------------------------------
@@ -311,7 +312,7 @@ def cart_add_item(
     if product.status != "active":
         raise ProductUnavailable(attr="product_id")
 
-    lines = list(cart.lines.all())
+    lines = cart_lines(cart_id=cart.id)
     line = next((line for line in lines if line.product_id == product_id), None)
     new_quantity = quantity + (line.quantity if line else 0)
     if new_quantity > MAX_LINE_QUANTITY:
@@ -361,7 +362,7 @@ def cart_change_quantity(
     """
     _check_quantity(quantity)
     cart = _locked_open_cart(cart_id=cart_id, user_id=user_id, cart_token=cart_token)
-    lines = list(cart.lines.all())
+    lines = cart_lines(cart_id=cart.id)
     line = _line_of(lines, item_id)
     old_quantity = line.quantity
     if quantity == old_quantity:
@@ -400,7 +401,7 @@ def cart_remove_item(
     Raises ``CartNotFound``, ``CartItemNotFound``, ``CartNotOpen``.
     """
     cart = _locked_open_cart(cart_id=cart_id, user_id=user_id, cart_token=cart_token)
-    lines = list(cart.lines.all())
+    lines = cart_lines(cart_id=cart.id)
     line = _line_of(lines, item_id)
     lines.remove(line)
     line.delete()
@@ -509,7 +510,7 @@ def cart_checkout(
     email = _valid_email(email)
     payment_token = _valid_payment_token(payment_token)
     cart = _locked_open_cart(cart_id=cart_id, user_id=user_id, cart_token=cart_token)
-    lines = list(cart.lines.all())
+    lines = cart_lines(cart_id=cart.id)
     if not lines:
         raise CartEmpty()
     for_sale = products.product_get_many(product_ids=[line.product_id for line in lines])
@@ -529,7 +530,7 @@ def cart_checkout(
     cart.payment_token = payment_token
     cart.status = Status.CHECKED_OUT
     cart.checked_out_at = timezone.now()
-    cart.save(update_fields=["email", "payment_token", "status", "checked_out_at", "updated_at"])
+    save_fields(cart, "email", "payment_token", "status", "checked_out_at", "updated_at")
     dto = _to_dto(cart, lines)
     publish(
         events.CartCheckedOut(
@@ -732,4 +733,4 @@ def _db_value(field_name: str, value: Any) -> Any:
 
 
 def _total(cart: Cart) -> Decimal:
-    return quantize(sum((line.line_total for line in cart.lines.all()), Decimal(0)))
+    return quantize(sum((line.line_total for line in cart_lines(cart_id=cart.id)), Decimal(0)))

@@ -31,6 +31,7 @@ from apps.inventory import events
 from apps.inventory.events import ReservedLine
 from apps.inventory.models import Reservation, ReservationLine, Stock, StockMovement
 from ecommerce.bus import publish
+from ecommerce.common.db import lock_row
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.remote import service_url
 
@@ -180,17 +181,27 @@ def stock_get(*, product_id: UUID) -> StockDTO:
     return _stock_dto(stock)
 
 
+_STOCK_BY_PRODUCT_SQL = (
+    "SELECT product_id, sku, on_hand, reserved, low_stock_threshold"
+    f" FROM {Stock._meta.db_table} WHERE product_id IN ({{ids}})"
+)
+
+
 def stock_get_many(*, product_ids: Iterable[UUID]) -> dict[UUID, StockDTO]:
     """Stock of many products in one query; products without stock are left out."""
     if remote := _remote():
         return remote.stock_get_many(product_ids=product_ids)
-    # Plain rows, not model instances: this runs for every page of the catalog.
-    rows = Stock.objects.filter(product_id__in=product_ids).values_list(
-        "product_id", "sku", "on_hand", "reserved", "low_stock_threshold"
-    )
-    return {
-        product_id: StockDTO(
-            product_id=product_id,
+    # Plain rows from a hand-written statement: this runs for every page of the catalog and
+    # every cart change, and the ORM building the query cost more than running it.
+    ids = [_db_uuid(product_id) for product_id in set(product_ids)]
+    if not ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_STOCK_BY_PRODUCT_SQL.format(ids=", ".join(["%s"] * len(ids))), ids)
+        rows = cursor.fetchall()
+    stock = (
+        StockDTO(
+            product_id=_uuid(product_id),
             sku=sku,
             on_hand=on_hand,
             reserved=reserved,
@@ -198,7 +209,8 @@ def stock_get_many(*, product_ids: Iterable[UUID]) -> dict[UUID, StockDTO]:
             low_stock_threshold=threshold,
         )
         for product_id, sku, on_hand, reserved, threshold in rows
-    }
+    )
+    return {dto.product_id: dto for dto in stock}
 
 
 def stock_adjust(
@@ -731,7 +743,7 @@ def _find_reservation(reference: UUID) -> Reservation | None:
 
 
 def _lock_reservation(reference: UUID) -> Reservation:
-    reservation = Reservation.objects.select_for_update().filter(reference=reference).first()
+    reservation = lock_row(Reservation, reference=reference)
     if reservation is None:
         raise ReservationNotFound()
     return reservation
@@ -833,6 +845,11 @@ def _unreserve(reference: UUID, lines: Sequence[ReservedLine], kind: str, reason
 
 def _db_uuid(value: UUID) -> Any:
     return ReservationLine._meta.get_field("product_id").get_db_prep_value(value, connection)
+
+
+def _uuid(value: UUID | str) -> UUID:
+    # What a plain cursor returns for a UUID column: a UUID on PostgreSQL, its hex on SQLite.
+    return value if isinstance(value, UUID) else UUID(value)
 
 
 def _reserved_lines(lines: Iterable[ReservationLine]) -> tuple[ReservedLine, ...]:

@@ -29,6 +29,7 @@ from apps.products.events import (
     ProductUpdated,
 )
 from apps.products.models import Category, Product, ProductStatus
+from apps.products.selectors import products_by_id
 from ecommerce.bus import publish
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.common.money import CENT
@@ -321,10 +322,10 @@ def product_get(*, product_id: UUID) -> ProductDTO:
     """One product, whatever its status, with its availability. Raises ``ProductNotFound``."""
     if remote := _remote():
         return remote.product_get(product_id=product_id)
-    product = Product.objects.select_related("category").filter(pk=product_id).first()
-    if product is None:
+    found = products_by_id([product_id])
+    if not found:
         raise ProductNotFound()
-    return _dto(product)
+    return _dto(found[0])
 
 
 def product_get_many(*, product_ids: list[UUID]) -> dict[UUID, ProductDTO]:
@@ -333,8 +334,7 @@ def product_get_many(*, product_ids: list[UUID]) -> dict[UUID, ProductDTO]:
     """
     if remote := _remote():
         return remote.product_get_many(product_ids=product_ids)
-    products = Product.objects.select_related("category").filter(pk__in=set(product_ids))
-    return {dto.id: dto for dto in products_to_dtos(products)}
+    return {dto.id: dto for dto in products_to_dtos(products_by_id(set(product_ids)))}
 
 
 # -- categories ------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """Small database helpers the apps share."""
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db import connection
-from django.db.models import AutoField, Model
+from django.db import DatabaseError, connection
+from django.db.models import AutoField, Field, Model
+
+M = TypeVar("M", bound=Model)
 
 
 def insert_unless_exists(obj: Model, *, unique_fields: Sequence[str]) -> bool:
@@ -37,6 +39,56 @@ def insert_unless_exists(obj: Model, *, unique_fields: Sequence[str]) -> bool:
     obj._state.adding = False
     obj._state.db = connection.alias
     return True
+
+
+def lock_row(model: type[M], **where: Any) -> M | None:
+    """The row of ``model`` whose fields equal ``where``, locked until the transaction ends
+    (``SELECT ... FOR UPDATE``, where the database has it); ``None`` if there is none.
+
+    ``where`` must name a unique field or a unique set of fields. The same as
+    ``model.objects.select_for_update().filter(**where).first()`` without the ORM building the
+    query: on the busy paths (a cart at checkout, a reservation on payment) that building cost
+    about three times the statement itself. Fields are compared with ``=``: no lookups, no
+    relations.
+    """
+    fields = {name: _field(model, name) for name in where}
+    conditions = " AND ".join(f"{_column(field)} = %s" for field in fields.values())
+    params = [field.get_db_prep_value(where[name], connection) for name, field in fields.items()]
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    table = connection.ops.quote_name(model._meta.db_table)
+    sql = f"SELECT * FROM {table} WHERE {conditions}{lock}"
+    return next(iter(model._default_manager.raw(sql, params)), None)
+
+
+def save_fields(obj: Model, *names: str) -> None:
+    """Write these fields of a saved ``obj`` to its row, like ``obj.save(update_fields=names)``.
+
+    One hand-written ``UPDATE ... WHERE pk = ...``: on the busy paths (a cart changed or checked
+    out, an idempotent response stored) the ORM building the update cost about three times
+    running it. An ``auto_now`` field named here is set to now first, as ``save()`` does.
+    Sends no model signals (the shop connects none). Raises ``DatabaseError``, as ``save()``
+    does, when the row is not there.
+    """
+    model = type(obj)
+    fields = [_field(model, name) for name in names]
+    values = [f.get_db_prep_save(f.pre_save(obj, add=False), connection) for f in fields]
+    pk = _field(model, "pk")
+    assignments = ", ".join(f"{_column(field)} = %s" for field in fields)
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {assignments} WHERE {_column(pk)} = %s",
+            [*values, pk.get_db_prep_value(obj.pk, connection)],
+        )
+        if cursor.rowcount != 1:
+            raise DatabaseError(f"{model.__name__} {obj.pk} is not in the database.")
+
+
+def _field(model: type[Model], name: str) -> "Field[Any, Any]":
+    field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+    if not isinstance(field, Field):
+        raise TypeError(f"{model.__name__}.{name} is not a column")
+    return field
 
 
 def _column(field: Any) -> str:

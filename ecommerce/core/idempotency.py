@@ -37,6 +37,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from ecommerce.common.db import save_fields
 from ecommerce.common.errors import DomainError
 from ecommerce.core.models import IdempotencyKey
 
@@ -124,7 +125,7 @@ def idempotent(method: ViewMethod[P]) -> ViewMethod[P]:
                 record.response_status = response.status_code
                 # Stored as the client saw it: rendered JSON, read back.
                 record.response_body = json.loads(JSONRenderer().render(response.data))
-                record.save(update_fields=["response_status", "response_body"])
+                save_fields(record, "response_status", "response_body")
             else:
                 # Nothing was done, so nothing is remembered: the key may be used again.
                 transaction.set_rollback(True)

@@ -6,6 +6,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from django.db import connection
 from rest_framework.test import APIClient
 
 from apps.cart.models import Cart, CartLine
@@ -425,3 +426,32 @@ def test_the_fast_cart_body_renders_exactly_what_the_documented_serializer_does(
         **cart_body(open_cart),
         "token": "secret",
     } == CartCreateView.CartCreateOutputSerializer(open_cart).data
+
+
+# Savepoints included (the test runs in a transaction). PostgreSQL publishes an event in one
+# statement where SQLite takes two, and writes the stock ledger row in the same statement as
+# the stock; on both, a cart change and a checkout cost the same whatever else is in the shop.
+QUERIES_TO_ADD_AND_CHECK_OUT = {"postgresql": (9, 18), "sqlite": (10, 22)}
+
+
+def test_adding_and_checking_out_take_a_fixed_number_of_queries(
+    shopper: tuple[APIClient, dict[str, Any]],
+    django_assert_num_queries: Callable[..., Any],
+) -> None:
+    client, cart = shopper
+    product = make_product(stock=5, price="2.50")
+    to_add, to_check_out = QUERIES_TO_ADD_AND_CHECK_OUT[connection.vendor]
+
+    with django_assert_num_queries(to_add):
+        added = client.post(
+            f"/api/v1/carts/{cart['id']}/items", {"product_id": str(product.id), "quantity": 2}
+        )
+    with django_assert_num_queries(to_check_out):
+        checked_out = client.post(
+            f"/api/v1/carts/{cart['id']}/checkout",
+            {"email": "ann@example.com", "payment_token": "tok_ok"},
+            HTTP_IDEMPOTENCY_KEY="checkout-1",
+        )
+
+    assert (added.status_code, checked_out.status_code) == (201, 202)
+    assert checked_out.json()["total"] == "5.00"

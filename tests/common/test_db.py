@@ -1,13 +1,22 @@
-"""insert_unless_exists: one INSERT that skips a duplicate and leaves the transaction usable."""
+"""The shared statements of ecommerce.common.db, each one hand-written statement:
 
+- insert_unless_exists: one INSERT that skips a duplicate and leaves the transaction usable;
+- lock_row: a row by unique fields, locked until the transaction ends;
+- save_fields: the named fields of a saved object written to its row.
+"""
+
+import threading
+from datetime import timedelta
 from decimal import Decimal
 from uuid import uuid4
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.core.exceptions import FieldDoesNotExist
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.utils import timezone
 
 from apps.payments.models import FakeGatewayRequest, Payment
-from ecommerce.common.db import insert_unless_exists
+from ecommerce.common.db import insert_unless_exists, lock_row, save_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -83,3 +92,106 @@ def test_a_conflict_on_another_unique_constraint_still_raises() -> None:
         )
 
     assert Payment.objects.count() == 1
+
+
+# -- lock_row ----------------------------------------------------------------------------------
+
+
+def test_lock_row_finds_a_row_by_its_primary_key_or_by_unique_fields() -> None:
+    stored = payment(cart_id=uuid4(), idempotency_key="charge:1")
+    stored.save()
+
+    by_pk = lock_row(Payment, pk=stored.pk)
+    by_cart = lock_row(Payment, cart_id=stored.cart_id)
+    by_two = lock_row(Payment, cart_id=stored.cart_id, idempotency_key="charge:1")
+
+    assert by_pk is not None
+    assert by_cart is not None
+    assert by_two is not None
+    assert by_pk.pk == by_cart.pk == by_two.pk == stored.pk
+    assert by_pk.amount == Decimal("9.99")
+    assert by_pk.created_at == stored.created_at
+    assert by_pk._state.adding is False
+
+
+def test_lock_row_is_none_when_nothing_matches() -> None:
+    stored = payment(cart_id=uuid4(), idempotency_key="charge:1")
+    stored.save()
+
+    assert lock_row(Payment, pk=uuid4()) is None
+    assert lock_row(Payment, cart_id=stored.cart_id, idempotency_key="charge:2") is None
+
+
+def test_lock_row_refuses_what_is_not_a_column() -> None:
+    with pytest.raises(FieldDoesNotExist):
+        lock_row(Payment, nothing_here=1)
+    with pytest.raises(TypeError, match="not a column"):
+        lock_row(Payment, events=1)  # the reverse side of the event log's foreign key
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_lock_row_holds_the_row_until_the_transaction_ends() -> None:
+    stored = payment(cart_id=uuid4(), idempotency_key="charge:1")
+    stored.save()
+    seen: list[str] = []
+
+    def other_transaction() -> None:
+        try:
+            with transaction.atomic():
+                Payment.objects.select_for_update(nowait=True).get(pk=stored.pk)
+            seen.append("got the row")
+        except DatabaseError:
+            seen.append("locked")
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        assert lock_row(Payment, pk=stored.pk) is not None
+        while_held = threading.Thread(target=other_transaction)
+        while_held.start()
+        while_held.join()
+    after = threading.Thread(target=other_transaction)
+    after.start()
+    after.join()
+
+    assert seen == ["locked", "got the row"]
+
+
+# -- save_fields -------------------------------------------------------------------------------
+
+
+def test_save_fields_writes_only_the_fields_it_names() -> None:
+    stored = payment(cart_id=uuid4(), idempotency_key="charge:1")
+    stored.save()
+    stored.status = Payment.Status.FAILED
+    stored.failure_code = "card_declined"
+    stored.email = "not-written@example.com"
+
+    save_fields(stored, "status", "failure_code")
+
+    row = Payment.objects.get(pk=stored.pk)
+    assert (row.status, row.failure_code) == (Payment.Status.FAILED, "card_declined")
+    assert row.email == "shopper@example.com"
+
+
+def test_save_fields_sets_an_auto_now_field_it_names_as_save_does() -> None:
+    stored = payment(cart_id=uuid4(), idempotency_key="charge:1")
+    stored.save()
+    before = timezone.now()
+    Payment.objects.filter(pk=stored.pk).update(updated_at=before - timedelta(days=1))
+
+    save_fields(stored, "updated_at")
+
+    assert stored.updated_at >= before
+    assert Payment.objects.get(pk=stored.pk).updated_at == stored.updated_at
+
+
+def test_save_fields_of_a_row_that_is_gone_raises() -> None:
+    stored = payment(cart_id=uuid4(), idempotency_key="charge:1")
+    stored.save()
+    Payment.objects.filter(pk=stored.pk).delete()
+    stored.status = Payment.Status.FAILED
+
+    with pytest.raises(DatabaseError, match="not in the database"):
+        save_fields(stored, "status")
