@@ -412,28 +412,40 @@ def reservations_expire_due() -> int:
 
     Publishes ``ReservationExpired`` for each (and ``BackInStock`` on a crossing). Each
     reservation is expired in its own short transaction, taken with ``SKIP LOCKED``: runs side
-    by side share the work, and one that a commit or release holds is left to it.
+    by side share the work, and one that a commit or release holds is left to it. One that
+    cannot be expired (its stock drifted, say) is logged and left active for this run, so it
+    does not hold back the others: every run would otherwise start with it and stop there.
     """
     expired = 0
+    failed: set[int] = set()
     while True:
         with transaction.atomic():
             reservation = (
                 Reservation.objects.select_for_update(skip_locked=True)
                 .filter(status=Status.ACTIVE, expires_at__lte=timezone.now())
+                .exclude(pk__in=failed)
                 .order_by("expires_at")
                 .first()
             )
             if reservation is None:
                 return expired
-            reservation.status = Status.EXPIRED
-            reservation.release_reason = "expired"
-            reservation.save(update_fields=["status", "release_reason", "updated_at"])
-            lines = _reserved_lines(
-                sorted(reservation.lines.all(), key=lambda line: line.product_id)
-            )
-            publish(events.ReservationExpired(reference=reservation.reference, lines=lines))
-            _unreserve(reservation.reference, lines, Kind.EXPIRY, "expired")
+            try:
+                with transaction.atomic():
+                    _expire(reservation)
+            except Exception:
+                logger.exception("reservation %s cannot expire; left active", reservation.reference)
+                failed.add(reservation.pk)
+                continue
         expired += 1
+
+
+def _expire(reservation: Reservation) -> None:
+    reservation.status = Status.EXPIRED
+    reservation.release_reason = "expired"
+    reservation.save(update_fields=["status", "release_reason", "updated_at"])
+    lines = _reserved_lines(sorted(reservation.lines.all(), key=lambda line: line.product_id))
+    publish(events.ReservationExpired(reference=reservation.reference, lines=lines))
+    _unreserve(reservation.reference, lines, Kind.EXPIRY, "expired")
 
 
 # -- reconciliation -----------------------------------------------------------------------------

@@ -11,11 +11,37 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from apps.inventory import services
-from apps.inventory.models import Reservation, StockMovement
+from apps.inventory.models import Reservation, Stock, StockMovement
 from apps.inventory.services import StockDTO
 from tests.inventory.conftest import assert_ledger_adds_up, counters, lines, published_types
 
 pytestmark = pytest.mark.django_db
+
+
+def test_a_reservation_that_cannot_expire_does_not_hold_back_the_others(
+    stocked: Callable[..., StockDTO], caplog: pytest.LogCaptureFixture
+) -> None:
+    mug, cup = stocked(10), stocked(10)
+    drifted = services.reservation_create(reference=uuid4(), lines=lines((mug.product_id, 2)))
+    healthy = services.reservation_create(reference=uuid4(), lines=lines((cup.product_id, 3)))
+    # The drifted one is due first, so every run meets it first.
+    Reservation.objects.filter(reference=drifted.reference).update(
+        expires_at=timezone.now() - timedelta(minutes=2)
+    )
+    Reservation.objects.filter(reference=healthy.reference).update(
+        expires_at=timezone.now() - timedelta(minutes=1)
+    )
+    # The mug's counter no longer covers its reservation (a bug, or an edit by hand).
+    Stock.objects.filter(product_id=mug.product_id).update(reserved=1)
+
+    assert services.reservations_expire_due() == 1
+
+    statuses = dict(Reservation.objects.values_list("reference", "status"))
+    assert statuses == {drifted.reference: "active", healthy.reference: "expired"}
+    assert counters(cup.product_id) == (10, 0)
+    assert counters(mug.product_id) == (10, 1)  # untouched: reconcile_stock is the way out
+    assert f"reservation {drifted.reference} cannot expire" in caplog.text
+    assert published_types().count("inventory.ReservationExpired") == 1
 
 
 def test_expiry_releases_exactly_the_reservations_past_their_ttl(
