@@ -286,6 +286,15 @@ def purge_delivered(*, older_than_days: int | None = None) -> int:
         if not ids:
             return purged
         with transaction.atomic():
+            # Lock their deliveries and look again: a replay since the pick above may have sent
+            # some back to pending, and those events must stay. A replay from now on waits.
+            deliveries = Delivery.objects.select_for_update().filter(event_id__in=ids)
+            replayed = {
+                event
+                for event, status in deliveries.values_list("event_id", "status")
+                if status in (PENDING, DEAD)
+            }
+            ids = [pk for pk in ids if pk not in replayed]
             Delivery.objects.filter(event_id__in=ids).delete()
             purged += OutboxEvent.objects.filter(id__in=ids).delete()[1].get("bus.OutboxEvent", 0)
 

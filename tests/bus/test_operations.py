@@ -7,6 +7,7 @@ from uuid import uuid4
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -179,6 +180,41 @@ def test_purge_deletes_only_finished_events_past_retention(
     remaining = OutboxEvent.objects.values_list("aggregate_id", "occurred_at")
     assert len(remaining) == 2
     assert (str(poisoned), long_ago) in set(remaining)
+
+
+def test_purge_keeps_an_event_replayed_after_it_was_picked(
+    relay: Relay, publish_committed, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    publish_committed(
+        ThingHappened(thing_id=uuid4(), occurred_at=timezone.now() - timedelta(days=40))
+    )
+    Relay().drain()
+    picked_then_replayed: list[int] = []
+    replaying = []
+
+    class ReplayFirst:
+        """The purge's transaction module, with a replay committed just before its delete."""
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(transaction, name)
+
+        def atomic(self, *args: object, **kwargs: object) -> object:
+            if not replaying:  # the first transaction is the purge's; the replay has its own
+                replaying.append(True)
+                replay = operations.ReplaySlice(subscriber="bus_support.record")
+                picked_then_replayed.append(operations.replay(replay))
+            return transaction.atomic(*args, **kwargs)
+
+    monkeypatch.setattr(operations, "transaction", ReplayFirst())
+
+    assert operations.purge_delivered(older_than_days=30) == 0
+
+    assert picked_then_replayed == [1]
+    assert OutboxEvent.objects.count() == 1
+    assert Delivery.objects.get(subscriber="bus_support.record").status == "pending"
+    monkeypatch.undo()
+    Relay().drain()  # the replay goes through
+    assert Delivery.objects.get(subscriber="bus_support.record").status == "delivered"
 
 
 def test_requeue_clears_expired_leases(relay: Relay, publish_committed) -> None:  # type: ignore[no-untyped-def]
