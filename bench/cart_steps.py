@@ -1,0 +1,152 @@
+"""What each step of a shopper costs the web process, in CPU and statements, in process.
+
+    .venv/bin/python bench/cart_steps.py                  # 300 shoppers after 30 to warm up
+    .venv/bin/python bench/cart_steps.py --shoppers 1000
+
+One shopper at a time through Django's test client (the whole middleware stack and DRF, no
+gunicorn, no sockets), with the production settings on a PostgreSQL database of its own
+(dropped, created again and migrated, as bench/checkout.py does): create a cart, add one
+unit of a product, check out with ``tok_ok`` and an ``Idempotency-Key``, read the cart once.
+The relay is not running, so only the web process's own work is counted. Reports, per step,
+this process's CPU (``time.process_time``) and the statements it sent. Without the other
+processes and the machine's noise, it shows a change to a step's code where the checkout
+benchmark's rates would hide it. Writes bench/results/cart_steps.json.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.checkout import ROOT, fresh_database, server_env
+
+RESULTS = ROOT / "bench" / "results" / "cart_steps.json"
+STEPS = ("create", "add", "checkout", "get")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shoppers", type=int, default=300)
+    parser.add_argument("--warm-up", type=int, default=30)
+    parser.add_argument("--database", default="shop_bench_cart_steps")
+    args = parser.parse_args()
+
+    env = server_env(args.database, port=0, redis_url="")
+    print(f"setting up database {args.database} ...")
+    fresh_database(args.database, env)
+    os.environ.update(env)
+    os.environ["ALLOWED_HOSTS"] = "testserver"
+
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+
+    from apps.products import services as products
+
+    product = products.product_create(
+        sku=f"STEP-{uuid.uuid4().hex[:8]}",
+        name="A product",
+        price=Decimal("19.99"),
+        initial_stock=1_000_000,
+    )
+    client = Client()
+    cpu = dict.fromkeys(STEPS, 0.0)
+    statements = dict.fromkeys(STEPS, 0)
+    sent = [0]
+
+    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        sent[0] += 1
+        return execute(sql, params, many, context)
+
+    def step(name: str, measured: bool, request: Any, expected: int) -> Any:
+        sent[0] = 0
+        started = time.process_time()
+        response = request()
+        if measured:
+            cpu[name] += time.process_time() - started
+            statements[name] += sent[0]
+        assert response.status_code == expected, response.content
+        return response
+
+    def shopper(measured: bool) -> None:
+        cart = step(
+            "create",
+            measured,
+            lambda: client.post("/api/v1/carts/", content_type="application/json"),
+            201,
+        ).json()
+        path, token = f"/api/v1/carts/{cart['id']}", cart["token"]
+        step(
+            "add",
+            measured,
+            lambda: client.post(
+                f"{path}/items",
+                {"product_id": str(product.id), "quantity": 1},
+                content_type="application/json",
+                HTTP_X_CART_TOKEN=token,
+            ),
+            201,
+        )
+        step(
+            "checkout",
+            measured,
+            lambda: client.post(
+                f"{path}/checkout",
+                {"email": "shopper@example.com", "payment_token": "tok_ok"},
+                content_type="application/json",
+                HTTP_X_CART_TOKEN=token,
+                HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+            ),
+            202,
+        )
+        step("get", measured, lambda: client.get(f"{path}/", HTTP_X_CART_TOKEN=token), 200)
+
+    with connection.execute_wrapper(count):
+        for _ in range(args.warm_up):
+            shopper(measured=False)
+        for _ in range(args.shoppers):
+            shopper(measured=True)
+
+    rows = [
+        {
+            "step": name,
+            "cpu_ms": 1000 * cpu[name] / args.shoppers,
+            "statements": statements[name] / args.shoppers,
+        }
+        for name in STEPS
+    ]
+    total = sum(row["cpu_ms"] for row in rows)
+    print(f"\n{'step':<10}{'CPU ms':>8}{'statements':>12}")
+    for row in rows:
+        print(f"{row['step']:<10}{row['cpu_ms']:>8.2f}{row['statements']:>12.1f}")
+    print(f"{'total':<10}{total:>8.2f}{sum(row['statements'] for row in rows):>12.1f}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "benchmark": "cart_steps",
+                "command": " ".join(["bench/cart_steps.py", *sys.argv[1:]]),
+                "when": datetime.now().astimezone().isoformat(timespec="seconds"),
+                "shoppers": args.shoppers,
+                "steps": rows,
+                "total_cpu_ms": total,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
