@@ -4,14 +4,32 @@ One pass (``Relay.run_once``) is:
 
 1. **Claim**, in a short transaction of its own: pick due pending deliveries whose aggregate
    has no earlier undelivered event for the same subscriber, lock them with ``FOR UPDATE SKIP
-   LOCKED`` (so relays side by side never take the same row), lease them and count the
-   attempt. A relay that dies leaves a lease that simply runs out.
-2. **Deliver**, a few deliveries per short transaction (``BUS_DELIVERIES_PER_TRANSACTION``):
-   mark them done (only where our lease still holds), run their handlers, commit. The
-   handlers' writes and the "delivered" marks commit together, so an effect happens exactly
-   once. If anything in that transaction fails, it rolls back and each of its deliveries is
-   delivered again in a transaction of its own, so only a failing delivery is rescheduled,
-   with exponential backoff and jitter, or marked dead after the last attempt.
+   LOCKED`` (so relays side by side never take the same row) and lease them. A relay that
+   dies leaves a lease that simply runs out.
+2. **Deliver** the fresh ones (never tried: ``attempts = 0``), a few per short transaction
+   (``BUS_DELIVERIES_PER_TRANSACTION``): mark them done (only where our lease still holds),
+   run their handlers, commit. The handlers' writes and the "delivered" marks commit
+   together, so an effect happens exactly once. If anything in that transaction fails, it
+   rolls back and each of its deliveries is delivered again in a transaction of its own, so
+   only a failing delivery is rescheduled, with exponential backoff and jitter, or marked
+   dead after the last attempt.
+3. **Deliver the ones tried before alone**, last: each one's attempt is counted and
+   committed first, then it runs in a transaction of its own.
+
+Why attempts are counted this way: a handler can kill the relay process (out of memory, a
+segfault, a watchdog), and then nothing it was doing gets an outcome. If the claim counted
+an attempt for every delivery in the batch, the next relay would claim the same batch, die
+at the same place, and after ``BUS_MAX_ATTEMPTS`` rounds every delivery of the batch (other
+subscribers, other aggregates, whose handlers never ran) would be dead. So the claim counts
+the attempt only for fresh deliveries, which the fast path tries together: a relay dying
+there costs each of them one attempt, once. From then on they have ``attempts > 0`` and are
+tried alone, each charged (durably, before it runs) for its own try only: the delivery that
+kills the relay runs up its attempts across restarts and goes dead after the last one, while
+the others are delivered, the least tried first, so they go before the one that keeps
+failing. (The sign is ``attempts``, not the lease left behind: the housekeeping task clears
+leases that ran out.) Deliveries being retried after a plain failure take the same path,
+which costs them one more commit each. Kafka's producer deliveries are always counted at
+claim: the producer runs no handler and hands its deliveries to the broker together.
 
 Holding several handlers' row locks in one transaction could deadlock with a use case that
 takes the same rows in its own order (a checkout holding a cart and waiting for the stock
@@ -29,13 +47,14 @@ import signal
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from types import FrameType
 from typing import Any
 from uuid import UUID, uuid4
 
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from ecommerce.bus import codec
@@ -52,9 +71,16 @@ logger = logging.getLogger(__name__)
 PENDING, DELIVERED, DEAD = Delivery.Status.PENDING, Delivery.Status.DELIVERED, Delivery.Status.DEAD
 NOTIFY_CHANNEL = "bus_events"
 
+# A delivery tried before (attempts > 0, see the module docstring) is leased under a token of
+# its own, which says "deliver me alone" in the rows returned, and its attempt is not counted
+# here but just before it runs.
 _CLAIM_SQL = """
     UPDATE bus_delivery
-       SET leased_until = %(lease_until)s, lease_token = %(token)s, attempts = attempts + 1
+       SET leased_until = %(lease_until)s,
+           lease_token = CASE WHEN attempts > 0 AND subscriber <> %(producer)s
+                              THEN %(alone_token)s ELSE %(token)s END,
+           attempts = CASE WHEN attempts > 0 AND subscriber <> %(producer)s
+                           THEN attempts ELSE attempts + 1 END
      WHERE id IN (
         SELECT d.id FROM bus_delivery d
          WHERE d.status = 'pending'
@@ -72,7 +98,7 @@ _CLAIM_SQL = """
          LIMIT %(limit)s
          {lock}
      )
-    RETURNING id, event_id, subscriber, attempts
+    RETURNING id, event_id, subscriber, attempts, lease_token
 """
 
 
@@ -123,6 +149,8 @@ class Claimed:
     subscriber: str
     attempts: int
     lease_token: UUID
+    # Tried before: its attempt is counted (and committed) just before it runs, alone.
+    alone: bool = False
 
 
 class Undeliverable(Exception):
@@ -172,7 +200,7 @@ class Relay:
 
     def claim(self, *, event_pk: int | None = None) -> list[Claimed]:
         now = timezone.now()
-        token = uuid4()
+        token, alone_token = uuid4(), uuid4()
         ops = connection.ops
         sql = _CLAIM_SQL.format(
             only_event="AND d.event_id = %(event_pk)s" if event_pk is not None else "",
@@ -184,6 +212,8 @@ class Relay:
             "now": ops.adapt_datetimefield_value(now),
             "lease_until": ops.adapt_datetimefield_value(now + self.lease),
             "token": lease_token_value(token),
+            "alone_token": lease_token_value(alone_token),
+            "producer": KAFKA_PRODUCER,
             "limit": self.batch_size,
             "event_pk": event_pk,
         }
@@ -195,13 +225,20 @@ class Relay:
                     # collect and sort every pending row on each claim.
                     cursor.execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off")
             rows = fetch_all(sql, params)
-        return sorted(
-            (
-                Claimed(id=r[0], event_pk=r[1], subscriber=r[2], attempts=r[3], lease_token=token)
-                for r in rows
-            ),
-            key=lambda c: c.id,
-        )
+        claimed = []
+        for pk, event_pk, subscriber, attempts, leased_as in rows:
+            alone = leased_as == params["alone_token"]
+            claimed.append(
+                Claimed(
+                    id=pk,
+                    event_pk=event_pk,
+                    subscriber=subscriber,
+                    attempts=attempts,
+                    lease_token=alone_token if alone else token,
+                    alone=alone,
+                )
+            )
+        return sorted(claimed, key=lambda c: c.id)
 
     def deliver(self, claimed: list[Claimed], events: dict[int, OutboxEvent] | None = None) -> None:
         """Deliver the claimed deliveries, a few per transaction (see the module docstring).
@@ -215,7 +252,7 @@ class Relay:
             from ecommerce.bus.kafka.producer import forward
 
             forward(self, outgoing, events)
-        local = [c for c in claimed if c.subscriber != KAFKA_PRODUCER]
+        local = [c for c in claimed if c.subscriber != KAFKA_PRODUCER and not c.alone]
         decoded: dict[int, Event] = {}  # each event decoded once for all its subscribers
         while local:
             chunk = local[: self.per_transaction]
@@ -225,6 +262,10 @@ class Relay:
                     self._deliver_one(item, events[item.event_pk], decoded)
                 done = len(chunk)
             local = local[done:]
+        # Last, so that a delivery that kills the relay does not take the fresh ones with it;
+        # the least tried first, so that one goes after those it held up.
+        for item in sorted((c for c in claimed if c.alone), key=lambda c: (c.attempts, c.id)):
+            self._deliver_alone(item, events[item.event_pk], decoded)
 
     # -- several deliveries in one transaction --------------------------------------------------
 
@@ -233,8 +274,6 @@ class Relay:
     ) -> int:
         """Deliver the start of ``chunk`` in one transaction; how many it delivered (0: the
         transaction rolled back and nothing happened)."""
-        if any(item.attempts > self.max_attempts for item in chunk):
-            return 0
         started = time.monotonic()
         committed = False
 
@@ -303,16 +342,32 @@ class Relay:
 
     # -- one delivery -------------------------------------------------------------------------
 
+    def _deliver_alone(self, item: Claimed, row: OutboxEvent, decoded: dict[int, Event]) -> None:
+        """Deliver one that was tried before: count its attempt and commit, then try it.
+
+        The commit comes first so that the try is counted even if it kills the process.
+        """
+        if item.attempts >= max(self.max_attempts, 2):
+            # Still pending after its last attempt: that one had no outcome, the relay died
+            # on it. Stop feeding it to the relay. Not after the first attempt alone: that was
+            # counted at claim, for a shared pass that may have died before reaching it.
+            self._failed(
+                item,
+                f"gave up after {item.attempts} attempts, the last without an outcome",
+                dead=True,
+            )
+            return
+        with transaction.atomic():
+            counted = Delivery.objects.filter(pk=item.id, lease_token=item.lease_token).update(
+                attempts=F("attempts") + 1
+            )
+        if counted:  # else our lease ran out and another relay has it now
+            self._deliver_one(replace(item, attempts=item.attempts + 1), row, decoded)
+
     def _deliver_one(
         self, item: Claimed, row: OutboxEvent, decoded: dict[int, Event] | None = None
     ) -> None:
-        if item.attempts > self.max_attempts:
-            # Claimed more often than allowed without an outcome: the relay itself keeps dying
-            # on this delivery. Stop feeding it to the relay.
-            self._failed(
-                item, f"gave up after {item.attempts - 1} attempts without an outcome", dead=True
-            )
-            return
+        """Deliver one in a transaction of its own; its attempt is counted already."""
         try:
             with transaction.atomic():
                 if not self._mark_delivered(item):
