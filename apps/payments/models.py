@@ -38,13 +38,16 @@ class Payment(models.Model):
     # Gateway charge calls made so far (timeouts included).
     attempts = models.PositiveIntegerField(default=0)
     refund_reference = models.CharField(max_length=255, blank=True)
-    # The staff member's Idempotency-Key of the refund that succeeded, so that request can be
-    # repeated safely and answers like the first time.
+    # The staff member who asked for the refund and their Idempotency-Key, recorded with the
+    # debt (before the gateway is called), so that request can be repeated safely and answers
+    # like the first time. Cleared if the gateway refuses the refund for good.
     refund_idempotency_key = models.CharField(max_length=255, blank=True)
     refunded_by = models.UUIDField(null=True, blank=True)
-    # Set when money was taken for an order that did not go through (the charge landed after
-    # the order expired, or after we gave up on the gateway): the refund is owed from then on
-    # and a task makes it (re-queued by the stalled-payments sweep until it is recorded).
+    # Set when a refund is owed: money was taken for an order that did not go through (the
+    # charge landed after the order expired, or after we gave up on the gateway), or a staff
+    # member asked for a refund (set, and committed, before the gateway is called). A task
+    # makes it, re-queued by the stalled-payments sweep until it is recorded; cleared if the
+    # gateway refuses it for good.
     refund_owed_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -99,6 +102,7 @@ class PaymentEvent(models.Model):
         REFUNDED = "refunded"
         WEBHOOK = "webhook"
         REFUND_OWED = "refund_owed"
+        REFUND_DECLINED = "refund_declined"
 
     id = models.BigAutoField(primary_key=True)
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="events")
@@ -120,6 +124,7 @@ class PaymentEvent(models.Model):
                         "refunded",
                         "webhook",
                         "refund_owed",
+                        "refund_declined",
                     ]
                 ),
                 name="payment_event_kind_valid",

@@ -15,7 +15,9 @@ An order can end without its money: the reservation expires (``CartExpired``) wh
 charge is pending or in flight, or we give up on a gateway that then charges after all. A
 pending payment then fails (``order_expired``) so it is never charged; a charge that lands
 anyway, reported by the gateway's answer or by a webhook, is owed back: the payment records
-``refund_owed_since`` and ``payment_refund_owed`` (a django-q2 task) refunds it.
+``refund_owed_since`` and ``payment_refund_owed`` (a django-q2 task) refunds it. A staff
+refund records the same debt before it calls the gateway, so a refund the gateway made
+without confirming it is completed by the stalled-payments sweep.
 """
 
 import logging
@@ -75,9 +77,21 @@ class PaymentNotRefundable(DomainError):
 
 
 class GatewayUnavailable(DomainError):
+    """A staff refund the gateway did not confirm: it is owed, and made by the sweep."""
+
     code = GATEWAY_UNAVAILABLE
     status = 503
-    default_detail = "The payment provider did not respond; nothing was changed. Try again."
+    default_detail = (
+        "The payment provider did not confirm the refund. It is recorded as owed and will be "
+        "completed automatically; repeating the request is safe."
+    )
+
+
+class RefundDeclined(DomainError):
+    """The gateway refused the refund for good: the payment keeps its money and owes nothing."""
+
+    code = "refund_declined"
+    default_detail = "The payment provider declined the refund; nothing was changed."
 
 
 class PaymentNotStarted(DomainError):
@@ -92,6 +106,18 @@ class RefundKeyReused(DomainError):
 
     code = "idempotency_key_reused"
     default_detail = "This Idempotency-Key was already used to refund another payment."
+
+
+class WebhookOutOfOrder(DomainError):
+    """A gateway event that does not fit the payment's state yet, but may once an earlier event
+    arrives (a refund of a charge not reported yet): not recorded, so the gateway sends it
+    again (409 ``webhook_out_of_order``)."""
+
+    code = "webhook_out_of_order"
+    default_detail = (
+        "The event does not fit the payment's state yet (its charge has not been reported); "
+        "nothing was recorded. Send it again later."
+    )
 
 
 class WebhookRejected(DomainError):
@@ -333,7 +359,8 @@ def payments_resume_stalled(*, older_than_seconds: float | None = None) -> int:
         logger.warning("payment %s was stalled; charging it again", payment_id)
         _enqueue_charge(payment_id)
         resumed += 1
-    # An owed refund whose task was lost, or whose gateway call failed, is tried again.
+    # An owed refund whose task was lost, or whose gateway call failed (a staff refund the
+    # gateway did not confirm, or whose worker died), is tried again.
     owed = Payment.objects.filter(
         _REFUNDABLE, refund_owed_since__isnull=False, updated_at__lt=cutoff
     )
@@ -370,12 +397,15 @@ def payment_cancel_for_expired_order(*, cart_id: UUID) -> PaymentDTO:
 
 
 def payment_refund_owed(*, payment_id: UUID) -> PaymentDTO:
-    """Give back a charge whose order did not go through (the django-q2 task's body).
+    """Make an owed refund (the django-q2 task's body): a charge whose order did not go
+    through, or a staff refund whose gateway call was not confirmed.
 
     Runs outside any transaction: the gateway is called with the key ``refund:<payment id>``
     (the same as a staff refund's, so the money moves once), then the refund is recorded if it
     is still owed. Publishes ``PaymentRefunded``. Does nothing unless a refund is owed and not
-    made. When the gateway does not answer, the stalled-payments sweep queues it again.
+    made. When the gateway does not answer, the stalled-payments sweep queues it again; when it
+    refuses the refund for good, the debt is cleared (a ``refund_declined`` log row: a person
+    must settle it with the gateway) so the sweep does not ask for ever.
     """
     payment = _load(payment_id)
     if (
@@ -391,7 +421,10 @@ def payment_refund_owed(*, payment_id: UUID) -> PaymentDTO:
         Payment.objects.filter(pk=payment_id).update(updated_at=timezone.now())
         return to_dto(_load(payment_id))
     with transaction.atomic():
-        _refund(payment, reference=result.reference, detail={"source": "refund_owed"})
+        if result.succeeded:
+            _refund(payment, reference=result.reference, detail={"source": "refund_owed"})
+        else:
+            _refund_declined(payment, result, detail={"source": "refund_owed"})
     return to_dto(_load(payment_id))
 
 
@@ -407,13 +440,20 @@ def payment_refund(
 ) -> PaymentDTO:
     """Staff: give a succeeded payment back in full. Publishes ``PaymentRefunded``.
 
-    The gateway is called outside any transaction (with a key per payment, so two refunds
-    racing move the money once); the outcome is then recorded if the payment is still
-    succeeded. Raises ``PaymentNotRefundable`` (409) for any other status, except that a
-    repeat of the request that refunded it (same ``idempotency_key``, same actor) answers as
-    before; ``RefundKeyReused`` (409 ``idempotency_key_reused``) when the actor's key already
-    refunded another payment; ``GatewayUnavailable`` (503) when the gateway did not answer
-    (nothing changed in any of these cases).
+    First the refund is recorded as owed (``refund_owed_since``, with the actor and key) in a
+    short transaction of its own, committed before the gateway is called, so a gateway that
+    does not answer, or a worker that dies after the call, leaves a debt that the
+    stalled-payments sweep settles (``payment_refund_owed``, same gateway key
+    ``refund:<payment id>``, so the money moves once). The gateway is called outside any
+    transaction; the refund is then recorded if it is still owed.
+
+    Raises ``PaymentNotRefundable`` (409) unless the payment is succeeded, except that a repeat
+    of the request that refunded it (same ``idempotency_key``, same actor) answers as before;
+    ``RefundKeyReused`` (409 ``idempotency_key_reused``) when the actor's key is already used
+    on another payment (nothing changed in these cases). ``GatewayUnavailable`` (503) when the
+    gateway did not answer: the refund stays owed and is made automatically (repeating the
+    request is safe). ``RefundDeclined`` (409 ``refund_declined``) when the gateway refused it
+    for good: the debt is cleared again, the payment stays succeeded, nothing is published.
     """
     payment = _load(payment_id)
     if (
@@ -430,24 +470,48 @@ def payment_refund(
         and payment.refunded_by == actor_id
     ):
         return to_dto(payment)
-    if payment.status != Status.SUCCEEDED:
-        raise PaymentNotRefundable(
-            f"Only a succeeded payment can be refunded; this one is {payment.status}."
-        )
+    detail = {"source": "staff", "actor_id": str(actor_id) if actor_id else None}
+    _owe_staff_refund(payment, actor_id=actor_id, idempotency_key=idempotency_key, detail=detail)
     try:
         result = _gateway_refund(payment)
     except GatewayError as exc:
-        logger.warning("gateway refused or missed the refund of payment %s: %s", payment.id, exc)
+        logger.warning("gateway missed the refund of payment %s (owed now): %s", payment.id, exc)
         raise GatewayUnavailable() from exc
+    if result.succeeded:
+        with transaction.atomic():
+            _refund(payment, reference=result.reference, detail=detail)
+        return to_dto(_load(payment_id))
     with transaction.atomic():
-        _refund(
-            payment,
-            reference=result.reference,
-            detail={"source": "staff", "actor_id": str(actor_id) if actor_id else None},
-            actor_id=actor_id,
-            idempotency_key=idempotency_key,
-        )
+        declined = _refund_declined(payment, result, detail=detail)
+    if declined:  # else it was refunded meanwhile (a webhook): the row says so
+        reason = f" ({result.failure_reason})" if result.failure_reason else ""
+        raise RefundDeclined(f"The payment provider declined the refund{reason}; nothing changed.")
     return to_dto(_load(payment_id))
+
+
+def _owe_staff_refund(
+    payment: Payment, *, actor_id: UUID | None, idempotency_key: str, detail: dict[str, Any]
+) -> None:
+    """Record, and commit, that the succeeded ``payment`` owes its refund, before the gateway is
+    called. Raises ``PaymentNotRefundable`` if it is no longer succeeded (refunded meanwhile)."""
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        if locked.status != Status.SUCCEEDED:
+            raise PaymentNotRefundable(
+                f"Only a succeeded payment can be refunded; this one is {locked.status}."
+            )
+        locked.refund_owed_since = locked.refund_owed_since or timezone.now()
+        locked.refunded_by = actor_id
+        locked.refund_idempotency_key = idempotency_key
+        locked.save(
+            update_fields=[
+                "refund_owed_since",
+                "refunded_by",
+                "refund_idempotency_key",
+                "updated_at",
+            ]
+        )
+        PaymentEvent.objects.create(payment_id=payment.pk, kind=Kind.REFUND_OWED, detail=detail)
 
 
 def _gateway_refund(payment: Payment) -> RefundResult:
@@ -471,7 +535,12 @@ def payment_apply_webhook(*, body: bytes, headers: Mapping[str, str]) -> Webhook
     The signature and its age are checked before anything else (``WebhookRejected``, 400:
     nothing is read or written). Each gateway event id is recorded with the payment in the
     transaction that applies it, so a redelivered callback is a no-op (``duplicate``).
-    Events the shop does not act on, or about unknown payments, are ``ignored``.
+    An event that does not fit the payment's state *yet* (``charge.refunded`` while the charge
+    is not reported: the payment is pending, or failed without a refund owed) is not recorded:
+    ``WebhookOutOfOrder`` (409) makes the gateway send it again, after the charge has landed.
+    Events that can never apply (e.g. ``charge.succeeded`` for a refunded payment), events the
+    shop does not act on, and events about unknown payments are ``ignored`` (recorded, except
+    for an unknown payment).
     """
     try:
         event = get_gateway().verify_and_parse_webhook(body=body, headers=headers)
@@ -490,10 +559,22 @@ def payment_apply_webhook(*, body: bytes, headers: Mapping[str, str]) -> Webhook
         if payment is None:
             logger.warning("webhook %s (%s) names no known payment", event.id, event.type)
             return WebhookOutcomeDTO(gateway_event_id=event.id, payment_id=None, result="ignored")
-        if _record_webhook(payment, event.id, event.type, event.reference):
-            return WebhookOutcomeDTO(
-                gateway_event_id=event.id, payment_id=payment.id, result="duplicate"
+        duplicate = WebhookOutcomeDTO(
+            gateway_event_id=event.id, payment_id=payment.id, result="duplicate"
+        )
+        if PaymentEvent.objects.filter(gateway_event_id=event.id).exists():
+            return duplicate
+        if _may_fit_later(payment, event.type):
+            logger.info(
+                "webhook %s (%s) is early for payment %s (%s): not recorded, to be sent again",
+                event.id,
+                event.type,
+                payment.id,
+                payment.status,
             )
+            raise WebhookOutOfOrder()
+        if not _record_webhook(payment, event.id, event.type, event.reference):
+            return duplicate
 
         detail = {"source": "webhook", "gateway_event_id": event.id}
         applied = False
@@ -522,10 +603,19 @@ def payment_apply_webhook(*, body: bytes, headers: Mapping[str, str]) -> Webhook
     )
 
 
+def _may_fit_later(payment: Payment, event_type: str) -> bool:
+    """Whether the event does not fit the payment now but may once an earlier event lands: a
+    refund of a charge not reported yet (it may still arrive, as ``charge.succeeded`` or as
+    the charge task's answer, even after the payment failed)."""
+    if event_type != "charge.refunded":
+        return False
+    return payment.status == Status.PENDING or (
+        payment.status == Status.FAILED and payment.refund_owed_since is None
+    )
+
+
 def _record_webhook(payment: Payment, gateway_event_id: str, event_type: str, ref: str) -> bool:
-    """Record the gateway event; True if it was recorded before (a redelivery)."""
-    if PaymentEvent.objects.filter(gateway_event_id=gateway_event_id).exists():
-        return True
+    """Record the gateway event; False if it is recorded already (applied concurrently)."""
     try:
         with transaction.atomic():
             PaymentEvent.objects.create(
@@ -535,8 +625,8 @@ def _record_webhook(payment: Payment, gateway_event_id: str, event_type: str, re
                 detail={"type": event_type, "reference": ref},
             )
     except IntegrityError:  # the same event, applied concurrently for another payment row
-        return True
-    return False
+        return False
+    return True
 
 
 # -- state changes (inside the caller's transaction; each only from the state it leaves) ------
@@ -605,20 +695,10 @@ def _fail(
     return bool(changed)
 
 
-def _refund(
-    payment: Payment,
-    *,
-    reference: str,
-    detail: dict[str, Any],
-    actor_id: UUID | None = None,
-    idempotency_key: str = "",
-) -> bool:
+def _refund(payment: Payment, *, reference: str, detail: dict[str, Any]) -> bool:
+    # A staff refund's actor and key were recorded with its debt (``_owe_staff_refund``).
     changed = Payment.objects.filter(_REFUNDABLE, pk=payment.pk).update(
-        status=Status.REFUNDED,
-        refund_reference=reference,
-        refund_idempotency_key=idempotency_key,
-        refunded_by=actor_id,
-        updated_at=timezone.now(),
+        status=Status.REFUNDED, refund_reference=reference, updated_at=timezone.now()
     )
     if changed:
         PaymentEvent.objects.create(payment_id=payment.pk, kind=Kind.REFUNDED, detail=detail)
@@ -648,6 +728,32 @@ def _owe_refund(payment: Payment, status: str, *, reference: str, detail: dict[s
         )
         logger.warning("payment %s took money for an order that ended: refunding it", payment.id)
         transaction.on_commit(lambda: _enqueue_refund_owed(payment.id), robust=True)
+    return bool(changed)
+
+
+def _refund_declined(payment: Payment, result: RefundResult, *, detail: dict[str, Any]) -> bool:
+    """The gateway refused the owed refund for good (the same key would be refused again):
+    clear the debt so the sweep stops asking, and log it for a person to settle. Publishes
+    nothing; the payment keeps its status. False if it was refunded (or cleared) meanwhile."""
+    changed = Payment.objects.filter(
+        _REFUNDABLE, pk=payment.pk, refund_owed_since__isnull=False
+    ).update(
+        refund_owed_since=None,
+        refunded_by=None,
+        refund_idempotency_key="",
+        updated_at=timezone.now(),
+    )
+    if changed:
+        PaymentEvent.objects.create(
+            payment_id=payment.pk,
+            kind=Kind.REFUND_DECLINED,
+            detail={**detail, "failure_code": result.failure_code or "refund_declined"},
+        )
+        logger.error(
+            "gateway declined the refund of payment %s (%s): settle it by hand",
+            payment.id,
+            result.failure_code or "refund_declined",
+        )
     return bool(changed)
 
 

@@ -63,6 +63,11 @@ class RefusingRefundsGateway(FakeGateway):
         raise GatewayError("the refund endpoint is down")
 
 
+class DecliningRefundsGateway(FakeGateway):
+    def refund(self, **kwargs: Any) -> RefundResult:
+        return RefundResult(reference="", succeeded=False, failure_code="charge_disputed")
+
+
 def test_a_pending_payment_of_an_expired_order_fails_and_its_retry_charges_nothing(
     settings,  # type: ignore[no-untyped-def]
 ) -> None:
@@ -169,6 +174,32 @@ def test_an_owed_refund_the_gateway_refused_is_made_by_the_stalled_payments_swee
     assert (resumed, payment.status) == (1, "refunded")
     assert gateway_calls("refund") == [(f"refund:{payment.id}", 1, "succeeded")]
     assert services.payments_resume_stalled(older_than_seconds=0) == 0
+
+
+def test_an_owed_refund_the_gateway_declines_for_good_is_no_longer_owed(
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    checkout = publish_checkout(payment_token="tok_ok")
+    settings.PAYMENT_GATEWAY = f"{__name__}.DecliningRefundsGateway"
+
+    expire_order(checkout.cart_id)  # the refund task runs and is refused
+
+    payment = payment_of(checkout.cart_id)
+    assert (payment.status, payment.refund_owed_since, payment.refund_reference) == (
+        "succeeded",
+        None,
+        "",
+    )
+    assert published("payments.PaymentRefunded") == []
+    assert kinds(payment) == ["created", "succeeded", "refund_owed", "refund_declined"]
+    assert PaymentEvent.objects.get(kind="refund_declined").detail == {
+        "source": "refund_owed",
+        "failure_code": "charge_disputed",
+    }
+    # The sweep does not ask the gateway again, and the task, run again, does nothing.
+    assert services.payments_resume_stalled(older_than_seconds=0) == 0
+    assert services.payment_refund_owed(payment_id=payment.id).status == "succeeded"
+    assert kinds(payment) == ["created", "succeeded", "refund_owed", "refund_declined"]
 
 
 def test_an_expiry_that_overtakes_the_checkout_waits_for_the_payment() -> None:

@@ -7,10 +7,13 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from apps.payments import services
-from apps.payments.gateways import GatewayTimeout
+from apps.payments.gateways import GatewayTimeout, RefundResult
 from apps.payments.gateways.fake import FakeGateway
 from apps.payments.models import FakeGatewayRequest, Payment, PaymentEvent
+from apps.products.services import ProductDTO
 from ecommerce.bus.models import OutboxEvent
+from tests.cart.factories import make_product
+from tests.e2e.test_checkout import checkout, shop, status_of, stock
 from tests.payments.conftest import publish_checkout, published
 from tests.payments.factories import PaymentFactory
 
@@ -162,25 +165,218 @@ def test_refunding_an_unknown_payment_is_404(refund_api: APIClient) -> None:
     assert error_code(response) == "not_found"
 
 
-def test_a_gateway_that_does_not_answer_leaves_the_payment_succeeded(
-    refund_api: APIClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    payment = PaymentFactory(succeeded=True)
+class TimingOutRefundsGateway(FakeGateway):
+    """The fake gateway, except that a refund call never reaches it: it times out."""
 
-    def timeout(*args: Any, **kwargs: Any) -> None:
+    def refund(self, **kwargs: Any) -> RefundResult:
         raise GatewayTimeout("no answer")
 
-    monkeypatch.setattr(FakeGateway, "refund", timeout)
+
+class RefundsButTimesOutGateway(FakeGateway):
+    """The fake gateway refunds, then its answer is lost: the outcome is unknown to the shop."""
+
+    def refund(self, **kwargs: Any) -> RefundResult:
+        super().refund(**kwargs)
+        raise GatewayTimeout("the answer was lost")
+
+
+class WorkerDied(Exception):
+    """Stands for the process dying between the gateway call and recording the refund."""
+
+
+class RefundsThenTheWorkerDiesGateway(FakeGateway):
+    def refund(self, **kwargs: Any) -> RefundResult:
+        super().refund(**kwargs)
+        raise WorkerDied()
+
+
+class DecliningRefundsGateway(FakeGateway):
+    """The fake gateway, except that it refuses every refund for good."""
+
+    def refund(self, **kwargs: Any) -> RefundResult:
+        return RefundResult(
+            reference="",
+            succeeded=False,
+            failure_code="charge_disputed",
+            failure_reason="the charge is disputed",
+        )
+
+
+def use_gateway(settings: Any, gateway: type | None = None) -> None:
+    settings.PAYMENT_GATEWAY = (
+        f"{__name__}.{gateway.__name__}" if gateway else "apps.payments.gateways.fake.FakeGateway"
+    )
+
+
+def refund_calls() -> list[tuple[str, int, str]]:
+    rows = FakeGatewayRequest.objects.filter(operation="refund")
+    return [(r.idempotency_key, r.calls, r.outcome) for r in rows]
+
+
+def kinds(payment: Payment) -> list[str]:
+    return list(PaymentEvent.objects.filter(payment=payment).values_list("kind", flat=True))
+
+
+def paid_order(quantity: int = 2) -> tuple[ProductDTO, str, Payment]:
+    """A mug bought through checkout: (product, cart id, its succeeded payment)."""
+    mug = make_product(stock=10)
+    shopper = APIClient()
+    cart_id, _ = shop(shopper, mug, quantity)
+    assert checkout(shopper, cart_id, "tok_ok").status_code == 202
+    payment = Payment.objects.get(cart_id=cart_id)
+    assert (payment.status, status_of(shopper, cart_id)) == ("succeeded", "paid")
+    return mug, cart_id, payment
+
+
+def test_a_gateway_that_does_not_answer_leaves_the_refund_owed_and_a_repeat_makes_it(
+    refund_api: APIClient, settings: Any
+) -> None:
+    payment = PaymentFactory(succeeded=True)
+    use_gateway(settings, TimingOutRefundsGateway)
     # A 5xx is reported like any server error; the client should not re-raise it here.
     refund_api.raise_request_exception = False
 
-    response = refund_api.post(refund_url(payment))
+    response = refund_api.post(refund_url(payment), HTTP_IDEMPOTENCY_KEY="refund-1")
 
-    assert response.status_code == 503
-    assert error_code(response) == "gateway_unavailable"
+    assert (response.status_code, error_code(response)) == (503, "gateway_unavailable")
+    assert "recorded as owed" in response.json()["errors"][0]["detail"]
     payment.refresh_from_db()
     assert payment.status == "succeeded"
+    assert payment.refund_owed_since is not None
+    assert (payment.refund_idempotency_key, payment.refund_reference) == ("refund-1", "")
     assert not OutboxEvent.objects.exists()
+    assert kinds(payment) == ["refund_owed"]
+
+    use_gateway(settings)
+    repeated = refund_api.post(refund_url(payment), HTTP_IDEMPOTENCY_KEY="refund-1")
+
+    assert (repeated.status_code, repeated.json()["status"]) == (200, "refunded")
+    payment.refresh_from_db()
+    assert payment.refund_reference == FakeGatewayRequest.objects.get(operation="refund").reference
+    assert refund_calls() == [(f"refund:{payment.id}", 1, "succeeded")]
+    assert [p["payment_id"] for p in published("payments.PaymentRefunded")] == [str(payment.id)]
+    assert kinds(payment) == ["refund_owed", "refund_owed", "refunded"]
+    assert services.payments_resume_stalled(older_than_seconds=0) == 0
+
+
+def test_a_refund_the_gateway_made_without_answering_is_completed_by_the_sweep(
+    refund_api: APIClient, settings: Any
+) -> None:
+    mug, cart_id, payment = paid_order(quantity=2)
+    assert stock(mug) == (8, 0, 8)
+    use_gateway(settings, RefundsButTimesOutGateway)
+    refund_api.raise_request_exception = False
+
+    response = refund_api.post(refund_url(payment), HTTP_IDEMPOTENCY_KEY="refund-1")
+
+    assert (response.status_code, error_code(response)) == (503, "gateway_unavailable")
+    payment.refresh_from_db()
+    assert (payment.status, payment.refund_owed_since is not None) == ("succeeded", True)
+    assert refund_calls() == [(f"refund:{payment.id}", 1, "succeeded")]  # money went back
+    assert published("payments.PaymentRefunded") == []
+    assert stock(mug) == (8, 0, 8)
+
+    use_gateway(settings)
+    resumed = services.payments_resume_stalled(older_than_seconds=0)
+
+    payment.refresh_from_db()
+    assert (resumed, payment.status) == (1, "refunded")
+    assert refund_calls() == [(f"refund:{payment.id}", 2, "succeeded")]  # asked again, once
+    assert payment.refund_reference == FakeGatewayRequest.objects.get(operation="refund").reference
+    assert [p["cart_id"] for p in published("payments.PaymentRefunded")] == [cart_id]
+    assert stock(mug) == (10, 0, 10)
+    assert services.payments_resume_stalled(older_than_seconds=0) == 0
+    # The staff member's request, repeated, answers like a success and calls nobody.
+    repeated = refund_api.post(refund_url(payment), HTTP_IDEMPOTENCY_KEY="refund-1")
+    assert (repeated.status_code, repeated.json()["status"]) == (200, "refunded")
+    assert refund_calls() == [(f"refund:{payment.id}", 2, "succeeded")]
+
+
+def test_a_worker_dying_after_the_gateway_refunded_leaves_a_refund_the_sweep_makes(
+    settings: Any, make_user: Any
+) -> None:
+    mug, cart_id, payment = paid_order(quantity=1)
+    staff = make_user("refunds@example.com", staff=True)
+    use_gateway(settings, RefundsThenTheWorkerDiesGateway)
+
+    with pytest.raises(WorkerDied):
+        services.payment_refund(payment_id=payment.id, actor_id=staff.pk)
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.refund_owed_since is not None) == ("succeeded", True)
+    assert payment.refunded_by == staff.pk
+    assert published("payments.PaymentRefunded") == []
+    assert stock(mug) == (9, 0, 9)
+
+    use_gateway(settings)
+    assert services.payments_resume_stalled(older_than_seconds=0) == 1
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.refunded_by) == ("refunded", staff.pk)
+    assert refund_calls() == [(f"refund:{payment.id}", 2, "succeeded")]
+    assert [p["cart_id"] for p in published("payments.PaymentRefunded")] == [cart_id]
+    assert stock(mug) == (10, 0, 10)
+    assert kinds(payment) == ["created", "succeeded", "refund_owed", "refunded"]
+
+
+def test_a_refund_the_gateway_declines_is_409_and_leaves_nothing_owed(
+    refund_api: APIClient, settings: Any
+) -> None:
+    mug, _, payment = paid_order(quantity=2)
+    use_gateway(settings, DecliningRefundsGateway)
+    outbox_before = OutboxEvent.objects.count()
+
+    response = refund_api.post(refund_url(payment), HTTP_IDEMPOTENCY_KEY="refund-1")
+
+    assert response.status_code == 409
+    assert response.json()["errors"] == [
+        {
+            "code": "refund_declined",
+            "detail": "The payment provider declined the refund (the charge is disputed); "
+            "nothing changed.",
+            "attr": None,
+        }
+    ]
+    payment.refresh_from_db()
+    assert (payment.status, payment.refund_owed_since, payment.refund_reference) == (
+        "succeeded",
+        None,
+        "",
+    )
+    assert (payment.refunded_by, payment.refund_idempotency_key) == (None, "")
+    assert OutboxEvent.objects.count() == outbox_before  # nothing published
+    assert stock(mug) == (8, 0, 8)
+    assert kinds(payment) == ["created", "succeeded", "refund_owed", "refund_declined"]
+    assert PaymentEvent.objects.get(kind="refund_declined").detail["failure_code"] == (
+        "charge_disputed"
+    )
+    assert services.payments_resume_stalled(older_than_seconds=0) == 0  # nothing to sweep
+
+
+def test_the_admin_reports_a_refund_the_gateway_did_not_confirm(
+    make_user: Any, settings: Any
+) -> None:
+    staff = make_user("admin@example.com", staff=True)
+    staff.is_superuser = True
+    staff.save()
+    client = Client()
+    client.force_login(staff)
+    payment = PaymentFactory(succeeded=True)
+    use_gateway(settings, TimingOutRefundsGateway)
+
+    response = client.post(
+        "/admin/payments/payment/",
+        {"action": "refund", "_selected_action": [str(payment.id)]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "It is recorded as owed and will be completed automatically" in text
+    assert "payments refunded" not in text
+    payment.refresh_from_db()
+    assert (payment.status, payment.refunded_by) == ("succeeded", staff.pk)
+    assert payment.refund_owed_since is not None
 
 
 def test_the_service_refunds_once_when_called_twice() -> None:

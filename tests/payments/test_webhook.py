@@ -3,14 +3,18 @@
 import json
 import time
 from typing import Any
+from uuid import UUID
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.payments.gateways import signing
 from apps.payments.models import Payment, PaymentEvent
 from ecommerce.bus.models import OutboxEvent
-from tests.payments.conftest import published
+from tests.cart.factories import make_product
+from tests.e2e.test_checkout import checkout, shop, status_of, stock
+from tests.payments.conftest import payment_of, published
 from tests.payments.factories import PaymentFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -92,19 +96,113 @@ def test_a_charge_refunded_at_the_gateway_refunds_a_succeeded_payment(api: APICl
     assert [p["payment_id"] for p in published("payments.PaymentRefunded")] == [str(payment.id)]
 
 
-def test_an_event_that_does_not_fit_the_payments_state_is_recorded_and_ignored(
-    api: APIClient,
+@pytest.mark.parametrize(
+    ("state", "kind"),
+    [
+        pytest.param("refunded", "charge.refunded", id="refund of a refunded payment"),
+        pytest.param("refunded", "charge.succeeded", id="charge of a refunded payment"),
+        pytest.param("refunded", "charge.failed", id="failure of a refunded payment"),
+        pytest.param("succeeded", "charge.failed", id="failure of a succeeded payment"),
+        pytest.param("owed", "charge.succeeded", id="charge of a failed payment owed back"),
+        pytest.param("pending", "charge.disputed", id="a type the shop does not act on"),
+    ],
+)
+def test_an_event_that_can_never_fit_the_payments_state_is_recorded_and_ignored(
+    api: APIClient, state: str, kind: str
 ) -> None:
-    payment = PaymentFactory(failed=True)
-    body = body_for(payment, "charge.refunded")
+    payment = {
+        "refunded": lambda: PaymentFactory(
+            succeeded=True, status="refunded", refund_reference="fake_re_0"
+        ),
+        "succeeded": lambda: PaymentFactory(succeeded=True),
+        "owed": lambda: PaymentFactory(
+            failed=True,
+            failure_code="gateway_unavailable",
+            gateway_reference="fake_ch_0",
+            refund_owed_since=timezone.now(),
+        ),
+        "pending": lambda: PaymentFactory(),
+    }[state]()
+    before = (payment.status, payment.gateway_reference, payment.updated_at)
+    body = body_for(payment, kind, reference="fake_ch_1")
 
     response = post(api, body, signing.sign(body, secret=SECRET))
+    again = post(api, body, signing.sign(body, secret=SECRET))
 
-    assert response.json()["result"] == "ignored"
+    assert response.status_code == 200
+    assert response.json() == {"gateway_event_id": "evt_1", "result": "ignored"}
+    assert again.json() == {"gateway_event_id": "evt_1", "result": "duplicate"}
     payment.refresh_from_db()
-    assert payment.status == "failed"
-    assert PaymentEvent.objects.filter(gateway_event_id="evt_1").exists()
+    assert (payment.status, payment.gateway_reference, payment.updated_at) == before
+    assert list(PaymentEvent.objects.values_list("payment", "kind", "gateway_event_id")) == [
+        (payment.id, "webhook", "evt_1")
+    ]
     assert not OutboxEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        pytest.param("pending", id="pending: the charge call timed out"),
+        pytest.param("failed", id="failed: we gave up on the gateway"),
+    ],
+)
+def test_a_refund_of_a_charge_not_reported_yet_is_409_and_not_recorded(
+    api: APIClient, state: str
+) -> None:
+    payment = (
+        PaymentFactory(failed=True, failure_code="gateway_unavailable")
+        if state == "failed"
+        else PaymentFactory()
+    )
+    body = body_for(payment, "charge.refunded", "evt_2", reference="fake_ch_1")
+
+    first = post(api, body, signing.sign(body, secret=SECRET))
+    again = post(api, body, signing.sign(body, secret=SECRET))
+
+    for response in (first, again):  # not recorded: a redelivery is not a "duplicate"
+        assert response.status_code == 409
+        assert response.json() == {
+            "type": "client_error",
+            "errors": [
+                {
+                    "code": "webhook_out_of_order",
+                    "detail": "The event does not fit the payment's state yet (its charge has "
+                    "not been reported); nothing was recorded. Send it again later.",
+                    "attr": None,
+                }
+            ],
+        }
+    assert_nothing_changed(payment)
+
+
+def test_a_refund_webhook_that_overtakes_its_charge_webhook_is_applied_when_sent_again(
+    api: APIClient,
+) -> None:
+    payment = PaymentFactory()  # pending: the charge call timed out, a retry is scheduled
+    refunded = body_for(payment, "charge.refunded", "evt_2", reference="fake_ch_1")
+    succeeded = body_for(payment, "charge.succeeded", "evt_1", reference="fake_ch_1")
+
+    early = post(api, refunded, signing.sign(refunded, secret=SECRET))
+    charge = post(api, succeeded, signing.sign(succeeded, secret=SECRET))
+    redelivered = post(api, refunded, signing.sign(refunded, secret=SECRET))
+    once_more = post(api, refunded, signing.sign(refunded, secret=SECRET))
+
+    assert (early.status_code, error_code(early)) == (409, "webhook_out_of_order")
+    assert charge.json() == {"gateway_event_id": "evt_1", "result": "applied"}
+    assert redelivered.json() == {"gateway_event_id": "evt_2", "result": "applied"}
+    assert once_more.json() == {"gateway_event_id": "evt_2", "result": "duplicate"}
+    payment.refresh_from_db()
+    assert (payment.status, payment.gateway_reference, payment.refund_reference) == (
+        "refunded",
+        "fake_ch_1",
+        "fake_ch_1",
+    )
+    assert [p["payment_id"] for p in published("payments.PaymentSucceeded")] == [str(payment.id)]
+    assert [p["payment_id"] for p in published("payments.PaymentRefunded")] == [str(payment.id)]
+    assert list(
+        PaymentEvent.objects.filter(payment=payment).values_list("kind", "gateway_event_id")
+    ) == [("webhook", "evt_1"), ("succeeded", None), ("webhook", "evt_2"), ("refunded", None)]
 
 
 def test_an_event_about_an_unknown_payment_is_ignored(api: APIClient) -> None:
@@ -228,3 +326,36 @@ def test_a_charge_succeeded_without_its_reference_is_400_invalid_webhook(api: AP
     assert response.status_code == 400
     assert error_code(response) == "invalid_webhook"
     assert_nothing_changed(payment)
+
+
+def test_the_out_of_order_webhooks_of_a_timed_out_charge_give_the_stock_back(
+    api: APIClient,
+) -> None:
+    """The reviewer's case, through checkout: the charge call timed out, the gateway charged
+    and then refunded, and its webhooks arrive out of order."""
+    mug = make_product(stock=10)
+    shopper = APIClient()
+    cart_id, _ = shop(shopper, mug, 2)
+    assert checkout(shopper, cart_id, "tok_flaky").status_code == 202  # timed out: pending
+    payment = payment_of(UUID(cart_id))
+    assert (payment.status, stock(mug)) == ("pending", (10, 2, 8))
+    refunded = body_for(payment, "charge.refunded", "evt_2", reference="fake_ch_1")
+    succeeded = body_for(payment, "charge.succeeded", "evt_1", reference="fake_ch_1")
+
+    early = post(api, refunded, signing.sign(refunded, secret=SECRET))
+    assert (early.status_code, error_code(early)) == (409, "webhook_out_of_order")
+    assert (payment_of(UUID(cart_id)).status, stock(mug)) == ("pending", (10, 2, 8))
+    assert not PaymentEvent.objects.filter(gateway_event_id="evt_2").exists()
+
+    assert post(api, succeeded, signing.sign(succeeded, secret=SECRET)).json()["result"] == (
+        "applied"
+    )
+    assert (status_of(shopper, cart_id), stock(mug)) == ("paid", (8, 0, 8))
+
+    redelivered = post(api, refunded, signing.sign(refunded, secret=SECRET))
+
+    assert redelivered.json() == {"gateway_event_id": "evt_2", "result": "applied"}
+    assert payment_of(UUID(cart_id)).status == "refunded"
+    assert stock(mug) == (10, 0, 10)
+    assert len(published("payments.PaymentSucceeded")) == 1
+    assert [p["cart_id"] for p in published("payments.PaymentRefunded")] == [cart_id]

@@ -89,6 +89,12 @@ class PaymentRefundView(APIView):
 
     @extend_schema(
         operation_id="payments_refund",
+        description=(
+            "409 `payment_not_refundable` unless the payment succeeded; 409 `refund_declined` "
+            "when the gateway refuses the refund for good (nothing changed); 503 "
+            "`gateway_unavailable` when it does not confirm it: the refund is then owed and "
+            "completed automatically, and repeating the request is safe."
+        ),
         request=None,
         parameters=[
             OpenApiParameter(
@@ -126,6 +132,13 @@ class PaymentWebhookView(APIView):
 
     @extend_schema(
         operation_id="payments_webhook",
+        description=(
+            "200 with the result once the event is handled (`applied`, `duplicate`, or "
+            "`ignored`: recorded, it can never apply). 409 `webhook_out_of_order` when the event "
+            "does not fit the payment yet (a refund of a charge not reported yet): nothing is "
+            "recorded and the gateway should send it again. 400 `invalid_signature` or "
+            "`invalid_webhook`: nothing is read or changed."
+        ),
         request={"application/json": OpenApiTypes.OBJECT},
         parameters=[
             OpenApiParameter(

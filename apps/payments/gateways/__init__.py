@@ -43,7 +43,14 @@ class ChargeResult:
 
 @dataclass(frozen=True, slots=True)
 class RefundResult:
-    reference: str
+    """The gateway's answer to a refund. A refusal for good (the charge cannot be refunded: it
+    was disputed, or is too old) is a result with ``succeeded=False``, not an exception; a
+    ``GatewayError`` means the outcome is unknown, and the same key is tried again."""
+
+    reference: str  # the gateway's id for the refund ("" when refused)
+    succeeded: bool = True
+    failure_code: str = ""  # e.g. "refund_declined"
+    failure_reason: str = ""  # readable, for staff
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +82,8 @@ class PaymentGateway(Protocol):
         currency: str,
         idempotency_key: str,
     ) -> RefundResult:
-        """Give back a charge in full. Raises ``GatewayError`` when it could not."""
+        """Give back a charge in full. A refusal for good is ``RefundResult(succeeded=False)``;
+        raises ``GatewayError``/``GatewayTimeout`` when the outcome is unknown."""
         ...
 
     def verify_and_parse_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
