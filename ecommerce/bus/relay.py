@@ -154,7 +154,7 @@ class Claimed:
 
 
 class Undeliverable(Exception):
-    """The delivery can never succeed as stored (bad payload, unknown subscriber)."""
+    """The delivery can never succeed as stored: its payload no longer decodes."""
 
 
 class _OneByOne(Exception):
@@ -430,8 +430,11 @@ class Relay:
                 )
                 if decoded is not None:
                     decoded[row.pk] = event
-        except (LookupError, codec.DecodeError) as exc:
+        except codec.DecodeError as exc:
             raise Undeliverable(f"undeliverable: {exc}") from exc
+        # A subscriber or an event type this relay does not know (LookupError) is a failure
+        # like any other, retried with backoff: during a rolling deploy the publisher's code
+        # may be newer than this relay's, and the next relay to claim it knows it.
         return handler, event
 
     def _failed(self, item: Claimed, error: str, *, dead: bool) -> None:

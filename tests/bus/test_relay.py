@@ -239,17 +239,29 @@ def test_a_payload_that_no_longer_decodes_goes_dead_and_the_relay_keeps_going(
     assert Effect.objects.filter(aggregate_id=str(fine)).count() == 2
 
 
-def test_a_delivery_for_a_subscriber_that_no_longer_exists_goes_dead(
+def test_a_delivery_for_a_subscriber_this_relay_does_not_know_is_retried_then_goes_dead(
     relay: Relay,
     publish_committed,  # type: ignore[no-untyped-def]
+    settings,  # type: ignore[no-untyped-def]
 ) -> None:
+    # A relay whose code is older than the publisher's (a rolling deploy) or a subscriber
+    # renamed since: another relay may know it, so it is not dead at the first try.
+    settings.BUS_MAX_ATTEMPTS = 2
     publish_committed(ThingHappened(thing_id=uuid4()))
     Delivery.objects.filter(subscriber="bus_support.noop").update(subscriber="bus_support.renamed")
 
     relay.drain()
 
     orphan = Delivery.objects.get(subscriber="bus_support.renamed")
-    assert orphan.status == "dead"
+    assert (orphan.status, orphan.attempts) == ("pending", 1)
+    assert orphan.next_attempt_at > timezone.now()
+    assert "unknown subscriber" in orphan.last_error
+
+    Delivery.objects.filter(pk=orphan.pk).update(next_attempt_at=timezone.now())
+    Relay().drain()
+
+    orphan.refresh_from_db()
+    assert (orphan.status, orphan.attempts) == ("dead", 2)
     assert "unknown subscriber" in orphan.last_error
 
 
