@@ -14,12 +14,10 @@ benchmark's rates would hide it. Writes bench/results/cart_steps.json.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
 import uuid
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,8 +25,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.checkout import ROOT, fresh_database, server_env
+from bench.common import write_results
 
-RESULTS = ROOT / "bench" / "results" / "cart_steps.json"
 STEPS = ("create", "add", "checkout", "get")
 
 
@@ -130,22 +128,17 @@ def main() -> None:
     for row in rows:
         print(f"{row['step']:<10}{row['cpu_ms']:>8.2f}{row['statements']:>12.1f}")
     print(f"{'total':<10}{total:>8.2f}{sum(row['statements'] for row in rows):>12.1f}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "benchmark": "cart_steps",
-                "command": " ".join(["bench/cart_steps.py", *sys.argv[1:]]),
-                "when": datetime.now().astimezone().isoformat(timespec="seconds"),
-                "shoppers": args.shoppers,
-                "steps": rows,
-                "total_cpu_ms": total,
-            },
-            indent=2,
-        )
-        + "\n"
+    path = write_results(
+        "cart_steps",
+        {
+            "benchmark": "cart_steps",
+            "command": " ".join(["bench/cart_steps.py", *sys.argv[1:]]),
+            "shoppers": args.shoppers,
+            "steps": rows,
+            "total_cpu_ms": total,
+        },
     )
-    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+    print(f"\nwritten to {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

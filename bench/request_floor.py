@@ -17,12 +17,10 @@ leave 13.8 ms of CPU per shopper for everything, and a shopper makes at least th
 
 import argparse
 import http.client
-import json
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +36,7 @@ from bench.checkout import (
     stop_servers,
     tree_cpu_ms,
 )
-
-RESULTS = ROOT / "bench" / "results" / "request_floor.json"
+from bench.common import write_results
 
 
 def bare_application(
@@ -144,20 +141,15 @@ def main() -> None:
             f"{r['request']:<26}{r['requests_per_second']:>8.0f}{r['server_cpu_ms']:>11.2f}"
             f"{r['database_cpu_ms']:>8.2f}{r['client_cpu_ms']:>11.2f}"
         )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "benchmark": "request_floor",
-                "command": " ".join(["bench/request_floor.py", *sys.argv[1:]]),
-                "when": datetime.now().astimezone().isoformat(timespec="seconds"),
-                "runs": rows,
-            },
-            indent=2,
-        )
-        + "\n"
+    path = write_results(
+        "request_floor",
+        {
+            "benchmark": "request_floor",
+            "command": " ".join(["bench/request_floor.py", *sys.argv[1:]]),
+            "runs": rows,
+        },
     )
-    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+    print(f"\nwritten to {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
