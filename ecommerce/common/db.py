@@ -23,9 +23,9 @@ def insert_unless_exists(obj: Model, *, unique_fields: Sequence[str]) -> bool:
     fields = [f for f in meta.concrete_fields if not isinstance(f, AutoField)]
     values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
     columns = ", ".join(_column(f) for f in fields)
-    conflict = ", ".join(_column(meta.get_field(name)) for name in unique_fields)
+    conflict = ", ".join(_column(_field(type(obj), name)) for name in unique_fields)
     sql = (
-        f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) "
+        f"INSERT INTO {_table(type(obj))} ({columns}) "
         f"VALUES ({', '.join(['%s'] * len(fields))}) "
         f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {_column(meta.pk)}"
     )
@@ -55,8 +55,7 @@ def lock_row(model: type[M], **where: Any) -> M | None:
     conditions = " AND ".join(f"{_column(field)} = %s" for field in fields.values())
     params = [field.get_db_prep_value(where[name], connection) for name, field in fields.items()]
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    table = connection.ops.quote_name(model._meta.db_table)
-    sql = f"SELECT * FROM {table} WHERE {conditions}{lock}"
+    sql = f"SELECT * FROM {_table(model)} WHERE {conditions}{lock}"
     return next(iter(model._default_manager.raw(sql, params)), None)
 
 
@@ -74,10 +73,9 @@ def save_fields(obj: Model, *names: str) -> None:
     values = [f.get_db_prep_save(f.pre_save(obj, add=False), connection) for f in fields]
     pk = _field(model, "pk")
     assignments = ", ".join(f"{_column(field)} = %s" for field in fields)
-    table = connection.ops.quote_name(model._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET {assignments} WHERE {_column(pk)} = %s",
+            f"UPDATE {_table(model)} SET {assignments} WHERE {_column(pk)} = %s",
             [*values, pk.get_db_prep_value(obj.pk, connection)],
         )
         if cursor.rowcount != 1:
@@ -89,6 +87,10 @@ def _field(model: type[Model], name: str) -> "Field[Any, Any]":
     if not isinstance(field, Field):
         raise TypeError(f"{model.__name__}.{name} is not a column")
     return field
+
+
+def _table(model: type[Model]) -> str:
+    return str(connection.ops.quote_name(model._meta.db_table))
 
 
 def _column(field: Any) -> str:
