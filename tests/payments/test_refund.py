@@ -353,18 +353,29 @@ def test_a_refund_the_gateway_declines_is_409_and_leaves_nothing_owed(
     assert services.payments_resume_stalled(older_than_seconds=0) == 0  # nothing to sweep
 
 
-def test_the_admin_reports_a_refund_the_gateway_did_not_confirm(
-    make_user: Any, settings: Any
-) -> None:
+@pytest.fixture
+def superuser(make_user: Any) -> Any:
     staff = make_user("admin@example.com", staff=True)
     staff.is_superuser = True
     staff.save()
+    return staff
+
+
+@pytest.fixture
+def superuser_client(superuser: Any) -> Client:
+    """The admin, signed in as ``superuser``."""
     client = Client()
-    client.force_login(staff)
+    client.force_login(superuser)
+    return client
+
+
+def test_the_admin_reports_a_refund_the_gateway_did_not_confirm(
+    superuser: Any, superuser_client: Client, settings: Any
+) -> None:
     payment = PaymentFactory(succeeded=True)
     use_gateway(settings, TimingOutRefundsGateway)
 
-    response = client.post(
+    response = superuser_client.post(
         "/admin/payments/payment/",
         {"action": "refund", "_selected_action": [str(payment.id)]},
         follow=True,
@@ -375,7 +386,7 @@ def test_the_admin_reports_a_refund_the_gateway_did_not_confirm(
     assert "It is recorded as owed and will be completed automatically" in text
     assert "payments refunded" not in text
     payment.refresh_from_db()
-    assert (payment.status, payment.refunded_by) == ("succeeded", staff.pk)
+    assert (payment.status, payment.refunded_by) == ("succeeded", superuser.pk)
     assert payment.refund_owed_since is not None
 
 
@@ -391,16 +402,11 @@ def test_the_service_refunds_once_when_called_twice() -> None:
 
 
 def test_the_admin_refund_action_refunds_succeeded_payments_and_reports_the_rest(
-    make_user,  # type: ignore[no-untyped-def]
+    superuser: Any, superuser_client: Client
 ) -> None:
-    staff = make_user("admin@example.com", staff=True)
-    staff.is_superuser = True
-    staff.save()
-    client = Client()
-    client.force_login(staff)
     succeeded, pending = PaymentFactory(succeeded=True), PaymentFactory()
 
-    response = client.post(
+    response = superuser_client.post(
         "/admin/payments/payment/",
         {"action": "refund", "_selected_action": [str(succeeded.id), str(pending.id)]},
         follow=True,
@@ -410,7 +416,7 @@ def test_the_admin_refund_action_refunds_succeeded_payments_and_reports_the_rest
     succeeded.refresh_from_db()
     pending.refresh_from_db()
     assert (succeeded.status, pending.status) == ("refunded", "pending")
-    assert succeeded.refunded_by == staff.pk
+    assert succeeded.refunded_by == superuser.pk
     text = response.content.decode()
     assert "1 payments refunded." in text
     assert "Only a succeeded payment can be refunded; this one is pending." in text
@@ -418,17 +424,12 @@ def test_the_admin_refund_action_refunds_succeeded_payments_and_reports_the_rest
 
 
 def test_the_admin_shows_a_payment_with_its_event_log_and_without_its_token(
-    make_user,  # type: ignore[no-untyped-def]
+    superuser_client: Client,
 ) -> None:
-    staff = make_user("admin@example.com", staff=True)
-    staff.is_superuser = True
-    staff.save()
-    client = Client()
-    client.force_login(staff)
     checkout = publish_checkout(payment_token="tok_ok")
     payment = Payment.objects.get(cart_id=checkout.cart_id)
 
-    page = client.get(f"/admin/payments/payment/{payment.id}/change/")
+    page = superuser_client.get(f"/admin/payments/payment/{payment.id}/change/")
 
     assert page.status_code == 200
     text = page.content.decode()
