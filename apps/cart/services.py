@@ -37,7 +37,7 @@ from apps.inventory import services as inventory
 from apps.inventory.services import OutOfStock
 from apps.products import services as products
 from ecommerce.bus import publish
-from ecommerce.common.db import lock_row, save_fields
+from ecommerce.common.db import lock_row, save_fields, transactional
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.common.money import quantize
 
@@ -487,7 +487,7 @@ def cart_claim(*, cart_id: UUID, user_id: UUID, cart_token: str | None) -> CartD
     return _to_dto(target, target.lines.all())
 
 
-@transaction.atomic
+@transactional
 def cart_checkout(
     *,
     cart_id: UUID,
@@ -584,7 +584,7 @@ def _valid_payment_token(token: str) -> str:
 # -- what other apps' events do to carts (called by handlers) -----------------------------------
 
 
-@transaction.atomic
+@transactional
 def carts_remove_product(*, product_id: UUID) -> int:
     """Take a product that is no longer sold out of every open cart. Returns the carts changed.
 
@@ -620,7 +620,7 @@ def carts_remove_product(*, product_id: UUID) -> int:
     return len(carts)
 
 
-@transaction.atomic
+@transactional
 def carts_reprice_product(*, product_id: UUID, unit_price: Decimal) -> int:
     """Give every open cart's line of a product the new price. Returns the lines changed.
 
@@ -641,7 +641,7 @@ def carts_reprice_product(*, product_id: UUID, unit_price: Decimal) -> int:
     )
 
 
-@transaction.atomic
+@transactional
 def cart_mark_paid(*, cart_id: UUID, payment_id: UUID) -> bool:
     """A checked-out cart's payment went through and its stock was committed (called on
     ``StockCommitted``, never on the payment alone). Publishes ``CartPaid``.
@@ -665,7 +665,7 @@ def cart_mark_paid(*, cart_id: UUID, payment_id: UUID) -> bool:
     return True
 
 
-@transaction.atomic
+@transactional
 def cart_mark_payment_failed(*, cart_id: UUID, payment_id: UUID, failure_code: str) -> bool:
     """A checked-out cart's payment failed for good. Publishes ``CartPaymentFailed``.
 
@@ -690,7 +690,7 @@ def cart_mark_payment_failed(*, cart_id: UUID, payment_id: UUID, failure_code: s
     return True
 
 
-@transaction.atomic
+@transactional
 def cart_expire(*, cart_id: UUID) -> bool:
     """A checked-out cart's stock reservation ran out unpaid. Publishes ``CartExpired``.
 

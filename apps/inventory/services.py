@@ -31,7 +31,7 @@ from apps.inventory import events
 from apps.inventory.events import ReservedLine
 from apps.inventory.models import Reservation, ReservationLine, Stock, StockMovement
 from ecommerce.bus import publish
-from ecommerce.common.db import lock_row
+from ecommerce.common.db import lock_row, transactional
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.remote import service_url
 
@@ -157,7 +157,7 @@ def stock_create(
     )
 
 
-@transaction.atomic
+@transactional
 def _stock_create(
     *, product_id: UUID, sku: str, on_hand: int, low_stock_threshold: int
 ) -> StockDTO:
@@ -286,7 +286,7 @@ def reservation_create(
     return _reservation_create(reference=reference, lines=lines, ttl=ttl)
 
 
-@transaction.atomic
+@transactional
 def _reservation_create(
     *, reference: UUID, lines: Sequence[ReservationLineIn], ttl: timedelta | None
 ) -> ReservationDTO:
@@ -338,7 +338,6 @@ def reservation_get(*, reference: UUID) -> ReservationDTO:
     return _reservation_dto(reservation)
 
 
-@transaction.atomic
 def reservation_commit(*, reference: UUID, payment_id: UUID | None = None) -> ReservationDTO:
     """The reserved units are sold: on-hand and reserved both go down by the quantities.
 
@@ -346,12 +345,19 @@ def reservation_commit(*, reference: UUID, payment_id: UUID | None = None) -> Re
     no-op for a committed (or returned) reservation. Raises ``ReservationNotActive`` (409)
     when it was released or expired, ``ReservationNotFound``.
     """
+    reservation = _commit(reference=reference, payment_id=payment_id)
+    if reservation.status not in (Status.COMMITTED, Status.RETURNED):
+        # Raised after the transaction, which changed nothing, so a caller may catch it and
+        # go on with its own (the payment handler does).
+        raise ReservationNotActive(f"The reservation was {reservation.status}; nothing is held.")
+    return reservation
+
+
+@transactional
+def _commit(*, reference: UUID, payment_id: UUID | None) -> ReservationDTO:
     ended = _end_if(reference, Status.ACTIVE, Status.COMMITTED)
     if ended is None:
-        reservation = _lock_reservation(reference)
-        if reservation.status in (Status.COMMITTED, Status.RETURNED):
-            return _reservation_dto(reservation)
-        raise ReservationNotActive(f"The reservation was {reservation.status}; nothing is held.")
+        return _reservation_dto(_lock_reservation(reference))
     publish(events.StockCommitted(reference=reference, lines=ended.lines, payment_id=payment_id))
     for line in ended.lines:
         _change_reserved_stock(
@@ -365,7 +371,7 @@ def reservation_commit(*, reference: UUID, payment_id: UUID | None = None) -> Re
     return ended
 
 
-@transaction.atomic
+@transactional
 def reservation_release(*, reference: UUID, reason: str) -> ReservationDTO:
     """Give the units back (payment failed, checkout cancelled); a no-op unless active.
 
@@ -380,7 +386,7 @@ def reservation_release(*, reference: UUID, reason: str) -> ReservationDTO:
     return ended
 
 
-@transaction.atomic
+@transactional
 def reservation_return(*, reference: UUID) -> ReservationDTO:
     """A refund: the committed units come back on hand, with a ``return`` ledger row each.
 

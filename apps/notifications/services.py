@@ -44,7 +44,7 @@ from apps.notifications.models import (
 from apps.notifications.rendering import Rendered, RenderFailed, render_email, render_in_app
 from apps.products import services as products
 from ecommerce.bus import publish
-from ecommerce.common.db import insert_unless_exists
+from ecommerce.common.db import insert_unless_exists, transactional
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.common.retry import backoff_seconds, schedule_task_once
 from ecommerce.common.tasks import queue_task
@@ -192,7 +192,7 @@ def subscription_to_dto(subscription: Subscription) -> SubscriptionDTO:
 # -- what happened to an order (called by handlers) ---------------------------------------------
 
 
-@transaction.atomic
+@transactional
 def notify_order_received(
     *,
     source_event_id: UUID,
@@ -233,7 +233,7 @@ def notify_order_received(
     )
 
 
-@transaction.atomic
+@transactional
 def notify_payment_confirmed(
     *,
     source_event_id: UUID,
@@ -265,7 +265,7 @@ def notify_payment_confirmed(
     )
 
 
-@transaction.atomic
+@transactional
 def notify_payment_failed(
     *,
     source_event_id: UUID,
@@ -297,7 +297,7 @@ def notify_payment_failed(
     )
 
 
-@transaction.atomic
+@transactional
 def notify_refund_issued(
     *,
     source_event_id: UUID,
@@ -328,7 +328,7 @@ def notify_refund_issued(
     )
 
 
-@transaction.atomic
+@transactional
 def notify_item_discontinued(
     *,
     source_event_id: UUID,
@@ -365,7 +365,7 @@ def notify_item_discontinued(
 # -- product alerts (called by handlers) ---------------------------------------------------------
 
 
-@transaction.atomic
+@transactional
 def notify_back_in_stock(*, source_event_id: UUID, product_id: UUID) -> int:
     """Tell every waiting ``back_in_stock`` subscriber, once. Returns the subscriptions fulfilled.
 
@@ -393,7 +393,7 @@ def notify_back_in_stock(*, source_event_id: UUID, product_id: UUID) -> int:
     )
 
 
-@transaction.atomic
+@transactional
 def notify_price_drop(
     *, source_event_id: UUID, product_id: UUID, old_price: Decimal, new_price: Decimal
 ) -> int:

@@ -44,7 +44,7 @@ from apps.payments.gateways import (
 )
 from apps.payments.models import Payment, PaymentEvent
 from ecommerce.bus import publish
-from ecommerce.common.db import insert_unless_exists
+from ecommerce.common.db import insert_unless_exists, transactional
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.common.retry import backoff_seconds, schedule_task_once
 from ecommerce.common.tasks import queue_task
@@ -191,7 +191,7 @@ def payment_list_for_cart(*, cart_id: UUID) -> list[PaymentDTO]:
 # -- starting and charging ---------------------------------------------------------------------
 
 
-@transaction.atomic
+@transactional
 def payment_start_for_checkout(
     *,
     cart_id: UUID,
@@ -374,7 +374,7 @@ def payments_resume_stalled(*, older_than_seconds: float | None = None) -> int:
 # -- orders that ended without their money ---------------------------------------------------
 
 
-@transaction.atomic
+@transactional
 def payment_cancel_for_expired_order(*, cart_id: UUID) -> PaymentDTO:
     """The cart's order expired unpaid (``CartExpired``): its payment must not keep money.
 

@@ -65,6 +65,7 @@ from ecommerce.bus.models import Delivery, OutboxEvent
 from ecommerce.bus.publishing import handling
 from ecommerce.bus.registry import Handler, subscription
 from ecommerce.common import retry
+from ecommerce.common.db import all_or_nothing
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +156,25 @@ class Claimed:
 
 class Undeliverable(Exception):
     """The delivery can never succeed as stored: its payload no longer decodes."""
+
+
+class HandlerSpoiledTransaction(Exception):
+    """A handler returned although its transaction can only roll back.
+
+    Use cases join the caller's transaction without a savepoint (docs/SERVICES.md), so one
+    that raised marks the whole transaction for rollback. A handler that caught the error and
+    returned would otherwise have its delivery silently undone, and delivered again for ever.
+    """
+
+
+def _run(handler: Handler, event: Event) -> None:
+    with handling(event):
+        handler(event)
+    if connection.needs_rollback:
+        raise HandlerSpoiledTransaction(
+            "the handler caught an error raised inside its transaction and returned; catch it "
+            "around a transaction.atomic() block of its own"
+        )
 
 
 class _OneByOne(Exception):
@@ -283,16 +303,14 @@ class Relay:
 
         done = 0
         try:
-            with transaction.atomic():
+            with all_or_nothing():
                 if self._mark_shared(chunk) != len(chunk):
                     raise _OneByOne("a lease ran out")
                 # First in line of the after-commit callbacks: says the commit happened even
                 # if a handler's callback then raises.
                 transaction.on_commit(note_commit)
                 for item in chunk:
-                    handler, event = self._resolve(item, events[item.event_pk], decoded)
-                    with handling(event):
-                        handler(event)
+                    _run(*self._resolve(item, events[item.event_pk], decoded))
                     done += 1
                     if (
                         done < len(chunk)
@@ -369,12 +387,10 @@ class Relay:
     ) -> None:
         """Deliver one in a transaction of its own; its attempt is counted already."""
         try:
-            with transaction.atomic():
+            with all_or_nothing():
                 if not self._mark_delivered(item):
                     return  # our lease ran out and another relay has it now
-                handler, event = self._resolve(item, row, decoded)
-                with handling(event):
-                    handler(event)
+                _run(*self._resolve(item, row, decoded))
         except Undeliverable as exc:
             self._failed(item, str(exc), dead=True)
         except Exception as exc:

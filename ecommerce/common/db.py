@@ -1,12 +1,51 @@
 """Small database helpers the apps share."""
 
-from collections.abc import Sequence
-from typing import Any, TypeVar
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, ParamSpec, TypeVar
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.db.models import AutoField, Field, Model
 
 M = TypeVar("M", bound=Model)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_all_or_nothing: ContextVar[bool] = ContextVar("all_or_nothing", default=False)
+
+
+@contextmanager
+def all_or_nothing() -> Iterator[None]:
+    """A transaction that any error inside rolls back whole: ``transaction.atomic()`` in
+    which the ``transactional`` use cases take no savepoints of their own.
+
+    For callers that never go on after an error: the relay's delivery transactions and an
+    idempotent request's. A savepoint costs two round trips, and there its rollback would
+    only ever be followed by the whole transaction's. Code inside that does catch a use
+    case's error and go on must call it inside a ``transaction.atomic()`` block of its own,
+    which brings the savepoint back.
+    """
+    with transaction.atomic():
+        outer = _all_or_nothing.set(True)
+        try:
+            yield
+        finally:
+            _all_or_nothing.reset(outer)
+
+
+def transactional(func: Callable[P, R]) -> Callable[P, R]:
+    """Run the use case in a transaction: its own, or within the caller's. As
+    ``transaction.atomic``, except that inside ``all_or_nothing`` it takes no savepoint, so
+    an error it raises spoils the caller's whole transaction."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with transaction.atomic(savepoint=not _all_or_nothing.get()):
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 def insert_unless_exists(obj: Model, *, unique_fields: Sequence[str]) -> bool:

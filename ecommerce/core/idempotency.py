@@ -37,7 +37,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ecommerce.common.db import save_fields
+from ecommerce.common.db import all_or_nothing, save_fields
 from ecommerce.common.errors import DomainError
 from ecommerce.core.models import IdempotencyKey
 
@@ -110,7 +110,8 @@ def idempotent(method: ViewMethod[P]) -> ViewMethod[P]:
             raise InvalidIdempotencyKey()
         fingerprint = request_fingerprint(request)
 
-        with transaction.atomic():
+        # All or nothing: an error response stores nothing, so the use case needs no savepoint.
+        with all_or_nothing():
             record = _claim(scope=scope, key=key, fingerprint=fingerprint)
             if record.response_status is not None:
                 if record.fingerprint != fingerprint:

@@ -1,6 +1,7 @@
 """Shared transactions, retries with backoff, dead letters, per-aggregate order,
 undeliverable payloads."""
 
+import contextlib
 import re
 from datetime import timedelta
 from uuid import uuid4
@@ -16,6 +17,7 @@ from ecommerce.bus import subscribe
 from ecommerce.bus.models import Delivery, OutboxEvent
 from ecommerce.bus.registry import unsubscribe
 from ecommerce.bus.relay import Relay
+from ecommerce.common.db import transactional
 from tests.bus.conftest import due_now
 from tests.bus.support.events import ThingHappened
 from tests.bus.support.models import Effect, Poison
@@ -297,3 +299,40 @@ def test_a_lease_is_held_only_on_a_pending_delivery(
         delivery.update(status="delivered", lease_token=uuid4())
     delivery.update(lease_token=uuid4())  # pending and leased: fine
     assert delivery.get().status == "pending"
+
+
+class Refused(Exception):
+    pass
+
+
+@transactional
+def refuse(event: ThingHappened) -> None:
+    Effect.objects.create(subscriber="bus_support.swallow", event_id=event.event_id, n=event.n)
+    raise Refused()
+
+
+def test_a_handler_that_swallows_a_use_case_error_fails_instead_of_being_undone_silently(
+    relay: Relay,
+    publish_committed,  # type: ignore[no-untyped-def]
+) -> None:
+    """Inside the relay's transactions use cases take no savepoints, so a handler that catches
+    one's error and returns leaves a transaction that can only roll back. Without a check its
+    delivery would look delivered while its mark rolled back, and run again for ever."""
+
+    def swallow(event: ThingHappened) -> None:
+        with contextlib.suppress(Refused):
+            refuse(event)
+
+    subscribe(ThingHappened, swallow, name="bus_support.swallow")
+    try:
+        publish_committed(*(ThingHappened(thing_id=uuid4(), n=i) for i in range(3)))
+        relay.drain()
+    finally:
+        unsubscribe("bus_support.swallow")
+
+    swallowed = Delivery.objects.filter(subscriber="bus_support.swallow")
+    assert [(d.status, d.attempts) for d in swallowed] == [("pending", 1)] * 3
+    assert all("HandlerSpoiledTransaction" in d.last_error for d in swallowed)
+    assert not Effect.objects.filter(subscriber="bus_support.swallow").exists()
+    # The other subscribers of the same events, in the same shared transactions, were delivered.
+    assert Effect.objects.filter(subscriber="bus_support.record").count() == 3

@@ -2,9 +2,11 @@
 
 - insert_unless_exists: one INSERT that skips a duplicate and leaves the transaction usable;
 - lock_row: a row by unique fields, locked until the transaction ends;
-- save_fields: the named fields of a saved object written to its row.
+- save_fields: the named fields of a saved object written to its row;
+- transactional and all_or_nothing: a use case's savepoint, taken only where it is any use.
 """
 
+import contextlib
 import threading
 from datetime import timedelta
 from decimal import Decimal
@@ -13,10 +15,18 @@ from uuid import uuid4
 import pytest
 from django.core.exceptions import FieldDoesNotExist
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.transaction import TransactionManagementError
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.payments.models import FakeGatewayRequest, Payment
-from ecommerce.common.db import insert_unless_exists, lock_row, save_fields
+from ecommerce.common.db import (
+    all_or_nothing,
+    insert_unless_exists,
+    lock_row,
+    save_fields,
+    transactional,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -195,3 +205,72 @@ def test_save_fields_of_a_row_that_is_gone_raises() -> None:
 
     with pytest.raises(DatabaseError, match="not in the database"):
         save_fields(stored, "status")
+
+
+# -- transactional and all_or_nothing -----------------------------------------------------------
+
+
+class Refused(Exception):
+    pass
+
+
+@transactional
+def record_then_refuse(key: str) -> None:
+    """A use case that writes, then raises."""
+    gateway_request(key).save()
+    raise Refused()
+
+
+def savepoints(queries: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in queries.captured_queries if "SAVEPOINT" in q["sql"].upper()]
+
+
+def test_a_transactional_use_case_in_a_plain_transaction_rolls_back_only_its_own_writes() -> None:
+    with transaction.atomic():
+        gateway_request("before").save()
+        with pytest.raises(Refused):
+            record_then_refuse("inside")
+        gateway_request("after").save()  # the caller's transaction goes on
+
+    keys = set(FakeGatewayRequest.objects.values_list("idempotency_key", flat=True))
+    assert keys == {"before", "after"}
+
+
+def test_inside_all_or_nothing_a_use_case_takes_no_savepoint_and_its_error_spoils_it() -> None:
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        outer_savepoints = len(savepoints(queries))
+        with all_or_nothing():
+            gateway_request("before").save()
+            with contextlib.suppress(Refused):
+                record_then_refuse("inside")
+            # Going on after the error is refused: the transaction can only roll back.
+            with pytest.raises(TransactionManagementError):
+                gateway_request("after").save()
+        inside = savepoints(queries)[outer_savepoints:]
+
+    # The test's own transaction makes all_or_nothing a savepoint; the use case took none.
+    assert [sql.split()[0].upper() for sql in inside] == ["SAVEPOINT", "ROLLBACK", "RELEASE"]
+    assert len({sql.split()[-1] for sql in inside}) == 1
+    assert not FakeGatewayRequest.objects.exists()
+
+
+def test_a_block_of_its_own_inside_all_or_nothing_brings_the_savepoint_back() -> None:
+    with transaction.atomic(), all_or_nothing():
+        gateway_request("before").save()
+        with pytest.raises(Refused), transaction.atomic():
+            record_then_refuse("inside")
+        gateway_request("after").save()
+
+    keys = set(FakeGatewayRequest.objects.values_list("idempotency_key", flat=True))
+    assert keys == {"before", "after"}
+
+
+def test_all_or_nothing_ends_with_its_block() -> None:
+    with transaction.atomic():
+        with all_or_nothing():
+            pass
+        with pytest.raises(Refused):
+            record_then_refuse("inside")
+        gateway_request("after").save()
+
+    assert list(FakeGatewayRequest.objects.values_list("idempotency_key", flat=True)) == ["after"]
