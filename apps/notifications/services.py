@@ -44,7 +44,7 @@ from apps.notifications.models import (
 from apps.notifications.rendering import Rendered, RenderFailed, render_email, render_in_app
 from apps.products import services as products
 from ecommerce.bus import publish
-from ecommerce.common.db import insert_unless_exists, transactional
+from ecommerce.common.db import insert_unless_exists, transactional, update_if
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.common.retry import backoff_seconds, schedule_task_once
 from ecommerce.common.tasks import queue_task
@@ -599,13 +599,8 @@ def _mark_sent(notification: Notification) -> bool:
     """Record the email as sent (and publish it), unless it stopped being pending meanwhile."""
     now = timezone.now()
     changes = {"status": Status.SENT, "sent_at": now, "last_error": "", "lease_until": None}
-    sent = Notification.objects.filter(pk=notification.pk, status=Status.PENDING).update(
-        **changes, updated_at=now
-    )
-    if not sent:
+    if not update_if(notification, {**changes, "updated_at": now}, status=Status.PENDING):
         return False
-    for field, value in {**changes, "updated_at": now}.items():
-        setattr(notification, field, value)
     _publish_sent(notification)
     return True
 

@@ -44,7 +44,7 @@ from apps.payments.gateways import (
 )
 from apps.payments.models import Payment, PaymentEvent
 from ecommerce.bus import publish
-from ecommerce.common.db import insert_unless_exists, transactional
+from ecommerce.common.db import insert_row, insert_unless_exists, transactional, update_if
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.common.retry import backoff_seconds, schedule_task_once
 from ecommerce.common.tasks import queue_task
@@ -223,10 +223,10 @@ def payment_start_for_checkout(
     if not insert_unless_exists(payment, unique_fields=["cart_id"]):
         # A replayed checkout: the cart's payment stands.
         return to_dto(Payment.objects.get(cart_id=cart_id))
-    PaymentEvent.objects.create(
-        payment=payment,
-        kind=Kind.CREATED,
-        detail={"checkout_event_id": str(checkout_event_id), "amount": str(amount)},
+    _log(
+        payment.id,
+        Kind.CREATED,
+        {"checkout_event_id": str(checkout_event_id), "amount": str(amount)},
     )
     logger.info("payment %s created for cart %s", payment.id, cart_id)
     # Robust: if the broker is down, the error is logged, the transaction's other after-commit
@@ -317,10 +317,10 @@ def _charge_unanswered(payment: Payment, exc: GatewayError) -> None:
             )
             return
         retry_at = timezone.now() + timedelta(seconds=retry_delay_seconds(attempt))
-        PaymentEvent.objects.create(
-            payment_id=payment.id,
-            kind=Kind.CHARGE_TIMED_OUT,
-            detail={"attempt": attempt, "retry_at": retry_at.isoformat()},
+        _log(
+            payment.id,
+            Kind.CHARGE_TIMED_OUT,
+            {"attempt": attempt, "retry_at": retry_at.isoformat()},
         )
         # In the same transaction as the log row: the retry exists if and only if it commits.
         schedule_task_once(
@@ -511,7 +511,7 @@ def _owe_staff_refund(
                 "updated_at",
             ]
         )
-        PaymentEvent.objects.create(payment_id=payment.pk, kind=Kind.REFUND_OWED, detail=detail)
+        _log(payment.pk, Kind.REFUND_OWED, detail)
 
 
 def _gateway_refund(payment: Payment) -> RefundResult:
@@ -632,27 +632,27 @@ def _record_webhook(payment: Payment, gateway_event_id: str, event_type: str, re
 # -- state changes (inside the caller's transaction; each only from the state it leaves) ------
 
 
+def _log(payment_id: UUID, kind: str, detail: dict[str, Any]) -> None:
+    """Append a row to the payment's event log."""
+    insert_row(PaymentEvent(payment_id=payment_id, kind=kind, detail=detail))
+
+
 def _succeed(payment: Payment, *, reference: str, detail: dict[str, Any]) -> bool:
-    now = timezone.now()
-    changed = Payment.objects.filter(pk=payment.pk, status=Status.PENDING).update(
-        status=Status.SUCCEEDED, gateway_reference=reference, updated_at=now
-    )
-    if changed:
-        payment.status = Status.SUCCEEDED
-        payment.gateway_reference = reference
-        payment.updated_at = now
-        PaymentEvent.objects.create(payment_id=payment.pk, kind=Kind.SUCCEEDED, detail=detail)
-        publish(
-            PaymentSucceeded(
-                payment_id=payment.id,
-                cart_id=payment.cart_id,
-                amount=payment.amount,
-                currency=payment.currency,
-                email=payment.email,
-            )
+    changes = {"status": Status.SUCCEEDED, "gateway_reference": reference}
+    if not update_if(payment, {**changes, "updated_at": timezone.now()}, status=Status.PENDING):
+        return False
+    _log(payment.pk, Kind.SUCCEEDED, detail)
+    publish(
+        PaymentSucceeded(
+            payment_id=payment.id,
+            cart_id=payment.cart_id,
+            amount=payment.amount,
+            currency=payment.currency,
+            email=payment.email,
         )
-        logger.info("payment %s succeeded", payment.id)
-    return bool(changed)
+    )
+    logger.info("payment %s succeeded", payment.id)
+    return True
 
 
 def _fail(
@@ -663,36 +663,27 @@ def _fail(
     detail: dict[str, Any],
     reference: str = "",
 ) -> bool:
-    now = timezone.now()
-    changed = Payment.objects.filter(pk=payment.pk, status=Status.PENDING).update(
-        status=Status.FAILED,
-        failure_code=failure_code,
-        gateway_reference=reference,
-        updated_at=now,
+    changes = {
+        "status": Status.FAILED,
+        "failure_code": failure_code,
+        "gateway_reference": reference,
+    }
+    if not update_if(payment, {**changes, "updated_at": timezone.now()}, status=Status.PENDING):
+        return False
+    _log(payment.pk, Kind.FAILED, {**detail, "failure_code": failure_code})
+    publish(
+        PaymentFailed(
+            payment_id=payment.id,
+            cart_id=payment.cart_id,
+            amount=payment.amount,
+            currency=payment.currency,
+            email=payment.email,
+            failure_code=failure_code,
+            reason=reason,
+        )
     )
-    if changed:
-        payment.status = Status.FAILED
-        payment.failure_code = failure_code
-        payment.gateway_reference = reference
-        payment.updated_at = now
-        PaymentEvent.objects.create(
-            payment_id=payment.pk,
-            kind=Kind.FAILED,
-            detail={**detail, "failure_code": failure_code},
-        )
-        publish(
-            PaymentFailed(
-                payment_id=payment.id,
-                cart_id=payment.cart_id,
-                amount=payment.amount,
-                currency=payment.currency,
-                email=payment.email,
-                failure_code=failure_code,
-                reason=reason,
-            )
-        )
-        logger.info("payment %s failed: %s", payment.id, failure_code)
-    return bool(changed)
+    logger.info("payment %s failed: %s", payment.id, failure_code)
+    return True
 
 
 def _refund(payment: Payment, *, reference: str, detail: dict[str, Any]) -> bool:
@@ -701,7 +692,7 @@ def _refund(payment: Payment, *, reference: str, detail: dict[str, Any]) -> bool
         status=Status.REFUNDED, refund_reference=reference, updated_at=timezone.now()
     )
     if changed:
-        PaymentEvent.objects.create(payment_id=payment.pk, kind=Kind.REFUNDED, detail=detail)
+        _log(payment.pk, Kind.REFUNDED, detail)
         publish(
             PaymentRefunded(
                 payment_id=payment.id,
@@ -723,9 +714,7 @@ def _owe_refund(payment: Payment, status: str, *, reference: str, detail: dict[s
         pk=payment.pk, status=status, refund_owed_since__isnull=True
     ).update(gateway_reference=reference, refund_owed_since=now, updated_at=now)
     if changed:
-        PaymentEvent.objects.create(
-            payment_id=payment.pk, kind=Kind.REFUND_OWED, detail={**detail, "reference": reference}
-        )
+        _log(payment.pk, Kind.REFUND_OWED, {**detail, "reference": reference})
         logger.warning("payment %s took money for an order that ended: refunding it", payment.id)
         transaction.on_commit(lambda: _enqueue_refund_owed(payment.id), robust=True)
     return bool(changed)
@@ -744,10 +733,10 @@ def _refund_declined(payment: Payment, result: RefundResult, *, detail: dict[str
         updated_at=timezone.now(),
     )
     if changed:
-        PaymentEvent.objects.create(
-            payment_id=payment.pk,
-            kind=Kind.REFUND_DECLINED,
-            detail={**detail, "failure_code": result.failure_code or "refund_declined"},
+        _log(
+            payment.pk,
+            Kind.REFUND_DECLINED,
+            {**detail, "failure_code": result.failure_code or "refund_declined"},
         )
         logger.error(
             "gateway declined the refund of payment %s (%s): settle it by hand",

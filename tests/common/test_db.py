@@ -1,8 +1,10 @@
 """The shared statements of ecommerce.common.db, each one hand-written statement:
 
+- insert_row: one INSERT, as create();
 - insert_unless_exists: one INSERT that skips a duplicate and leaves the transaction usable;
 - lock_row: a row by unique fields, locked until the transaction ends;
 - save_fields: the named fields of a saved object written to its row;
+- update_if: a conditional write of a row, reflected on the object only if it happened;
 - transactional and all_or_nothing: a use case's savepoint, taken only where it is any use.
 """
 
@@ -19,13 +21,15 @@ from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from apps.payments.models import FakeGatewayRequest, Payment
+from apps.payments.models import FakeGatewayRequest, Payment, PaymentEvent
 from ecommerce.common.db import (
     all_or_nothing,
+    insert_row,
     insert_unless_exists,
     lock_row,
     save_fields,
     transactional,
+    update_if,
 )
 
 pytestmark = pytest.mark.django_db
@@ -52,6 +56,27 @@ def payment(*, cart_id: object, idempotency_key: str) -> Payment:
         payment_token="tok_ok",
         idempotency_key=idempotency_key,
     )
+
+
+def test_insert_row_writes_the_row_as_create_does() -> None:
+    stored = payment(cart_id=uuid4(), idempotency_key="charge:1")
+    stored.save()
+    entry = PaymentEvent(payment_id=stored.pk, kind=PaymentEvent.Kind.CREATED, detail={"a": "1"})
+
+    insert_row(entry)
+
+    row = PaymentEvent.objects.get()
+    assert (entry.pk, entry._state.adding) == (row.pk, False)
+    assert (row.payment_id, row.kind, row.detail) == (stored.pk, "created", {"a": "1"})
+    assert row.gateway_event_id is None
+    assert row.created_at == entry.created_at is not None
+
+
+def test_insert_row_raises_on_a_unique_conflict() -> None:
+    insert_row(gateway_request("key-1"))
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_row(gateway_request("key-1"))
 
 
 def test_a_new_row_is_inserted_with_its_auto_primary_key_and_defaults() -> None:
@@ -205,6 +230,45 @@ def test_save_fields_of_a_row_that_is_gone_raises() -> None:
 
     with pytest.raises(DatabaseError, match="not in the database"):
         save_fields(stored, "status")
+
+
+# -- update_if ---------------------------------------------------------------------------------
+
+
+def test_update_if_writes_a_row_that_matches_and_sets_the_object() -> None:
+    stored = payment(cart_id=uuid4(), idempotency_key="charge:1")
+    stored.save()
+    changes = {"status": Payment.Status.SUCCEEDED, "gateway_reference": "ch_1"}
+
+    assert update_if(stored, changes, status=Payment.Status.PENDING) is True
+
+    row = Payment.objects.get(pk=stored.pk)
+    assert (row.status, row.gateway_reference) == ("succeeded", "ch_1")
+    assert (stored.status, stored.gateway_reference) == ("succeeded", "ch_1")
+
+
+def test_update_if_leaves_a_row_that_does_not_match_and_the_object_as_they_were() -> None:
+    stored = payment(cart_id=uuid4(), idempotency_key="charge:1")
+    stored.save()
+    Payment.objects.filter(pk=stored.pk).update(status="failed", failure_code="card_declined")
+    changes = {"status": Payment.Status.SUCCEEDED, "gateway_reference": "ch_1"}
+
+    assert update_if(stored, changes, status=Payment.Status.PENDING) is False
+
+    row = Payment.objects.get(pk=stored.pk)
+    assert (row.status, row.gateway_reference) == ("failed", "")
+    assert (stored.status, stored.gateway_reference) == ("pending", "")
+
+
+def test_update_if_without_a_condition_writes_by_primary_key_alone() -> None:
+    first, second = (payment(cart_id=uuid4(), idempotency_key=f"charge:{n}") for n in (1, 2))
+    first.save()
+    second.save()
+
+    assert update_if(first, {"failure_code": "card_declined"}) is True
+
+    codes = dict(Payment.objects.values_list("idempotency_key", "failure_code"))
+    assert codes == {"charge:1": "card_declined", "charge:2": ""}
 
 
 # -- transactional and all_or_nothing -----------------------------------------------------------
