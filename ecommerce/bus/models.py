@@ -2,7 +2,8 @@
 
 ``OutboxEvent`` follows the Debezium outbox convention. ``Delivery`` is one row per (event,
 subscriber): its delivery state, and, once ``delivered``, the inbox record that makes a
-second delivery of the same event to the same subscriber a no-op.
+second delivery of the same event to the same subscriber a no-op. ``PurgedUpTo`` keeps that
+record, in short, for the deliveries the purge deleted.
 """
 
 from django.db import models
@@ -123,3 +124,30 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscriber} <- event {self.event_id} ({self.status})"
+
+
+class PurgedUpTo(models.Model):
+    """The greatest sequence of an aggregate whose delivery to a subscriber was purged.
+
+    A subscriber gets an aggregate's events in sequence order, so every event of the
+    aggregate up to this one was finished for it when the purge deleted their rows. A Kafka
+    consumer reading one of them again (from the beginning, since a time) finds no delivery
+    row, and this row tells it the event was handled. One row per subscriber and aggregate,
+    kept for good: the topics may hold the messages longer than the outbox holds the events.
+    """
+
+    pk = models.CompositePrimaryKey("subscriber", "aggregate_type", "aggregate_id")
+    subscriber = models.CharField(max_length=150)
+    aggregate_type = models.CharField(max_length=100)
+    aggregate_id = models.CharField(max_length=100)
+    sequence = models.PositiveBigIntegerField()
+
+    class Meta:
+        db_table = "bus_purged_up_to"
+        verbose_name = "purged up to"
+        verbose_name_plural = "purged up to"
+
+    def __str__(self) -> str:
+        return (
+            f"{self.subscriber} <- {self.aggregate_type}:{self.aggregate_id} up to #{self.sequence}"
+        )

@@ -271,8 +271,27 @@ def wake_relays() -> None:
 # -- housekeeping (scheduled) -------------------------------------------------------------------
 
 
+# Before the purge deletes deliveries: per subscriber and aggregate, the greatest sequence
+# among them, unless a greater one is recorded already. Not for the Kafka producer's
+# deliveries: no one reads a message back into the producer.
+_RECORD_PURGED_SQL = """
+    INSERT INTO bus_purged_up_to (subscriber, aggregate_type, aggregate_id, sequence)
+    SELECT subscriber, aggregate_type, aggregate_id, MAX(sequence)
+      FROM bus_delivery
+     WHERE subscriber <> %s AND event_id IN ({ids})
+     GROUP BY subscriber, aggregate_type, aggregate_id
+    ON CONFLICT (subscriber, aggregate_type, aggregate_id)
+    DO UPDATE SET sequence = excluded.sequence
+     WHERE excluded.sequence > bus_purged_up_to.sequence
+"""
+
+
 def purge_delivered(*, older_than_days: int | None = None) -> int:
-    """Delete events older than the retention whose deliveries are all finished."""
+    """Delete events older than the retention whose deliveries are all finished.
+
+    What the deleted deliveries said, that these events were handled, is kept in short in
+    ``PurgedUpTo``, in the same transaction, for Kafka consumers that read them again.
+    """
     days = bus_settings().retention_days if older_than_days is None else older_than_days
     cutoff = timezone.now() - timedelta(days=days)
     unfinished = Delivery.objects.filter(event=OuterRef("pk"), status__in=[PENDING, DEAD])
@@ -286,6 +305,12 @@ def purge_delivered(*, older_than_days: int | None = None) -> int:
         if not ids:
             return purged
         with transaction.atomic():
+            # Lock the events: a delivery row for one of them inserted from now on (a replay
+            # for a new subscriber, a consumer reading the event again) waits for this
+            # transaction and then fails, its event gone. So the rows recorded below are the
+            # rows deleted.
+            locked = OutboxEvent.objects.select_for_update().filter(id__in=ids).order_by("id")
+            list(locked.values_list("id", flat=True))
             # Lock their deliveries and look again: a replay since the pick above may have sent
             # some back to pending, and those events must stay. A replay from now on waits.
             deliveries = Delivery.objects.select_for_update().filter(event_id__in=ids)
@@ -295,8 +320,20 @@ def purge_delivered(*, older_than_days: int | None = None) -> int:
                 if status in (PENDING, DEAD)
             }
             ids = [pk for pk in ids if pk not in replayed]
+            if not ids:
+                continue
+            _record_purged(ids)
             Delivery.objects.filter(event_id__in=ids).delete()
             purged += OutboxEvent.objects.filter(id__in=ids).delete()[1].get("bus.OutboxEvent", 0)
+
+
+def _record_purged(event_ids: list[int]) -> None:
+    """Raise each subscriber's purged-up-to mark to the deliveries of these events."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RECORD_PURGED_SQL.format(ids=", ".join(["%s"] * len(event_ids))),
+            [KAFKA_PRODUCER, *event_ids],
+        )
 
 
 def requeue_expired_leases() -> int:

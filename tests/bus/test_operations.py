@@ -1,5 +1,6 @@
 """Replay, dead letters, status, purge, health: what operators do with the bus."""
 
+import threading
 from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
@@ -7,12 +8,12 @@ from uuid import uuid4
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from ecommerce.bus import operations
-from ecommerce.bus.models import Delivery, OutboxEvent
+from ecommerce.bus.models import Delivery, OutboxEvent, PurgedUpTo
 from ecommerce.bus.relay import Relay
 from tests.bus.support.events import Deposited, ThingHappened
 from tests.bus.support.models import Balance, Effect, Poison
@@ -215,6 +216,136 @@ def test_purge_keeps_an_event_replayed_after_it_was_picked(
     monkeypatch.undo()
     Relay().drain()  # the replay goes through
     assert Delivery.objects.get(subscriber="bus_support.record").status == "delivered"
+
+
+def purged_up_to() -> set[tuple[str, str, int]]:
+    return set(PurgedUpTo.objects.values_list("subscriber", "aggregate_id", "sequence"))
+
+
+def test_purge_records_per_subscriber_and_aggregate_the_greatest_sequence_it_purged(
+    relay: Relay, publish_committed
+) -> None:  # type: ignore[no-untyped-def]
+    thing, other = uuid4(), uuid4()
+    now = timezone.now()
+    # Sequence follows commit order, the time does not: the first event of the thing was
+    # created after the second (two transactions committing in the other order).
+    publish_committed(
+        ThingHappened(thing_id=thing, occurred_at=now - timedelta(days=20)),
+        ThingHappened(thing_id=thing, occurred_at=now - timedelta(days=40)),
+        ThingHappened(thing_id=other, occurred_at=now - timedelta(days=40)),
+    )
+    relay.drain()
+    subscribers = ["bus_support.fragile", "bus_support.noop", "bus_support.record"]
+
+    assert operations.purge_delivered(older_than_days=30) == 2
+
+    marks = {(s, str(thing), 2) for s in subscribers} | {(s, str(other), 1) for s in subscribers}
+    assert purged_up_to() == marks
+    # Later sequence 1 is past retention too: its purge keeps the mark at 2.
+    assert operations.purge_delivered(older_than_days=10) == 1
+    assert purged_up_to() == marks
+    assert not OutboxEvent.objects.exists()
+
+
+def test_purge_records_its_marks_in_the_transaction_that_deletes(
+    relay: Relay, publish_committed, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    thing = uuid4()
+    publish_committed(
+        ThingHappened(thing_id=thing, occurred_at=timezone.now() - timedelta(days=40))
+    )
+    relay.drain()
+    record_purged = operations._record_purged
+
+    def record_then_lose_the_connection(event_ids: list[int]) -> None:
+        record_purged(event_ids)
+        assert len(purged_up_to()) == 3  # written, not committed
+        raise DatabaseError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(operations, "_record_purged", record_then_lose_the_connection)
+    with pytest.raises(DatabaseError):
+        operations.purge_delivered(older_than_days=30)
+
+    assert purged_up_to() == set()
+    assert Delivery.objects.filter(status="delivered").count() == 3
+    monkeypatch.undo()
+    assert operations.purge_delivered(older_than_days=30) == 1
+    assert len(purged_up_to()) == 3
+    assert not Delivery.objects.exists()
+
+
+def test_replay_after_a_purge_re_delivers_what_is_left_whatever_the_marks(
+    relay: Relay, publish_committed
+) -> None:  # type: ignore[no-untyped-def]
+    thing = uuid4()
+    now = timezone.now()
+    publish_committed(
+        ThingHappened(thing_id=thing, n=1, occurred_at=now - timedelta(days=20)),
+        ThingHappened(thing_id=thing, n=2, occurred_at=now - timedelta(days=40)),
+    )
+    relay.drain()
+    assert operations.purge_delivered(older_than_days=30) == 1
+    assert ("bus_support.record", str(thing), 2) in purged_up_to()
+
+    # Sequence 1 is below the mark, and still in the outbox: a replay is asked for, it runs.
+    assert operations.replay(operations.ReplaySlice(subscriber="bus_support.record")) == 1
+    relay.drain()
+
+    record = Effect.objects.filter(subscriber="bus_support.record").order_by("id")
+    assert list(record.values_list("n", flat=True)) == [1, 2, 1]
+
+
+@pytest.mark.postgres
+def test_a_delivery_recorded_while_its_event_is_purged_waits_for_the_purge_and_fails(
+    relay: Relay, publish_committed, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A consumer reading the event again for a subscriber it had not reached: its delivery
+    must not slip in between the purge's marks and its delete, deleted with no mark."""
+    publish_committed(
+        ThingHappened(thing_id=uuid4(), occurred_at=timezone.now() - timedelta(days=40))
+    )
+    relay.drain()
+    event = OutboxEvent.objects.get()
+    outcome: list[str] = []
+
+    def deliver_to_a_late_subscriber() -> None:
+        try:
+            with transaction.atomic():
+                Delivery.objects.create(
+                    event=event,
+                    subscriber="bus_support.late",
+                    aggregate_type=event.aggregate_type,
+                    aggregate_id=event.aggregate_id,
+                    sequence=event.sequence,
+                    status="delivered",
+                    next_attempt_at=timezone.now(),
+                )
+            outcome.append("committed")
+        except IntegrityError:
+            outcome.append("refused")
+        finally:
+            connection.close()
+
+    late = threading.Thread(target=deliver_to_a_late_subscriber)
+    record_purged = operations._record_purged
+
+    def record_then_race(event_ids: list[int]) -> None:
+        record_purged(event_ids)
+        late.start()
+        late.join(timeout=0.5)  # commits at once unless the purge holds the event
+
+    monkeypatch.setattr(operations, "_record_purged", record_then_race)
+
+    assert operations.purge_delivered(older_than_days=30) == 1
+
+    late.join(timeout=10)
+    assert outcome == ["refused"]  # it waited for the purge, then found its event gone
+    assert not Delivery.objects.exists()
+    assert {s for s, _, _ in purged_up_to()} == {
+        "bus_support.fragile",
+        "bus_support.noop",
+        "bus_support.record",
+    }
 
 
 def test_requeue_clears_expired_leases(relay: Relay, publish_committed) -> None:  # type: ignore[no-untyped-def]
