@@ -1,6 +1,7 @@
 """The kafka transport against librdkafka's mock cluster: produce, consume, order, failures."""
 
 import json
+import logging
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -16,10 +17,11 @@ from django.db.models import Count
 from django.utils import timezone
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from ecommerce.bus import publish
+from ecommerce.bus import operations, publish, subscribe
 from ecommerce.bus.kafka.consumer import AppConsumer, StartAt
 from ecommerce.bus.kafka.producer import drop_producers
-from ecommerce.bus.models import Delivery, OutboxEvent
+from ecommerce.bus.models import Delivery, OutboxEvent, PurgedUpTo
+from ecommerce.bus.registry import unsubscribe
 from ecommerce.bus.relay import Relay
 from tests.bus.conftest import due_now
 from tests.bus.mock_kafka import MockCluster, closed_port, headers, read_topic
@@ -30,7 +32,8 @@ from tests.processes import spawn_manage, wait_until
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PRODUCER = "kafka.producer"
-RECORD, FRAGILE = "bus_support.record", "bus_support.fragile"
+RECORD, FRAGILE, NOOP = "bus_support.record", "bus_support.fragile", "bus_support.noop"
+NEWCOMER = "bus_support.newcomer"
 # The next generation group protocol (KIP-848): the mock cluster assigns partitions at once,
 # where the classic protocol waits 3 s for more members to join.
 FAST_GROUPS = {"group.protocol": "consumer"}
@@ -332,6 +335,93 @@ def test_a_new_group_started_since_a_time_reads_only_what_was_produced_from_then
     consume(lambda c: c.messages_read == 4, start=StartAt(since=since))
 
     assert sorted(effects(RECORD)) == [3, 4]
+
+
+def skipped_as_purged(caplog: pytest.LogCaptureFixture) -> int:
+    """Deliveries the consumer reported skipping because they were handled and purged."""
+    return sum(
+        int(record.args[0])  # type: ignore[index]
+        for record in caplog.records
+        if record.name == "ecommerce.bus.kafka.consumer" and "then purged" in record.getMessage()
+    )
+
+
+def test_messages_read_again_after_their_events_were_purged_are_not_handled_again(
+    kafka_bus: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    thing = uuid4()
+    long_ago = timezone.now() - timedelta(days=40)
+    publish_committed(
+        ThingHappened(thing_id=thing, n=1, occurred_at=long_ago),
+        ThingHappened(thing_id=thing, n=2, occurred_at=long_ago),
+    )
+    Relay().drain()
+    consume(lambda c: c.messages_read == 2)
+    assert operations.purge_delivered(older_than_days=30) == 2
+    assert not OutboxEvent.objects.exists()
+    # A later event of the same thing, produced but not consumed yet.
+    publish_committed(ThingHappened(thing_id=thing, n=3))
+    Relay().drain()
+
+    with caplog.at_level(logging.INFO, logger="ecommerce.bus.kafka.consumer"):
+        consume(lambda c: c.messages_read == 3, start=StartAt(from_beginning=True))
+
+    assert effects(RECORD) == [1, 2, 3]
+    assert effects(FRAGILE) == [1, 2, 3]
+    assert_each_effect_once()
+    # Nothing of the purged events was written back; the new one was handled in order.
+    assert sorted(Delivery.objects.values_list("subscriber", "sequence", "status")) == [
+        (FRAGILE, 3, "delivered"),
+        (NOOP, 3, "delivered"),
+        (RECORD, 3, "delivered"),
+        (PRODUCER, 3, "delivered"),
+    ]
+    assert skipped_as_purged(caplog) == 6  # two messages, three subscribers each
+    # The marks name the consuming subscribers, not the producer: nothing reads back into it.
+    assert sorted(PurgedUpTo.objects.values_list("subscriber", "aggregate_id", "sequence")) == [
+        (FRAGILE, str(thing), 2),
+        (NOOP, str(thing), 2),
+        (RECORD, str(thing), 2),
+    ]
+
+
+def test_a_new_subscriber_reading_the_history_gets_the_events_purged_for_the_others(
+    kafka_bus: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    thing = uuid4()
+    long_ago = timezone.now() - timedelta(days=40)
+    publish_committed(
+        ThingHappened(thing_id=thing, n=1, occurred_at=long_ago),
+        ThingHappened(thing_id=thing, n=2, occurred_at=long_ago),
+    )
+    Relay().drain()
+    consume(lambda c: c.messages_read == 2)
+    assert operations.purge_delivered(older_than_days=30) == 2
+
+    def newcomer(event: ThingHappened) -> None:
+        Effect.objects.create(
+            subscriber=NEWCOMER,
+            event_id=event.event_id,
+            aggregate_id=str(event.thing_id),
+            n=event.n,
+        )
+
+    subscribe(ThingHappened, newcomer, name=NEWCOMER)
+    try:
+        with caplog.at_level(logging.INFO, logger="ecommerce.bus.kafka.consumer"):
+            consume(lambda c: c.messages_read == 2, start=StartAt(from_beginning=True))
+    finally:
+        unsubscribe(NEWCOMER)
+
+    assert effects(NEWCOMER) == [1, 2]
+    assert effects(RECORD) == [1, 2]
+    assert_each_effect_once()
+    # The events are back in the outbox, delivered to the newcomer alone.
+    assert sorted(Delivery.objects.values_list("subscriber", "sequence", "status")) == [
+        (NEWCOMER, 1, "delivered"),
+        (NEWCOMER, 2, "delivered"),
+    ]
+    assert skipped_as_purged(caplog) == 6
 
 
 @pytest.mark.postgres

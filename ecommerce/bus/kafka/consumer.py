@@ -8,7 +8,9 @@ transport writes) is created and the handler runs through the relay's own delive
 Only after that transaction commits, and is on disk, is the message's offset committed (the
 relay's delivered mark lets the transaction commit without waiting for the disk, so a batch
 ends with ``flush_wal``). A message read again (a consumer that died before committing, a
-rebalance, a replay) finds the delivery row and does nothing.
+rebalance, a replay) finds the delivery row and does nothing. Once the purge has deleted the
+event and its delivery rows, the subscriber's purged-up-to mark for the aggregate says the
+same (``PurgedUpTo``): the message is skipped, and nothing of it is written again.
 
 A handler that fails does not hold up the partition: its delivery row is left pending with
 the relay's backoff (or dead after ``BUS_MAX_ATTEMPTS``), exactly as if the relay had tried
@@ -40,13 +42,11 @@ from ecommerce.bus.conf import KafkaSettings, bus_settings, kafka_settings
 from ecommerce.bus.db import flush_wal, lease_token_value
 from ecommerce.bus.events import event_class
 from ecommerce.bus.kafka.wire import BadMessage, IncomingEvent, read_message
-from ecommerce.bus.models import Delivery, OutboxEvent
+from ecommerce.bus.models import OutboxEvent
 from ecommerce.bus.registry import Subscription, subscriptions
 from ecommerce.bus.relay import Claimed, Relay
 
 logger = logging.getLogger(__name__)
-
-PENDING, DEAD = Delivery.Status.PENDING, Delivery.Status.DEAD
 
 
 class NoSubscribers(LookupError):
@@ -60,9 +60,9 @@ class StartAt:
     Without either, a partition is read from its committed offset, or from its beginning
     where the group has none (a new group, a partition it had not read yet, a topic created
     after it started): starting at the end would lose what was produced before, and what
-    was handled already is found delivered. ``from_beginning`` re-reads every partition from
-    its start, ``since`` from the first message produced at or after that time (a new group
-    that should not see older events, a database restored from a backup).
+    was handled already is found delivered, or purged. ``from_beginning`` re-reads every
+    partition from its start, ``since`` from the first message produced at or after that
+    time (a new group that should not see older events, a database restored from a backup).
     """
 
     from_beginning: bool = False
@@ -88,6 +88,24 @@ _RECORD_DELIVERIES_SQL = """
     VALUES {values}
     ON CONFLICT (event_id, subscriber) DO NOTHING
     RETURNING id, subscriber
+"""
+
+# Where a message finds each of the app's subscribers of its event, in one statement:
+# "seen", it has the event's delivery row (handled, or pending or dead in the relay's
+# hands); "behind", an earlier event of the aggregate is pending or dead for it; "purged",
+# its deliveries of the aggregate were purged up to this event or past it, so it handled
+# this one. (No event row yet: nothing is seen, the event id is NULL.)
+_STANDING_SQL = """
+    SELECT subscriber, 'seen' FROM bus_delivery
+     WHERE event_id = %s AND subscriber IN ({names})
+    UNION ALL
+    SELECT DISTINCT subscriber, 'behind' FROM bus_delivery
+     WHERE subscriber IN ({names}) AND aggregate_type = %s AND aggregate_id = %s
+       AND sequence < %s AND status IN ('pending', 'dead')
+    UNION ALL
+    SELECT subscriber, 'purged' FROM bus_purged_up_to
+     WHERE subscriber IN ({names}) AND aggregate_type = %s AND aggregate_id = %s
+       AND sequence >= %s
 """
 
 
@@ -149,6 +167,7 @@ class AppConsumer:
     ) -> None:
         done: dict[tuple[str, int], int] = {}
         rewound: set[tuple[str, int]] = set()
+        purged = 0  # deliveries skipped as handled and purged: messages read again
         for message in self._next_batch(consumer, poll):
             error = message.error()
             if error is not None:
@@ -163,7 +182,7 @@ class AppConsumer:
             if place in rewound:
                 continue  # read again after the failure below
             try:
-                self._handle(place, message)
+                purged += self._handle(place, message)
             except Exception:
                 # The database is unreachable or the like: nothing of this message was
                 # committed. Read it again after a pause; its partition waits for it.
@@ -176,6 +195,10 @@ class AppConsumer:
             self.messages_read += 1
             if should_stop():
                 break  # the rest of the batch is read again by whoever consumes next
+        if purged:
+            logger.info(
+                "skipped %d deliveries of messages read again: handled, then purged", purged
+            )
         if done:
             # Durable before Kafka hears that these messages are done: a database crash now
             # must not lose work whose messages would never be read again.
@@ -244,50 +267,53 @@ class AppConsumer:
 
     # -- one message --------------------------------------------------------------------------
 
-    def _handle(self, place: tuple[str, int], message: Message) -> None:
+    def _handle(self, place: tuple[str, int], message: Message) -> int:
+        """Handle one message; returns how many of its deliveries were skipped as purged."""
         if place in self._skipping:
             assert self.start.since is not None
             if message.timestamp()[1] < int(self.start.since.timestamp() * 1000):
-                return
+                return 0
             self._skipping.discard(place)
         try:
             incoming = read_message(message.key(), message.value(), message.headers())
         except BadMessage as exc:
             # Not an outbox event; it can never be handled. Say so and move on.
             logger.error("skipping a message on %s@%s: %s", place, message.offset(), exc)
-            return
+            return 0
         mine = self.by_event_type.get(incoming.event_type)
         if not mine:
-            return  # another event type on the same topic: not for this app
+            return 0  # another event type on the same topic: not for this app
         names = [s.name for s in mine]
         with transaction.atomic():
-            row = self._event_row(incoming)
-            # Handled already, or pending or dead and in the relay's hands: nothing to do.
-            seen = set(
-                Delivery.objects.filter(event=row, subscriber__in=names).values_list(
-                    "subscriber", flat=True
-                )
-            )
-            # An earlier event of this aggregate is still pending or dead for the subscriber.
-            behind = set(
-                Delivery.objects.filter(
-                    subscriber__in=names,
-                    aggregate_type=row.aggregate_type,
-                    aggregate_id=row.aggregate_id,
-                    sequence__lt=row.sequence,
-                    status__in=[PENDING, DEAD],
-                ).values_list("subscriber", flat=True)
-            )
-            new = [name for name in names if name not in seen]
+            # Here already when this database published the event, or consumed it before.
+            row = OutboxEvent.objects.filter(event_id=incoming.event_id).first()
+            seen, behind, purged = self._standing(incoming, row, names)
+            # Seen or purged: handled already, or in the relay's hands. Nothing to do.
+            new = [name for name in names if name not in seen and name not in purged]
             if new:
-                self._deliver(row, new, behind)
+                self._deliver(row or self._insert_event_row(incoming), new, behind)
+        return len(purged - seen)
 
     @staticmethod
-    def _event_row(incoming: IncomingEvent) -> OutboxEvent:
-        """The outbox row of the event: already here when this database published it."""
-        row = OutboxEvent.objects.filter(event_id=incoming.event_id).first()
-        if row is not None:
-            return row
+    def _standing(
+        incoming: IncomingEvent, row: OutboxEvent | None, names: list[str]
+    ) -> tuple[set[str], set[str], set[str]]:
+        """Of ``names``: those seen, those behind an earlier event, those purged past it
+        (see ``_STANDING_SQL``)."""
+        aggregate: list[Any] = [incoming.aggregate_type, incoming.aggregate_id, incoming.sequence]
+        sql = _STANDING_SQL.format(names=", ".join(["%s"] * len(names)))
+        params = [row.pk if row else None, *names, *names, *aggregate, *names, *aggregate]
+        found: dict[str, set[str]] = {"seen": set(), "behind": set(), "purged": set()}
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            for subscriber, standing in cursor.fetchall():
+                found[standing].add(subscriber)
+        return found["seen"], found["behind"], found["purged"]
+
+    @staticmethod
+    def _insert_event_row(incoming: IncomingEvent) -> OutboxEvent:
+        """The outbox row of an event published by another service's database (or purged
+        here since, and wanted by a subscriber that had not handled it)."""
         try:
             with transaction.atomic():
                 row = incoming.as_row()
