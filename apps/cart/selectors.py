@@ -5,6 +5,7 @@ from uuid import UUID
 from django.db import connection
 
 from apps.cart.models import Cart, CartLine
+from ecommerce.common.db import fetch_models
 
 # Hand-written: a storefront polls its cart until the order is paid, every change to a cart
 # reads its lines, and compiling the ORM queries cost several times what running them did.
@@ -16,7 +17,7 @@ def cart_with_lines(*, cart_id: UUID) -> tuple[Cart, list[CartLine]] | None:
     """The cart and its lines (in ``CartLine``'s order), in two queries; the owner is only
     its id: no join."""
     pk = Cart._meta.get_field("id").get_db_prep_value(cart_id, connection)
-    cart = next(iter(Cart.objects.raw(_CART_SQL, [pk])), None)
+    cart = next(iter(fetch_models(Cart, _CART_SQL, [pk])), None)
     if cart is None:
         return None
     return cart, cart_lines(cart_id=cart_id)
@@ -25,4 +26,4 @@ def cart_with_lines(*, cart_id: UUID) -> tuple[Cart, list[CartLine]] | None:
 def cart_lines(*, cart_id: UUID) -> list[CartLine]:
     """The cart's lines in ``CartLine``'s order: what every change to a cart starts from."""
     pk = Cart._meta.get_field("id").get_db_prep_value(cart_id, connection)
-    return list(CartLine.objects.raw(_LINES_SQL, [pk]))
+    return fetch_models(CartLine, _LINES_SQL, [pk])

@@ -37,7 +37,7 @@ from apps.inventory import services as inventory
 from apps.inventory.services import OutOfStock
 from apps.products import services as products
 from ecommerce.bus import publish
-from ecommerce.common.db import lock_row, save_fields, transactional
+from ecommerce.common.db import fetch_models, lock_row, save_fields, transactional
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.common.money import quantize
 
@@ -716,7 +716,7 @@ def _end_order(cart_id: UUID, outcome: str, **changes: Any) -> Cart | None:
     sql = (
         f"UPDATE {Cart._meta.db_table} SET {assignments} WHERE id = %s AND status = %s RETURNING *"
     )
-    cart = next(iter(Cart.objects.raw(sql, params)), None)
+    cart = next(iter(fetch_models(Cart, sql, params)), None)
     if cart is None:
         status = Cart.objects.filter(pk=cart_id).values_list("status", flat=True).first()
         if status is not None and status != outcome:

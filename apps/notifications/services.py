@@ -44,7 +44,7 @@ from apps.notifications.models import (
 from apps.notifications.rendering import Rendered, RenderFailed, render_email, render_in_app
 from apps.products import services as products
 from ecommerce.bus import publish
-from ecommerce.common.db import insert_unless_exists, transactional, update_if
+from ecommerce.common.db import fetch_models, insert_unless_exists, transactional, update_if
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.common.retry import backoff_seconds, schedule_task_once
 from ecommerce.common.tasks import queue_task
@@ -590,7 +590,7 @@ def _claim_for_send(notification_id: UUID) -> Notification | None:
     at = ops.adapt_datetimefield_value(now)
     pk = Notification._meta.get_field("id").get_db_prep_value(notification_id, connection)
     return next(
-        iter(Notification.objects.raw(_CLAIM_FOR_SEND_SQL, [lease_until, at, pk, at])), None
+        iter(fetch_models(Notification, _CLAIM_FOR_SEND_SQL, [lease_until, at, pk, at])), None
     )
 
 

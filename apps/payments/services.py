@@ -44,7 +44,13 @@ from apps.payments.gateways import (
 )
 from apps.payments.models import Payment, PaymentEvent
 from ecommerce.bus import publish
-from ecommerce.common.db import insert_row, insert_unless_exists, transactional, update_if
+from ecommerce.common.db import (
+    fetch_models,
+    insert_row,
+    insert_unless_exists,
+    transactional,
+    update_if,
+)
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.common.retry import backoff_seconds, schedule_task_once
 from ecommerce.common.tasks import queue_task
@@ -292,7 +298,7 @@ def _claim_for_charge(payment_id: UUID) -> Payment | None:
     """Count a charge attempt of a pending payment and return the payment; ``None`` if it is
     not pending. One autocommit statement, so the count stays even if the worker dies."""
     pk = Payment._meta.get_field("id").get_db_prep_value(payment_id, connection)
-    claimed = Payment.objects.raw(_CLAIM_FOR_CHARGE_SQL, [timezone.now(), pk, Status.PENDING])
+    claimed = fetch_models(Payment, _CLAIM_FOR_CHARGE_SQL, [timezone.now(), pk, Status.PENDING])
     return next(iter(claimed), None)
 
 

@@ -11,6 +11,7 @@ from rest_framework.exceptions import ErrorDetail, ValidationError
 
 from apps.inventory import services as inventory
 from apps.products.models import Category, Product, ProductStatus
+from ecommerce.common.db import fetch_models
 
 
 class ProductFilter(django_filters.FilterSet):
@@ -85,7 +86,7 @@ def products_by_id(product_ids: Collection[UUID]) -> list[Product]:
     assert pk is not None
     params = [pk.get_db_prep_value(product_id, connection) for product_id in product_ids]
     sql = f"{_WITH_CATEGORY_SLUG} WHERE p.id IN ({placeholders})"
-    return list(Product.objects.raw(sql, params))
+    return fetch_models(Product, sql, params)
 
 
 class NewestActiveProducts:
@@ -116,7 +117,7 @@ class NewestActiveProducts:
     def __getitem__(self, page: slice) -> list[Product]:
         offset, stop = page.start or 0, page.stop
         params = [ProductStatus.ACTIVE.value, stop - offset, offset]
-        return list(Product.objects.raw(self._page_sql, params))
+        return fetch_models(Product, self._page_sql, params)
 
 
 def product_list(*, filters: Mapping[str, Any] | None = None, staff: bool = False) -> QuerySet:

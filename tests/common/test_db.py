@@ -3,6 +3,7 @@
 - insert_row: one INSERT, as create();
 - insert_unless_exists: one INSERT that skips a duplicate and leaves the transaction usable;
 - lock_row: a row by unique fields, locked until the transaction ends;
+- fetch_models: a hand-written query's rows as model instances, as raw() loads them;
 - save_fields: the named fields of a saved object written to its row;
 - update_if: a conditional write of a row, reflected on the object only if it happened;
 - transactional and all_or_nothing: a use case's savepoint, taken only where it is any use.
@@ -24,6 +25,7 @@ from django.utils import timezone
 from apps.payments.models import FakeGatewayRequest, Payment, PaymentEvent
 from ecommerce.common.db import (
     all_or_nothing,
+    fetch_models,
     insert_row,
     insert_unless_exists,
     lock_row,
@@ -230,6 +232,57 @@ def test_save_fields_of_a_row_that_is_gone_raises() -> None:
 
     with pytest.raises(DatabaseError, match="not in the database"):
         save_fields(stored, "status")
+
+
+# -- fetch_models ------------------------------------------------------------------------------
+
+
+def test_fetch_models_loads_what_raw_loads_whatever_the_column_order() -> None:
+    stored = payment(cart_id=uuid4(), idempotency_key="charge:1")
+    stored.save()
+    insert_row(PaymentEvent(payment_id=stored.pk, kind="created", detail={"amount": "9.99"}))
+    columns = ", ".join(reversed([f.column for f in PaymentEvent._meta.concrete_fields]))
+    sql = f"SELECT {columns} FROM payments_paymentevent"
+
+    [loaded] = fetch_models(PaymentEvent, sql, [])
+    [expected] = PaymentEvent.objects.raw(sql, [])
+
+    for field in PaymentEvent._meta.concrete_fields:
+        assert getattr(loaded, field.attname) == getattr(expected, field.attname), field.name
+    assert loaded.detail == {"amount": "9.99"}  # JSON decoded
+    assert loaded.payment.amount == Decimal("9.99")  # a relation loads as on any instance
+    assert loaded._state.adding is False
+
+
+def test_fetch_models_converts_values_the_database_returns_raw() -> None:
+    stored = payment(cart_id=uuid4(), idempotency_key="charge:1")
+    stored.save()
+
+    [loaded] = fetch_models(
+        Payment, "SELECT * FROM payments_payment WHERE id = %s", [stored.pk.hex]
+    )
+
+    assert (loaded.id, loaded.cart_id) == (stored.id, stored.cart_id)  # UUIDs, on SQLite too
+    assert loaded.amount == Decimal("9.99")
+    assert isinstance(loaded.amount, Decimal)
+    assert loaded.created_at == stored.created_at
+
+
+def test_fetch_models_defers_a_field_not_selected_and_keeps_other_columns() -> None:
+    stored = payment(cart_id=uuid4(), idempotency_key="charge:1")
+    stored.save()
+    sql = "SELECT id, status, 'extra' AS note FROM payments_payment"
+
+    [loaded] = fetch_models(Payment, sql.replace("id,", "id, idempotency_key,"), [])
+    [partial] = fetch_models(Payment, sql, [])
+
+    assert (loaded.status, loaded.idempotency_key, loaded.note) == ("pending", "charge:1", "extra")
+    assert partial.get_deferred_fields() >= {"email", "idempotency_key"}
+    assert partial.email == "shopper@example.com"  # loaded on access, as a deferred field is
+
+
+def test_fetch_models_of_no_rows_is_empty() -> None:
+    assert fetch_models(Payment, "SELECT * FROM payments_payment", []) == []
 
 
 # -- update_if ---------------------------------------------------------------------------------
