@@ -12,7 +12,7 @@ from ecommerce.accounts.models import User
 from ecommerce.remote.client import close_clients
 from tests.processes import stop_leftovers
 
-ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+ON_POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -90,6 +90,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Django's backend, with a health check that asks the server only when the
+        # connection's socket says something happened (ecommerce/common/postgresql).
+        DATABASES["default"]["ENGINE"] = "ecommerce.common.postgresql"
     # Queries are bound and, once run DB_PREPARE_THRESHOLD times on a connection, prepared
     # on the server: for the short statements of this shop, planning costs as much as running.
     # Set DB_PREPARE_THRESHOLD=0 behind a pooler that cannot keep prepared statements.
