@@ -3,6 +3,7 @@ requests, then the relay's deliveries and the background tasks they queue.
 
     .venv/bin/python bench/cart_steps.py                  # 300 shoppers after 30 to warm up
     .venv/bin/python bench/cart_steps.py --shoppers 1000
+    .venv/bin/python bench/cart_steps.py --statements     # and each step's statements
 
 One shopper at a time through Django's test client (the whole middleware stack and DRF, no
 gunicorn, no sockets), with the production settings on a PostgreSQL database of its own
@@ -23,6 +24,7 @@ import os
 import sys
 import time
 import uuid
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,11 @@ def main() -> None:
     parser.add_argument("--shoppers", type=int, default=300)
     parser.add_argument("--warm-up", type=int, default=30)
     parser.add_argument("--database", default="shop_bench_cart_steps")
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="also list each step's statements, with how many times a shopper sends each",
+    )
     args = parser.parse_args()
 
     env = server_env(args.database, port=0, redis_url="")
@@ -74,18 +81,23 @@ def main() -> None:
     cpu = dict.fromkeys(STEPS + BACKGROUND, 0.0)
     statements = dict.fromkeys(STEPS + BACKGROUND, 0)
     sent = [0]
+    texts: list[str] = []
+    seen = {name: Counter[str]() for name in STEPS + BACKGROUND}
 
     def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         sent[0] += 1
+        texts.append(sql)
         return execute(sql, params, many, context)
 
     def step(name: str, measured: bool, request: Any, expected: int) -> Any:
         sent[0] = 0
+        del texts[:]
         started = time.process_time()
         response = request()
         if measured:
             cpu[name] += time.process_time() - started
             statements[name] += sent[0]
+            seen[name].update(texts)
         assert response.status_code == expected, response.content
         return response
 
@@ -124,11 +136,13 @@ def main() -> None:
 
     def background(name: str, measured: bool, work: Any) -> int:
         sent[0] = 0
+        del texts[:]
         started = time.process_time()
         done = work()
         if measured:
             cpu[name] += time.process_time() - started
             statements[name] += sent[0]
+            seen[name].update(texts)
         return done
 
     def cart_statuses() -> set[str]:
@@ -176,6 +190,11 @@ def main() -> None:
             web_cpu = sum(r["cpu_ms"] for r in web)
             print(f"{'  web':<10}{web_cpu:>8.2f}{sum(r['statements'] for r in web):>12.1f}")
     print(f"{'total':<10}{total:>8.2f}{sum(row['statements'] for row in rows):>12.1f}")
+    if args.statements:
+        for name in STEPS + BACKGROUND:
+            print(f"\n{name}: statements per shopper")
+            for sql, times in seen[name].most_common():
+                print(f"{times / args.shoppers:>6.2f}  {' '.join(sql.split())[:150]}")
     path = write_results(
         "cart_steps",
         {
