@@ -66,6 +66,23 @@ class AggregateSequence(models.Model):
         return f"{self.aggregate_type}:{self.aggregate_id} at {self.last_sequence}"
 
 
+class SequenceFloor(models.Model):
+    """The number an aggregate's first event comes after (0 until an operator raises it).
+
+    One row at most (id 1), written by ``advance_sequences``: a database restored from a
+    backup has counters behind the numbers handed out after the backup, which other services
+    have seen; raising every counter and this floor puts new events after all of them.
+    """
+
+    floor = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        db_table = "bus_sequence_floor"
+
+    def __str__(self) -> str:
+        return f"new aggregates start after {self.floor}"
+
+
 class Delivery(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending"

@@ -1,4 +1,5 @@
-"""What operators do with the bus: look at it, retry or discard dead letters, replay, purge.
+"""What operators do with the bus: look at it, retry or discard dead letters, replay, purge,
+and number events past the ones a restored backup forgot.
 
 The management commands, the admin actions, the health endpoint and the scheduled tasks all
 call these functions, so each behaves the same wherever it is started from.
@@ -11,12 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ecommerce.bus.conf import KAFKA, KAFKA_PRODUCER, bus_settings, transport
 from ecommerce.bus.events import event_types
-from ecommerce.bus.models import Delivery, OutboxEvent
+from ecommerce.bus.models import AggregateSequence, Delivery, OutboxEvent, SequenceFloor
 from ecommerce.bus.registry import subscribers_of, subscription, subscriptions
 
 PENDING, DELIVERED = Delivery.Status.PENDING, Delivery.Status.DELIVERED
@@ -341,3 +342,42 @@ def requeue_expired_leases() -> int:
     return Delivery.objects.filter(status=PENDING, leased_until__lt=timezone.now()).update(
         leased_until=None, lease_token=None
     )
+
+
+# -- after a restore ----------------------------------------------------------------------------
+
+# Beyond the events any one aggregate publishes between a backup and its restore, in any shop;
+# a PositiveBigIntegerField holds nine billion such gaps.
+DEFAULT_SEQUENCE_GAP = 1_000_000_000
+
+
+class InvalidGap(ValueError):
+    """An operator asked to advance the sequences by less than one."""
+
+
+@dataclass(frozen=True, slots=True)
+class SequencesAdvanced:
+    aggregates: int  # counters raised
+    floor: int  # a new aggregate's first event comes after this
+
+
+def advance_sequences(*, by: int = DEFAULT_SEQUENCE_GAP) -> SequencesAdvanced:
+    """Number every event published from now on past those handed out before, by ``by``.
+
+    For a database restored from a backup, before the shop runs again: its counters are back
+    where the backup left them, while the events published after the backup, lost here, went
+    out to other services (Kafka transport), which keep their numbers. An event numbered
+    again at the same place of its aggregate would meet the old one there: a consumer would
+    take it as handled and purged (and skip it), or as a conflicting event (and stop).
+    Raises every aggregate's counter by ``by`` and the floor that new aggregates start after,
+    so ``by`` must exceed the events any one aggregate published after the backup. Gaps in
+    the numbers are harmless: subscribers need them in order, not consecutive.
+    """
+    if by < 1:
+        raise InvalidGap(f"the sequences can only move forward (by at least 1, not {by})")
+    with transaction.atomic():
+        floor, _ = SequenceFloor.objects.select_for_update().get_or_create(pk=1)
+        floor.floor += by
+        floor.save(update_fields=["floor"])
+        raised = AggregateSequence.objects.update(last_sequence=F("last_sequence") + by)
+    return SequencesAdvanced(aggregates=raised, floor=floor.floor)

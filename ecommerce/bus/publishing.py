@@ -36,15 +36,19 @@ def handling(event: Event) -> Iterator[None]:
         _handling.reset(token)
 
 
+# An aggregate's first event comes after the floor an operator may have raised after restoring
+# this database from a backup (operations.advance_sequences); 1 otherwise.
+_FIRST_SEQUENCE = "COALESCE((SELECT floor FROM bus_sequence_floor WHERE id = 1), 0) + 1"
+
 # PostgreSQL: the whole publish is one statement. The sequence upsert's row lock is held to
 # commit, so a second transaction publishing about the same aggregate waits here and sequence
 # numbers follow commit order. pg_notify wakes the relays when (and only if) it commits, and
 # only if there is something to deliver: an event nobody subscribes to would wake every relay
 # for a claim that finds nothing.
-_PUBLISH_SQL_POSTGRES = """
+_PUBLISH_SQL_POSTGRES = f"""
     WITH seq AS (
         INSERT INTO bus_aggregate_sequence (aggregate_type, aggregate_id, last_sequence)
-        VALUES (%(aggregate_type)s, %(aggregate_id)s, 1)
+        VALUES (%(aggregate_type)s, %(aggregate_id)s, {_FIRST_SEQUENCE})
         ON CONFLICT (aggregate_type, aggregate_id)
         DO UPDATE SET last_sequence = bus_aggregate_sequence.last_sequence + 1
         RETURNING last_sequence
@@ -69,9 +73,9 @@ _PUBLISH_SQL_POSTGRES = """
 """
 
 # SQLite has one writer at a time, so commit order is already the order of these writes.
-_NEXT_SEQUENCE_SQL_SQLITE = """
+_NEXT_SEQUENCE_SQL_SQLITE = f"""
     INSERT INTO bus_aggregate_sequence (aggregate_type, aggregate_id, last_sequence)
-    VALUES (%s, %s, 1)
+    VALUES (%s, %s, {_FIRST_SEQUENCE})
     ON CONFLICT (aggregate_type, aggregate_id)
     DO UPDATE SET last_sequence = bus_aggregate_sequence.last_sequence + 1
     RETURNING last_sequence

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
+from io import StringIO
 from uuid import uuid4
 
 import pytest
@@ -20,7 +21,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 from ecommerce.bus import operations, publish, subscribe
 from ecommerce.bus.kafka.consumer import AppConsumer, StartAt
 from ecommerce.bus.kafka.producer import drop_producers
-from ecommerce.bus.models import Delivery, OutboxEvent, PurgedUpTo
+from ecommerce.bus.models import AggregateSequence, Delivery, OutboxEvent, PurgedUpTo
 from ecommerce.bus.registry import unsubscribe
 from ecommerce.bus.relay import Relay
 from tests.bus.conftest import due_now
@@ -386,6 +387,37 @@ def test_messages_read_again_after_their_events_were_purged_are_not_handled_agai
         (NOOP, str(thing), 2),
         (RECORD, str(thing), 2),
     ]
+
+
+def test_after_a_restore_from_a_backup_advanced_sequences_keep_new_events_from_being_skipped(
+    kafka_bus: str,
+) -> None:
+    known, newer = uuid4(), uuid4()
+    long_ago = timezone.now() - timedelta(days=40)
+    publish_committed(
+        ThingHappened(thing_id=known, n=1, occurred_at=long_ago),
+        ThingHappened(thing_id=known, n=2, occurred_at=long_ago),
+        ThingHappened(thing_id=newer, n=3, occurred_at=long_ago),
+    )
+    Relay().drain()
+    consume(lambda c: c.messages_read == 3)
+    assert operations.purge_delivered(older_than_days=30) == 3
+    # The publishing side comes back from a backup taken after the known thing's first event
+    # and before the newer thing existed. Other services keep what they saw (here: the marks).
+    AggregateSequence.objects.filter(aggregate_id=str(known)).update(last_sequence=1)
+    AggregateSequence.objects.filter(aggregate_id=str(newer)).delete()
+
+    call_command("advance_sequences", stdout=StringIO())
+    publish_committed(ThingHappened(thing_id=known, n=4), ThingHappened(thing_id=newer, n=5))
+    Relay().drain()
+    consume(lambda c: c.messages_read == 2)
+
+    # Numbered 2 and 1 again, both would have been taken as handled and purged, and skipped.
+    gap = operations.DEFAULT_SEQUENCE_GAP
+    assert sorted(OutboxEvent.objects.values_list("sequence", flat=True)) == [1 + gap, 2 + gap]
+    assert sorted(effects(RECORD)) == [1, 2, 3, 4, 5]
+    assert sorted(effects(FRAGILE)) == [1, 2, 3, 4, 5]
+    assert_each_effect_once()
 
 
 def test_a_new_subscriber_reading_the_history_gets_the_events_purged_for_the_others(

@@ -400,3 +400,50 @@ def test_housekeeping_is_scheduled_with_django_q() -> None:
     assert schedules["ecommerce.bus.tasks.requeue_expired_leases"] == 1
     assert tasks.purge_delivered_events() == 0
     assert tasks.requeue_expired_leases() == 0
+
+
+def sequences(*things: object) -> list[int]:
+    return [
+        seq
+        for thing in things
+        for seq in OutboxEvent.objects.filter(aggregate_id=str(thing))
+        .order_by("id")
+        .values_list("sequence", flat=True)
+    ]
+
+
+def test_advance_sequences_numbers_old_and_new_aggregates_past_everything_before(
+    publish_committed, deferred_bus: None
+) -> None:  # type: ignore[no-untyped-def]
+    old, new = uuid4(), uuid4()
+    publish_committed(ThingHappened(thing_id=old), ThingHappened(thing_id=old))
+
+    assert run("advance_sequences", "--by", "1000") == (
+        "1 aggregates' sequences raised by 1000; new aggregates start after 1000\n"
+    )
+    publish_committed(ThingHappened(thing_id=old), ThingHappened(thing_id=new))
+    assert sequences(old, new) == [1, 2, 1003, 1001]
+
+    # Again (a second restore): both move on from where they are, the floor with them.
+    assert operations.advance_sequences(by=10) == operations.SequencesAdvanced(
+        aggregates=2, floor=1010
+    )
+    newer = uuid4()
+    publish_committed(
+        ThingHappened(thing_id=old), ThingHappened(thing_id=new), ThingHappened(thing_id=newer)
+    )
+    assert sequences(old, new, newer) == [1, 2, 1003, 1014, 1001, 1012, 1011]
+
+
+@pytest.mark.parametrize("by", ["0", "-5"])
+def test_advance_sequences_refuses_to_go_back_and_changes_nothing(
+    by: str, publish_committed, deferred_bus: None
+) -> None:  # type: ignore[no-untyped-def]
+    thing = uuid4()
+    publish_committed(ThingHappened(thing_id=thing))
+
+    with pytest.raises(CommandError, match="only move forward"):
+        run("advance_sequences", "--by", by)
+
+    publish_committed(ThingHappened(thing_id=thing), ThingHappened(thing_id=uuid4()))
+    assert sorted(OutboxEvent.objects.values_list("sequence", flat=True)) == [1, 1, 2]
