@@ -14,7 +14,7 @@ from django.db.models import Count
 
 from ecommerce.bus import publish
 from ecommerce.bus.models import Delivery, OutboxEvent
-from ecommerce.bus.relay import Relay
+from ecommerce.bus.relay import NOTIFY_CHANNEL, Relay
 from tests.bus.support.events import Deposited, ThingHappened
 from tests.bus.support.models import Balance, Effect
 from tests.processes import spawn_manage, wait_until
@@ -89,10 +89,24 @@ def test_two_relays_side_by_side_handle_every_delivery_once(deferred_bus: None) 
     assert Effect.objects.values("pid").distinct().count() == 2  # both relays did work
 
 
+def listening_connections() -> int:
+    """Connections to this database whose last statement was the relays' LISTEN."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND query = %s",
+            [f"LISTEN {NOTIFY_CHANNEL}"],
+        )
+        (count,) = cursor.fetchone()
+    return int(count)
+
+
 def test_a_relay_wakes_on_notify_right_after_commit(deferred_bus: None) -> None:
+    before = listening_connections()
     relay = spawn_manage("relay_events", "--poll", "30")  # backstop poll far away
     try:
-        time.sleep(1.5)  # the relay is up and listening
+        # Up and listening (its first drain found nothing): from here only NOTIFY wakes it.
+        assert wait_until(lambda: listening_connections() > before, timeout=30)
         started = time.monotonic()
         publish_batches(1)
         assert wait_until(lambda: Effect.objects.count() == 2, timeout=5, interval=0.01)
