@@ -64,6 +64,10 @@ CHARGE_TASK = "apps.payments.tasks.charge_payment"
 REFUND_OWED_TASK = "apps.payments.tasks.refund_owed_payment"
 GATEWAY_UNAVAILABLE = "gateway_unavailable"
 ORDER_EXPIRED = "order_expired"
+PAYMENT_DECLINED = "payment_declined"
+# Codes the shop gives a failure itself (the gateway never answered; the order expired first),
+# which the cart and the customer's message read as such: a gateway's code never passes for one.
+_SHOP_FAILURE_CODES = frozenset({GATEWAY_UNAVAILABLE, ORDER_EXPIRED})
 _ORDER_EXPIRED_REASON = "The order expired before the payment went through."
 # What a refund may leave: a succeeded payment, or a failed one that took money after all.
 _REFUNDABLE = Q(status=Status.SUCCEEDED) | Q(status=Status.FAILED, refund_owed_since__isnull=False)
@@ -277,7 +281,7 @@ def payment_charge(*, payment_id: UUID) -> PaymentDTO:
         else:
             settled = _fail(
                 payment,
-                failure_code=result.failure_code or "payment_declined",
+                failure_code=_declined_code(result.failure_code),
                 reason=result.failure_reason or "The payment was declined.",
                 reference=result.reference,
                 detail={"source": "charge"},
@@ -477,7 +481,10 @@ def payment_refund(
     ):
         return to_dto(payment)
     detail = {"source": "staff", "actor_id": str(actor_id) if actor_id else None}
-    _owe_staff_refund(payment, actor_id=actor_id, idempotency_key=idempotency_key, detail=detail)
+    # The locked row from here: a charge that landed since the read above brought its reference.
+    payment = _owe_staff_refund(
+        payment, actor_id=actor_id, idempotency_key=idempotency_key, detail=detail
+    )
     try:
         result = _gateway_refund(payment)
     except GatewayError as exc:
@@ -497,9 +504,10 @@ def payment_refund(
 
 def _owe_staff_refund(
     payment: Payment, *, actor_id: UUID | None, idempotency_key: str, detail: dict[str, Any]
-) -> None:
+) -> Payment:
     """Record, and commit, that the succeeded ``payment`` owes its refund, before the gateway is
-    called. Raises ``PaymentNotRefundable`` if it is no longer succeeded (refunded meanwhile)."""
+    called, and return the row as it was locked. Raises ``PaymentNotRefundable`` if it is not
+    succeeded (refunded meanwhile, or still pending)."""
     with transaction.atomic():
         locked = Payment.objects.select_for_update().get(pk=payment.pk)
         if locked.status != Status.SUCCEEDED:
@@ -518,6 +526,7 @@ def _owe_staff_refund(
             ]
         )
         _log(payment.pk, Kind.REFUND_OWED, detail)
+    return locked
 
 
 def _gateway_refund(payment: Payment) -> RefundResult:
@@ -595,7 +604,7 @@ def payment_apply_webhook(*, body: bytes, headers: Mapping[str, str]) -> Webhook
         elif event.type == "charge.failed":
             applied = _fail(
                 payment,
-                failure_code=event.failure_code or "payment_declined",
+                failure_code=_declined_code(event.failure_code),
                 reason="The payment was declined.",
                 reference=event.reference,
                 detail=detail,
@@ -607,6 +616,14 @@ def payment_apply_webhook(*, body: bytes, headers: Mapping[str, str]) -> Webhook
         payment_id=payment.id,
         result="applied" if applied else "ignored",
     )
+
+
+def _declined_code(gateway_code: str) -> str:
+    """The failure code of a charge the gateway declined: its own, unless it has none or it
+    spells one of the shop's (an order the cart saw expire would then never end)."""
+    if not gateway_code or gateway_code in _SHOP_FAILURE_CODES:
+        return PAYMENT_DECLINED
+    return gateway_code
 
 
 def _may_fit_later(payment: Payment, event_type: str) -> bool:

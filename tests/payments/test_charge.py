@@ -6,11 +6,14 @@ django-q2 schedules, which the tests run with django-q2's own scheduler.
 """
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.utils import timezone
 
 from apps.payments import tasks
+from apps.payments.gateways import ChargeResult
+from apps.payments.gateways.fake import FakeGateway
 from apps.payments.models import FakeGatewayRequest, Payment, PaymentEvent
 from tests.payments.conftest import (
     charge_retries,
@@ -84,6 +87,21 @@ def test_an_unknown_token_is_declined_as_invalid() -> None:
     assert [p["failure_code"] for p in published("payments.PaymentFailed")] == [
         "invalid_payment_token"
     ]
+
+
+class DecliningAsExpiredGateway(FakeGateway):
+    """A gateway whose decline code happens to be one the shop gives failures itself."""
+
+    def charge(self, **kwargs: Any) -> ChargeResult:
+        return ChargeResult(succeeded=False, reference="", failure_code="order_expired")
+
+
+def test_a_decline_whose_code_spells_one_of_the_shops_is_recorded_as_declined(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.PAYMENT_GATEWAY = f"{__name__}.DecliningAsExpiredGateway"
+    checkout = publish_checkout(payment_token="tok_ok")
+
+    assert payment_of(checkout.cart_id).failure_code == "payment_declined"
+    assert [p["failure_code"] for p in published("payments.PaymentFailed")] == ["payment_declined"]
 
 
 def test_tok_flaky_times_out_twice_then_succeeds_on_the_third_attempt(settings) -> None:  # type: ignore[no-untyped-def]

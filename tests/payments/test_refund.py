@@ -401,6 +401,37 @@ def test_the_service_refunds_once_when_called_twice() -> None:
     assert len(published("payments.PaymentRefunded")) == 1
 
 
+class RecordingRefundsGateway(FakeGateway):
+    """The fake gateway, noting the charge reference each refund names."""
+
+    references: list[str] = []
+
+    def refund(self, **kwargs: Any) -> RefundResult:
+        self.references.append(kwargs["reference"])
+        return super().refund(**kwargs)
+
+
+def test_a_refund_asked_for_while_the_charge_lands_names_the_charge_to_the_gateway(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_gateway(settings, RecordingRefundsGateway)
+    monkeypatch.setattr(RecordingRefundsGateway, "references", [])
+    payment = PaymentFactory(payment_token="tok_ok")  # pending when staff's request reads it
+    owe_refund = services._owe_staff_refund
+
+    def charge_lands_first(*args: Any, **kwargs: Any) -> Payment:
+        services.payment_charge(payment_id=payment.id)  # commits before the refund's lock
+        return owe_refund(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_owe_staff_refund", charge_lands_first)
+
+    assert services.payment_refund(payment_id=payment.id).status == "refunded"
+
+    payment.refresh_from_db()
+    assert payment.gateway_reference.startswith("fake_ch_")
+    assert RecordingRefundsGateway.references == [payment.gateway_reference]
+
+
 def test_the_admin_refund_action_refunds_succeeded_payments_and_reports_the_rest(
     superuser: Any, superuser_client: Client
 ) -> None:

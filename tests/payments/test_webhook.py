@@ -84,6 +84,24 @@ def test_a_charge_failed_fails_a_pending_payment_with_the_gateways_code(api: API
     ]
 
 
+@pytest.mark.parametrize("code", ["order_expired", "gateway_unavailable"])
+def test_a_gateways_failure_code_that_spells_one_of_the_shops_still_ends_the_order(
+    api: APIClient, code: str
+) -> None:
+    """The shop's own codes mean the order ended another way or the card was maybe never
+    tried; a declined charge carrying one would leave the cart checked out for good."""
+    mug = make_product(stock=3)
+    shopper = APIClient()
+    cart_id, _ = shop(shopper, mug, 1)
+    assert checkout(shopper, cart_id, "tok_flaky").status_code == 202  # timed out: pending
+    body = body_for(payment_of(UUID(cart_id)), "charge.failed", failure_code=code)
+
+    assert post(api, body, signing.sign(body, secret=SECRET)).json()["result"] == "applied"
+
+    assert payment_of(UUID(cart_id)).failure_code == "payment_declined"
+    assert (status_of(shopper, cart_id), stock(mug)) == ("payment_failed", (3, 0, 3))
+
+
 def test_a_charge_refunded_at_the_gateway_refunds_a_succeeded_payment(api: APIClient) -> None:
     payment = PaymentFactory(succeeded=True)
     body = body_for(payment, "charge.refunded", reference="fake_re_1")
