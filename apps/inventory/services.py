@@ -43,6 +43,10 @@ logger = logging.getLogger(__name__)
 Status = Reservation.Status
 Kind = StockMovement.Kind
 
+# The most units one product's stock counts, and one change moves. Under half the integer
+# columns' range: a counter plus a change never overflows them.
+MAX_UNITS = 1_000_000_000
+
 # -- errors -------------------------------------------------------------------------------------
 
 
@@ -163,6 +167,8 @@ def _stock_create(
 ) -> StockDTO:
     if on_hand < 0:
         raise InvalidQuantity("Initial stock cannot be negative.", attr="on_hand")
+    if on_hand > MAX_UNITS:
+        raise InvalidQuantity(f"Initial stock is at most {MAX_UNITS:,} units.", attr="on_hand")
     stock, created = Stock.objects.get_or_create(
         product_id=product_id, defaults={"sku": sku, "low_stock_threshold": low_stock_threshold}
     )
@@ -234,6 +240,8 @@ def stock_adjust(
 def _stock_adjust(*, product_id: UUID, delta: int, reason: str, actor_id: UUID | None) -> StockDTO:
     if delta == 0:
         raise InvalidQuantity("An adjustment changes stock by at least one unit.", attr="delta")
+    if abs(delta) > MAX_UNITS:
+        raise InvalidQuantity(f"An adjustment moves at most {MAX_UNITS:,} units.", attr="delta")
     reason = reason.strip()
     if not reason or len(reason) > 255:
         raise InvalidReason(attr="reason")
@@ -248,6 +256,12 @@ def _adjust(*, product_id: UUID, delta: int, reason: str, actor_id: UUID | None)
         stock = Stock.objects.filter(product_id=product_id).first()
         if stock is None:
             raise StockNotFound()
+        if stock.on_hand + delta > MAX_UNITS:
+            raise InvalidQuantity(
+                f"{stock.sku} would have {stock.on_hand + delta:,} on hand; "
+                f"a product's stock is at most {MAX_UNITS:,} units.",
+                attr="delta",
+            )
         raise InsufficientStock(
             f"Cannot remove {-delta} of {stock.sku}: {stock.on_hand} on hand, "
             f"{stock.reserved} reserved."
@@ -561,7 +575,7 @@ _CHANGE_STOCK_SQL = f"""
            reserved = reserved + %(reserved)s,
            updated_at = %(now)s
      WHERE product_id = %(product_id)s
-       AND on_hand + %(on_hand)s >= 0
+       AND on_hand + %(on_hand)s BETWEEN 0 AND {MAX_UNITS}
        AND reserved + %(reserved)s >= 0
        AND (on_hand + %(on_hand)s) - (reserved + %(reserved)s) >= 0
  RETURNING sku, on_hand, reserved, low_stock_threshold
@@ -746,6 +760,10 @@ def _quantities_per_product(lines: Sequence[ReservationLineIn]) -> dict[UUID, in
         if line.quantity < 1:
             raise InvalidQuantity(attr="quantity")
         wanted[line.product_id] = wanted.get(line.product_id, 0) + line.quantity
+        if wanted[line.product_id] > MAX_UNITS:
+            raise InvalidQuantity(
+                f"A reservation holds at most {MAX_UNITS:,} units of a product.", attr="quantity"
+            )
     return dict(sorted(wanted.items()))
 
 

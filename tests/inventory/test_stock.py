@@ -9,7 +9,13 @@ from apps.inventory import services
 from apps.inventory.models import Stock, StockMovement
 from apps.inventory.services import StockDTO
 from ecommerce.accounts.models import User
-from tests.inventory.conftest import assert_ledger_adds_up, counters, published, published_types
+from tests.inventory.conftest import (
+    assert_ledger_adds_up,
+    counters,
+    lines,
+    published,
+    published_types,
+)
 from tests.inventory.factories import StockFactory
 
 pytestmark = pytest.mark.django_db
@@ -169,6 +175,8 @@ def test_stock_adjust_below_reserved_is_insufficient_stock(
         (1, "", services.InvalidReason),
         (1, "   ", services.InvalidReason),
         (1, "x" * 256, services.InvalidReason),
+        (services.MAX_UNITS + 1, "delivery", services.InvalidQuantity),
+        (-(2**40), "count", services.InvalidQuantity),
     ],
 )
 def test_stock_adjust_refuses_bad_input_with_a_400(
@@ -182,6 +190,28 @@ def test_stock_adjust_refuses_bad_input_with_a_400(
     assert raised.value.status == 400  # type: ignore[attr-defined]
     assert counters(stock.product_id) == (10, 0)
     assert StockMovement.objects.count() == 1
+
+
+def test_stock_past_the_most_a_product_holds_is_refused_and_changes_nothing(
+    stocked: Callable[..., StockDTO],
+) -> None:
+    stock = stocked(services.MAX_UNITS - 10)  # a change past it would overflow the column
+
+    with pytest.raises(services.InvalidQuantity) as raised:
+        services.stock_adjust(product_id=stock.product_id, delta=1_000_000, reason="delivery")
+    with pytest.raises(services.InvalidQuantity):
+        services.stock_create(product_id=uuid4(), sku="HUGE", on_hand=services.MAX_UNITS + 1)
+    with pytest.raises(services.InvalidQuantity):
+        services.reservation_create(
+            reference=uuid4(), lines=lines((stock.product_id, services.MAX_UNITS + 1))
+        )
+
+    assert str(raised.value).startswith(f"{stock.sku} would have 1,000,999,990 on hand")
+    assert counters(stock.product_id) == (services.MAX_UNITS - 10, 0)
+    assert not Stock.objects.filter(sku="HUGE").exists()
+    assert StockMovement.objects.count() == 1
+    services.stock_adjust(product_id=stock.product_id, delta=10, reason="delivery")
+    assert counters(stock.product_id) == (services.MAX_UNITS, 0)
 
 
 def test_stock_adjust_of_an_unknown_product_is_not_found() -> None:
