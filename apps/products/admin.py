@@ -10,14 +10,16 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import ChangeList
+from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
 from apps.inventory import services as inventory
 from apps.products import services
-from apps.products.models import Category, Product
+from apps.products.models import Category, Product, ProductStatus
+from ecommerce.common.errors import DomainError
 
 # The attribute the change list puts each row's available quantity in (None: no stock row).
 _AVAILABLE = "_available_quantity"
@@ -35,8 +37,19 @@ class ProductChangeList(ChangeList):
             setattr(product, _AVAILABLE, level.available if level is not None else None)
 
 
-class ProductAddForm(forms.ModelForm):
-    """The add form: the admin builds the model fields onto it and this adds the stock."""
+class ProductForm(forms.ModelForm):
+    """The admin builds the model fields onto it; this adds the services' rules a model field
+    does not know, so a bad value is an error on its field rather than at save."""
+
+    def clean_image_url(self) -> str:
+        url: str = self.cleaned_data.get("image_url") or ""
+        if url:
+            URLValidator(schemes=["http", "https"], message="Enter a valid http(s) URL.")(url)
+        return url
+
+
+class ProductAddForm(ProductForm):
+    """The add form, with the stock the product starts with."""
 
     initial_stock = forms.IntegerField(
         min_value=0, max_value=1_000_000, initial=0, required=False, help_text="Units on hand."
@@ -72,13 +85,31 @@ class ProductAdmin(admin.ModelAdmin):
     def get_form(
         self, request: HttpRequest, obj: Product | None = None, change: bool = False, **kwargs: Any
     ) -> Any:
-        if obj is None:
-            kwargs["form"] = ProductAddForm
+        kwargs["form"] = ProductAddForm if obj is None else ProductForm
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Product | None = None) -> Any:
-        # The SKU names the product in every other app's snapshots: it never changes.
-        return (*self.readonly_fields, "sku") if obj is not None else self.readonly_fields
+        if obj is None:
+            return self.readonly_fields
+        # The SKU names the product in every other app's snapshots: it never changes. Nor does
+        # a discontinued product's status (services.ProductDiscontinuedIsFinal).
+        final = ("status",) if obj.status == ProductStatus.DISCONTINUED else ()
+        return (*self.readonly_fields, "sku", *final)
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # The forms check what they can; a rule only the services know (the product changed
+        # meanwhile, say) rolls the save back and comes back to the same page with its message.
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as exc:
+            self.message_user(request, f"Nothing was saved: {exc.detail}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def get_prepopulated_fields(self, request: HttpRequest, obj: Product | None = None) -> Any:
         return self.prepopulated_fields if obj is None else {}

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from apps.inventory import services as inventory
+from apps.products import services
 from apps.products.models import Category, Product
 from ecommerce.accounts.models import User
 from tests.products.conftest import product_events
@@ -201,6 +202,52 @@ def test_a_duplicate_sku_in_the_admin_form_is_an_error_on_the_field(admin_client
     assert response.status_code == 200
     assert "sku" in response.context["adminform"].form.errors
     assert Product.objects.count() == 1
+
+
+def test_an_image_url_that_is_not_http_is_an_error_on_the_field(admin_client: Client) -> None:
+    response = admin_client.post(
+        "/admin/products/product/add/",
+        _form(sku="TENT-1", image_url="ftp://example.com/tent.png", initial_stock="0"),
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["image_url"] == ["Enter a valid http(s) URL."]
+    assert not Product.objects.exists()
+
+
+def test_a_discontinued_products_status_is_read_only_in_the_admin(admin_client: Client) -> None:
+    product = ProductFactory(sku="TENT-1", slug="tent", status="discontinued")
+
+    page = admin_client.get(f"/admin/products/product/{product.pk}/change/")
+    response = admin_client.post(
+        f"/admin/products/product/{product.pk}/change/",
+        _form(name="Old Tent", slug="tent", price=str(product.price), status="active"),
+    )
+
+    assert "status" not in page.context["adminform"].form.fields
+    assert response.status_code == 302
+    product.refresh_from_db()
+    assert (product.name, product.status) == ("Old Tent", "discontinued")
+
+
+def test_a_rule_only_the_services_know_comes_back_as_a_message_and_saves_nothing(
+    admin_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    product = ProductFactory(sku="TENT-1", name="Tent", slug="tent", price=Decimal("100.00"))
+
+    def refused(**kwargs: Any) -> None:  # as if the product changed between load and save
+        raise services.InvalidPrice("The price changed meanwhile.")
+
+    monkeypatch.setattr(services, "product_change_price", refused)
+    url = f"/admin/products/product/{product.pk}/change/"
+    response = admin_client.post(url, _form(name="Dome Tent", slug="tent", price="90.00"))
+
+    assert (response.status_code, response["Location"]) == (302, url)
+    followed = admin_client.get(url)
+    assert "Nothing was saved: The price changed meanwhile." in followed.content.decode()
+    product.refresh_from_db()
+    assert (product.name, product.price) == ("Tent", Decimal("100.00"))  # the update too
+    assert product_events(product.pk) == []
 
 
 def test_categories_are_added_and_kept_free_of_cycles(admin_client: Client) -> None:
