@@ -10,8 +10,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import F, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
@@ -126,7 +125,9 @@ class StockAdmin(ReadOnlyAdmin):
     def adjust_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         if not self.has_adjust_permission(request):
             raise PermissionDenied
-        stock = get_object_or_404(Stock, pk=object_id)
+        stock = self.get_object(request, object_id)  # None for an unknown or malformed id
+        if stock is None:
+            raise Http404("No stock with this id.")
         form = StockAdjustForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ecommerce.bus.conf import KAFKA, KAFKA_PRODUCER, bus_settings, transport
@@ -349,6 +349,7 @@ def requeue_expired_leases() -> int:
 # Beyond the events any one aggregate publishes between a backup and its restore, in any shop;
 # a PositiveBigIntegerField holds nine billion such gaps.
 DEFAULT_SEQUENCE_GAP = 1_000_000_000
+MAX_SEQUENCE = 2**63 - 1  # the sequence columns are 64-bit integers
 
 
 class InvalidGap(ValueError):
@@ -377,6 +378,12 @@ def advance_sequences(*, by: int = DEFAULT_SEQUENCE_GAP) -> SequencesAdvanced:
         raise InvalidGap(f"the sequences can only move forward (by at least 1, not {by})")
     with transaction.atomic():
         floor, _ = SequenceFloor.objects.select_for_update().get_or_create(pk=1)
+        highest = AggregateSequence.objects.aggregate(n=Max("last_sequence"))["n"] or 0
+        if max(highest, floor.floor) + by > MAX_SEQUENCE:
+            raise InvalidGap(
+                f"moving by {by} would take sequences past {MAX_SEQUENCE}, the most they hold "
+                f"(the highest now is {max(highest, floor.floor)})"
+            )
         floor.floor += by
         floor.save(update_fields=["floor"])
         raised = AggregateSequence.objects.update(last_sequence=F("last_sequence") + by)

@@ -106,6 +106,9 @@ def test_replay_by_time_range(relay: Relay, publish_committed) -> None:  # type:
         (["--subscriber", "nobody.here"], "unknown subscriber 'nobody.here'"),
         (["--type", "cart.NoSuchEvent"], "unknown event type 'cart.NoSuchEvent'"),
         (["--since", "yesterday"], "not an ISO 8601"),
+        (["--since", "2026-02-30T00:00:00Z"], "not an ISO 8601"),  # no such day
+        (["--until", "2026-13-01T00:00:00Z"], "not an ISO 8601"),
+        (["--until", "2026-01-01T25:00:00"], "not an ISO 8601"),
     ],
 )
 def test_replay_refuses_unknown_names_and_changes_nothing(
@@ -142,6 +145,39 @@ def test_dead_letters_can_be_listed_and_discarded(
     assert Delivery.objects.get(pk=dead.pk).status == "discarded"
     assert Effect.objects.filter(subscriber="bus_support.fragile").count() == 0  # still poisoned
     assert Delivery.objects.filter(status="dead").count() == 1  # the second event, now tried
+
+
+def test_dead_letters_of_a_subscriber_gone_from_the_code_can_still_be_discarded(
+    relay: Relay, publish_committed, settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.BUS_MAX_ATTEMPTS = 1
+    thing = uuid4()
+    Poison.objects.create(aggregate_id=str(thing))
+    publish_committed(ThingHappened(thing_id=thing))
+    Relay().drain()
+    Delivery.objects.filter(status="dead").update(subscriber="old_app.removed")
+
+    assert "1 deliveries discarded" in run(
+        "dead_letters", "discard", "--subscriber", "old_app.removed"
+    )
+    assert Delivery.objects.filter(status="discarded", subscriber="old_app.removed").count() == 1
+
+
+@pytest.mark.parametrize("action", ["list", "retry", "discard"])
+def test_dead_letters_with_a_name_neither_known_nor_found_is_an_error(
+    relay: Relay, publish_committed, settings, action: str
+) -> None:  # type: ignore[no-untyped-def]
+    settings.BUS_MAX_ATTEMPTS = 1
+    thing = uuid4()
+    Poison.objects.create(aggregate_id=str(thing))
+    publish_committed(ThingHappened(thing_id=thing))
+    Relay().drain()
+
+    with pytest.raises(CommandError, match=r"unknown subscriber 'bus_support\.fragil'"):
+        run("dead_letters", action, "--subscriber", "bus_support.fragil")
+    with pytest.raises(CommandError, match="unknown event type 'ThingHappened'"):
+        run("dead_letters", action, "--type", "ThingHappened")
+    assert Delivery.objects.filter(status="dead").count() == 1
 
 
 def test_status_and_health_report_the_backlog(relay: Relay, publish_committed, settings) -> None:  # type: ignore[no-untyped-def]
@@ -447,3 +483,19 @@ def test_advance_sequences_refuses_to_go_back_and_changes_nothing(
 
     publish_committed(ThingHappened(thing_id=thing), ThingHappened(thing_id=uuid4()))
     assert sorted(OutboxEvent.objects.values_list("sequence", flat=True)) == [1, 1, 2]
+
+
+def test_advance_sequences_refuses_to_pass_what_the_columns_hold_and_changes_nothing(
+    publish_committed, deferred_bus: None
+) -> None:  # type: ignore[no-untyped-def]
+    thing = uuid4()
+    publish_committed(ThingHappened(thing_id=thing), ThingHappened(thing_id=thing))
+
+    with pytest.raises(CommandError, match="the highest now is 2"):
+        run("advance_sequences", "--by", str(operations.MAX_SEQUENCE - 1))
+
+    publish_committed(ThingHappened(thing_id=thing), ThingHappened(thing_id=uuid4()))
+    assert sequences(thing) == [1, 2, 3]
+    assert operations.advance_sequences(by=operations.MAX_SEQUENCE - 3).floor == (
+        operations.MAX_SEQUENCE - 3
+    )

@@ -173,6 +173,11 @@ def test_the_adjust_action_opens_the_form_for_one_product(
     assert response["Location"] == f"/admin/inventory/stock/{pk}/adjust/"
 
 
+@pytest.mark.parametrize("pk", ["abc", "999999"])
+def test_the_adjust_page_of_a_malformed_or_unknown_id_is_404(admin_client: Client, pk: str) -> None:
+    assert admin_client.get(f"/admin/inventory/stock/{pk}/adjust/").status_code == 404
+
+
 def test_staff_without_the_change_permission_cannot_adjust(
     make_user: Callable[..., User], stocked: StockMaker
 ) -> None:

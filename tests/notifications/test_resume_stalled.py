@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.apps import apps as django_apps
 from django.core import mail
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -38,6 +38,20 @@ def test_a_stalled_email_is_sent_once_more() -> None:
     notification.refresh_from_db()
     assert (notification.status, notification.attempts) == ("sent", 2)
     assert len(mail.outbox) == 1
+
+
+@pytest.mark.parametrize("seconds", ["nan", "inf", "1e20", "-1", "soon"])
+def test_the_sweep_refuses_a_bad_older_than_and_sends_nothing(seconds: str) -> None:
+    deliver(checkout_event())
+    notification = Notification.objects.get()
+    stall(notification)
+    mail.outbox.clear()
+
+    with pytest.raises(CommandError, match="--older-than"):
+        call_command("resume_stalled_notifications", "--older-than", seconds)
+
+    notification.refresh_from_db()
+    assert (notification.status, notification.attempts, mail.outbox) == ("pending", 1, [])
 
 
 def test_an_email_waiting_for_its_retry_or_recently_touched_is_left_alone() -> None:

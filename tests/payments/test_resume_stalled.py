@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -40,6 +40,16 @@ def test_a_stalled_payment_is_charged_again_and_the_others_are_left_alone(capsys
     assert Payment.objects.get(pk=retrying.pk).attempts == 1  # its retry is still scheduled
     assert len(charge_retries()) == 1
     assert FakeGatewayRequest.objects.filter(payment_id=stalled.pk).get().calls == 1
+
+
+@pytest.mark.parametrize("seconds", ["nan", "inf", "1e20", "-1", "soon"])
+def test_the_sweep_refuses_a_bad_older_than_and_charges_nothing(seconds: str) -> None:
+    untouched_for(PaymentFactory(payment_token="tok_ok"), 600)
+
+    with pytest.raises(CommandError, match="--older-than"):
+        call_command("resume_stalled_payments", "--older-than", seconds)
+
+    assert (Payment.objects.get().status, FakeGatewayRequest.objects.count()) == ("pending", 0)
 
 
 def test_the_sweep_is_scheduled_every_five_minutes() -> None:

@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from apps.notifications import services
+from ecommerce.common.arguments import seconds
 
 
 class Command(BaseCommand):
@@ -13,7 +14,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--older-than",
-            type=float,
+            type=seconds,
             default=None,
             metavar="SECONDS",
             help="how long untouched counts as stalled (default: NOTIFICATION_STALL_SECONDS)",

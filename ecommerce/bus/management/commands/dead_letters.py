@@ -28,6 +28,13 @@ class Command(BaseCommand):
         **options: Any,
     ) -> None:
         letters = operations.dead_letters(subscriber=subscriber, event_type=event_type)
+        if (subscriber or event_type) and not letters.exists():
+            # A name no longer in the code may still have dead letters to discard; one that
+            # is neither known nor found is a typo, said as such rather than "0 deliveries".
+            try:
+                operations.ReplaySlice(subscriber=subscriber, event_type=event_type).validate()
+            except operations.UnknownName as exc:
+                raise CommandError(str(exc)) from exc
         if ids:
             letters = letters.filter(pk__in=ids)
         if action == "list":

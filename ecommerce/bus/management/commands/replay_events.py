@@ -10,7 +10,10 @@ from ecommerce.bus import operations
 
 
 def _when(value: str) -> Any:
-    parsed = parse_datetime(value)
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:  # well formed, but no such time: 2026-02-30, hour 25
+        parsed = None
     if parsed is None:
         raise CommandError(f"{value!r} is not an ISO 8601 date-time (e.g. 2026-01-31T12:00:00Z)")
     return parsed
