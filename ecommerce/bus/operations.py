@@ -12,7 +12,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    PositiveBigIntegerField,
+    Q,
+    QuerySet,
+    Value,
+)
 from django.utils import timezone
 
 from ecommerce.bus.conf import KAFKA, KAFKA_PRODUCER, bus_settings, transport
@@ -386,5 +397,8 @@ def advance_sequences(*, by: int = DEFAULT_SEQUENCE_GAP) -> SequencesAdvanced:
             )
         floor.floor += by
         floor.save(update_fields=["floor"])
-        raised = AggregateSequence.objects.update(last_sequence=F("last_sequence") + by)
+        # Typed: a bare int is bound as a 32-bit integer on PostgreSQL, and a gap past 2**31
+        # would wrap (and could move the counters back).
+        gap = Value(by, output_field=PositiveBigIntegerField())
+        raised = AggregateSequence.objects.update(last_sequence=F("last_sequence") + gap)
     return SequencesAdvanced(aggregates=raised, floor=floor.floor)

@@ -471,6 +471,19 @@ def test_advance_sequences_numbers_old_and_new_aggregates_past_everything_before
     assert sequences(old, new, newer) == [1, 2, 1003, 1014, 1001, 1012, 1011]
 
 
+def test_advance_sequences_by_more_than_32_bits_hold_moves_forward_by_exactly_that(
+    publish_committed, deferred_bus: None
+) -> None:  # type: ignore[no-untyped-def]
+    thing = uuid4()
+    publish_committed(ThingHappened(thing_id=thing))
+    by = 2**32 - 1  # bound as a 32-bit integer, it would be -1
+
+    run("advance_sequences", "--by", str(by))
+    publish_committed(ThingHappened(thing_id=thing))
+
+    assert sequences(thing) == [1, 2**32 + 1]
+
+
 @pytest.mark.parametrize("by", ["0", "-5"])
 def test_advance_sequences_refuses_to_go_back_and_changes_nothing(
     by: str, publish_committed, deferred_bus: None
