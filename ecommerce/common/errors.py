@@ -8,6 +8,7 @@ handler below turns them, and every other error, into::
 
 from typing import Any, ClassVar
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, JsonResponse
 from drf_standardized_errors.handler import exception_handler as standardized_exception_handler
 from rest_framework import status
@@ -56,6 +57,15 @@ class ServiceCallFailed(DomainError):
 
 
 def exception_handler(exc: Exception, context: Any) -> Response | None:
+    if isinstance(exc, SuspiciousOperation):
+        # Django's own limits, met while DRF reads the body: Django answers these 400 itself,
+        # the standard handler would make them a 500.
+        if isinstance(exc, RequestDataTooBig):
+            detail = "The request body is larger than this API accepts."
+            body = _error_body("client_error", "request_too_large", detail)
+            return Response(body, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        body = _error_body("client_error", "bad_request", "The request is malformed.")
+        return Response(body, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DomainError):
         if exc.attr is not None and exc.status == status.HTTP_400_BAD_REQUEST:
             # A problem with one field of the input reads like any other validation error.

@@ -3,6 +3,7 @@
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -29,6 +30,7 @@ def handler500(request: HttpRequest) -> HttpResponse:
     return defaults.server_error(request)
 
 
+@csrf_exempt  # a client's POST to a wrong URL is a 404 to it, not a CSRF page
 def api_not_found(request: HttpRequest, path: str = "") -> HttpResponse:
     """Any unknown URL under /api/, whatever DEBUG says."""
     return json_not_found(request)

@@ -177,12 +177,17 @@ REST_FRAMEWORK = {
         # Sign-in attempts, per client address: slows down password guessing.
         "auth": throttle_rate("THROTTLE_AUTH_RATE", "20/minute"),
     },
+    "DEFAULT_PARSER_CLASSES": [
+        "ecommerce.common.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "EXCEPTION_HANDLER": "ecommerce.common.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_standardized_errors.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 DRF_STANDARDIZED_ERRORS = {
-    "ALLOWED_ERROR_STATUS_CODES": ["400", "401", "403", "404", "405", "409", "415", "429"],
+    "ALLOWED_ERROR_STATUS_CODES": ["400", "401", "403", "404", "405", "409", "413", "415", "429"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Shop API",

@@ -5,6 +5,8 @@ from django.core.management import call_command
 from django.test import Client
 from rest_framework.test import APIClient
 
+from ecommerce.accounts.models import User
+
 pytestmark = pytest.mark.django_db
 
 
@@ -24,6 +26,61 @@ def test_unknown_api_urls_answer_404_in_the_error_shape(api: APIClient, path: st
         "type": "client_error",
         "errors": [{"code": "not_found", "detail": "Not found.", "attr": None}],
     }
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/api/v1/nothing-here"),
+        ("post", "/api/v1/carts"),  # no trailing slash
+        ("post", "/api/v1/carts/not-a-uuid/items"),
+        ("delete", "/api/v1/notifications/subscriptions/not-a-uuid"),
+    ],
+)
+def test_writes_to_unknown_api_urls_answer_404_too_without_a_csrf_cookie(
+    method: str, path: str
+) -> None:
+    api = APIClient(enforce_csrf_checks=True)  # as curl or an app: no CSRF cookie
+
+    response = getattr(api, method)(path, {"a": 1}, format="json")
+
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["code"] == "not_found"
+
+
+REGISTER = "/api/v1/auth/register"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"),
+    [
+        (
+            '{"email": "a@example.com", "password": "%s"}' % ("x" * 3_000_000),
+            "application/json",
+            413,
+            "request_too_large",
+        ),
+        (
+            "&".join(f"f{i}=x" for i in range(1100)),
+            "application/x-www-form-urlencoded",
+            400,
+            "bad_request",
+        ),
+        ("[" * 100_000 + "]" * 100_000, "application/json", 400, "parse_error"),
+    ],
+    ids=["over the upload limit", "too many form fields", "nested too deeply"],
+)
+def test_bodies_django_or_python_cannot_take_are_4xx_in_the_error_shape(
+    body: str, content_type: str, status: int, code: str
+) -> None:
+    api = APIClient(raise_request_exception=False)
+
+    response = api.post(REGISTER, body, content_type=content_type)
+
+    assert response.status_code == status
+    assert response.json()["type"] == "client_error"
+    assert response.json()["errors"][0]["code"] == code
+    assert not User.objects.exists()
 
 
 def test_a_wrong_method_is_405_in_the_error_shape(api: APIClient) -> None:
