@@ -426,8 +426,9 @@ def cart_claim(*, cart_id: UUID, user_id: UUID, cart_token: str | None) -> CartD
     """A shopper who signed in takes their anonymous cart along.
 
     If the user has an open cart already, the anonymous cart's lines are merged into it (same
-    product: quantities added, up to ``MAX_LINE_QUANTITY``), the anonymous cart is deleted and
-    the user's cart is returned, with ``CartItemAdded`` for each line merged. Otherwise the
+    product: quantities added, up to ``MAX_LINE_QUANTITY`` and what is available, as adding
+    them would allow; a product no longer on sale is left out), the anonymous cart is deleted
+    and the user's cart is returned, with ``CartItemAdded`` for each line merged. Otherwise the
     anonymous cart simply becomes the user's. Claiming a cart the user owns already returns it
     unchanged. Raises ``CartNotFound`` (no such cart, wrong token, another user's) and
     ``CartNotOpen``.
@@ -456,7 +457,12 @@ def cart_claim(*, cart_id: UUID, user_id: UUID, cart_token: str | None) -> CartD
         return _to_dto(cart, cart.lines.all())
 
     existing = {line.product_id: line for line in target.lines.all()}
-    for line in cart.lines.all():
+    incoming = list(cart.lines.all())
+    on_sale = products.product_get_many(product_ids=[line.product_id for line in incoming])
+    for line in incoming:
+        product = on_sale.get(line.product_id)
+        if product is None or product.status != "active":
+            continue
         merged = existing.get(line.product_id)
         if merged is None:
             merged = CartLine(
@@ -467,7 +473,8 @@ def cart_claim(*, cart_id: UUID, user_id: UUID, cart_token: str | None) -> CartD
                 unit_price=line.unit_price,
                 quantity=0,
             )
-        added = min(line.quantity, MAX_LINE_QUANTITY - merged.quantity)
+        most = min(MAX_LINE_QUANTITY, product.available_quantity)
+        added = min(line.quantity, most - merged.quantity)
         if added <= 0:
             continue
         merged.quantity += added

@@ -10,13 +10,12 @@ import pytest
 from apps.cart import services
 from apps.cart.models import Cart
 from ecommerce.accounts.models import User
-from tests.cart.factories import TOKEN, CartFactory, CartLineFactory
+from tests.cart.factories import TOKEN, CartFactory, CartLineFactory, make_product
 
 pytestmark = pytest.mark.django_db
 
 Events = Callable[..., list[tuple[str, dict[str, Any]]]]
 MUG = UUID("00000000-0000-0000-0000-0000000000a1")
-TEA = UUID("00000000-0000-0000-0000-0000000000a2")
 
 
 def test_without_an_open_cart_the_anonymous_cart_becomes_the_users(
@@ -37,11 +36,12 @@ def test_lines_merge_into_the_users_open_cart(
     make_user: Callable[..., User], cart_events: Events
 ) -> None:
     user = make_user()
+    mug, tea = make_product(), make_product()
     theirs = CartFactory(owner=user)
-    CartLineFactory(cart=theirs, product_id=MUG, sku="MUG", quantity=1, unit_price=Decimal("5"))
+    CartLineFactory(cart=theirs, product_id=mug.id, sku="MUG", quantity=1, unit_price=Decimal("5"))
     anonymous = CartFactory.anonymous()
-    CartLineFactory(cart=anonymous, product_id=MUG, sku="MUG", quantity=2)
-    CartLineFactory(cart=anonymous, product_id=TEA, sku="TEA", quantity=3)
+    CartLineFactory(cart=anonymous, product_id=mug.id, sku="MUG", quantity=2)
+    CartLineFactory(cart=anonymous, product_id=tea.id, sku="TEA", quantity=3)
 
     dto = services.cart_claim(cart_id=anonymous.id, user_id=user.pk, cart_token=TOKEN)
 
@@ -56,13 +56,34 @@ def test_lines_merge_into_the_users_open_cart(
 
 def test_merged_lines_stop_at_100(make_user: Callable[..., User]) -> None:
     user = make_user()
-    CartLineFactory(cart=CartFactory(owner=user), product_id=MUG, quantity=90)
+    mug = make_product(stock=500)
+    CartLineFactory(cart=CartFactory(owner=user), product_id=mug.id, quantity=90)
     anonymous = CartFactory.anonymous()
-    CartLineFactory(cart=anonymous, product_id=MUG, quantity=20)
+    CartLineFactory(cart=anonymous, product_id=mug.id, quantity=20)
 
     dto = services.cart_claim(cart_id=anonymous.id, user_id=user.pk, cart_token=TOKEN)
 
     assert [i.quantity for i in dto.items] == [100]
+
+
+def test_merged_lines_stop_at_what_is_available_as_adding_them_would(
+    make_user: Callable[..., User], cart_events: Events
+) -> None:
+    user = make_user()
+    mug, tea, draft = make_product(stock=5), make_product(stock=2), make_product(status="draft")
+    theirs = CartFactory(owner=user)
+    CartLineFactory(cart=theirs, product_id=mug.id, sku="MUG", quantity=4)
+    CartLineFactory(cart=theirs, product_id=tea.id, sku="TEA", quantity=3)  # before stock fell
+    anonymous = CartFactory.anonymous()
+    CartLineFactory(cart=anonymous, product_id=mug.id, sku="MUG", quantity=3)
+    CartLineFactory(cart=anonymous, product_id=tea.id, sku="TEA", quantity=1)
+    CartLineFactory(cart=anonymous, product_id=draft.id, sku="DRAFT", quantity=1)  # off sale
+
+    dto = services.cart_claim(cart_id=anonymous.id, user_id=user.pk, cart_token=TOKEN)
+
+    # The mug's line fills up to the 5 available; the tea's is left as it was, not cut.
+    assert sorted((i.sku, i.quantity) for i in dto.items) == [("MUG", 5), ("TEA", 3)]
+    assert [(p["sku"], p["quantity"]) for _, p in cart_events("CartItemAdded")] == [("MUG", 1)]
 
 
 def test_claiming_ones_own_cart_again_changes_nothing(make_user: Callable[..., User]) -> None:
