@@ -769,6 +769,9 @@ def _notify(
         "order_id": order_id,
         "product_id": product_id,
     }
+    # The account may be gone (deleted since, or kept by another service when split): the
+    # email still goes to the address, unlinked; only the in-app message needs the user.
+    has_user = user_id is not None and get_user_model().objects.filter(pk=user_id).exists()
     created = []
     if email:
         created.append(
@@ -776,11 +779,11 @@ def _notify(
                 channel=Channel.EMAIL,
                 recipient=email.strip().lower(),
                 email=email.strip(),
-                user_id=user_id,
+                user_id=user_id if has_user else None,
                 **common,
             )
         )
-    if user_id is not None and get_user_model().objects.filter(pk=user_id).exists():
+    if has_user:
         created.append(
             _record(channel=Channel.IN_APP, recipient=str(user_id), user_id=user_id, **common)
         )

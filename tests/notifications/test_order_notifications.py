@@ -75,6 +75,19 @@ def test_a_signed_in_customer_also_finds_the_order_in_the_app(ann: User) -> None
     assert len(mail.outbox) == 1
 
 
+def test_a_customer_whose_account_is_gone_still_gets_the_email(ann: User) -> None:
+    """Deleted since checkout, or kept by another service's database when split."""
+    user_id = ann.pk
+    ann.delete()
+
+    deliver(checkout_event(user_id=user_id))
+
+    assert Delivery.objects.get(subscriber="notifications.order_received").status == "delivered"
+    assert notifications() == [("order_received", "email", "ann@example.com", "sent")]
+    assert Notification.objects.get().user_id is None
+    assert [m.to for m in mail.outbox] == [["ann@example.com"]]
+
+
 def test_the_store_name_comes_from_settings(settings: SettingsWrapper) -> None:
     settings.STORE_NAME = "Corner Shop"
     settings.DEFAULT_FROM_EMAIL = "orders@corner.example"
