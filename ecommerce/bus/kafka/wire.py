@@ -93,7 +93,7 @@ def read_message(key: bytes | None, value: bytes | None, headers: Any) -> Incomi
     try:
         found = {name: raw.decode() for name, raw in headers or [] if raw is not None}
         causation = found.get(CAUSATION_ID)
-        return IncomingEvent(
+        event = IncomingEvent(
             event_id=UUID(found[EVENT_ID]),
             event_type=found[EVENT_TYPE],
             event_version=int(found[EVENT_VERSION]),
@@ -109,3 +109,40 @@ def read_message(key: bytes | None, value: bytes | None, headers: Any) -> Incomi
         raise BadMessage(f"header {exc.args[0]!r} is missing") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadMessage(f"malformed message: {exc}") from exc
+    _check_fits(event)
+    return event
+
+
+# What the outbox columns hold. A message past them could never be stored: read again and
+# again, it would hold up its partition instead of being skipped.
+_MAX_LENGTHS = {
+    "event_type": OutboxEvent._meta.get_field("event_type").max_length,
+    "aggregate_type": OutboxEvent._meta.get_field("aggregate_type").max_length,
+    "aggregate_id": OutboxEvent._meta.get_field("aggregate_id").max_length,
+}
+_MAX_SEQUENCE = 2**63 - 1
+_MAX_VERSION = 32767
+
+
+def _check_fits(event: IncomingEvent) -> None:
+    for name, most in _MAX_LENGTHS.items():
+        if len(getattr(event, name)) > (most or 0):
+            raise BadMessage(f"{name} is longer than {most} characters")
+    if not 1 <= event.sequence <= _MAX_SEQUENCE:
+        raise BadMessage(f"sequence {event.sequence} is out of range")
+    if not 1 <= event.event_version <= _MAX_VERSION:
+        raise BadMessage(f"event version {event.event_version} is out of range")
+    if _has_nul(event.payload) or any(
+        "\x00" in value for value in (event.event_type, event.aggregate_type, event.aggregate_id)
+    ):
+        raise BadMessage("the message holds a NUL character, which PostgreSQL cannot store")
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
