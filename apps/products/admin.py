@@ -10,7 +10,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import ChangeList
-from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -44,7 +43,7 @@ class ProductForm(forms.ModelForm):
     def clean_image_url(self) -> str:
         url: str = self.cleaned_data.get("image_url") or ""
         if url:
-            URLValidator(schemes=["http", "https"], message="Enter a valid http(s) URL.")(url)
+            services.validate_image_url(url)
         return url
 
 

@@ -59,9 +59,14 @@ __all__ = [
     "product_get",
     "product_get_many",
     "product_update",
+    "validate_image_url",
 ]
 
 MAX_PRICE: Final = Decimal("9999999999.99")  # what the column holds (12 digits, 2 decimals)
+# A product image is fetched by shop clients: a web address, nothing else.
+validate_image_url: Final = URLValidator(
+    schemes=["http", "https"], message="Enter a valid http(s) URL."
+)
 
 
 # -- errors ----------------------------------------------------------------------------------
@@ -466,9 +471,9 @@ def _valid_slug(slug: str) -> str:
 def _valid_image_url(url: str) -> str:
     if url:
         try:
-            URLValidator(schemes=["http", "https"])(url)
+            validate_image_url(url)
         except DjangoValidationError as exc:
-            raise InvalidProduct("Enter a valid http(s) URL.", attr="image_url") from exc
+            raise InvalidProduct(str(validate_image_url.message), attr="image_url") from exc
     return url
 
 

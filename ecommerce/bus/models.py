@@ -66,6 +66,10 @@ class AggregateSequence(models.Model):
         return f"{self.aggregate_type}:{self.aggregate_id} at {self.last_sequence}"
 
 
+# The most a sequence column (a 64-bit integer) holds.
+MAX_SEQUENCE = 2**63 - 1
+
+
 class SequenceFloor(models.Model):
     """The number an aggregate's first event comes after (0 until an operator raises it).
 

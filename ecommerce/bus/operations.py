@@ -28,7 +28,13 @@ from django.utils import timezone
 
 from ecommerce.bus.conf import KAFKA, KAFKA_PRODUCER, bus_settings, transport
 from ecommerce.bus.events import event_types
-from ecommerce.bus.models import AggregateSequence, Delivery, OutboxEvent, SequenceFloor
+from ecommerce.bus.models import (
+    MAX_SEQUENCE,
+    AggregateSequence,
+    Delivery,
+    OutboxEvent,
+    SequenceFloor,
+)
 from ecommerce.bus.registry import subscribers_of, subscription, subscriptions
 
 PENDING, DELIVERED = Delivery.Status.PENDING, Delivery.Status.DELIVERED
@@ -360,11 +366,10 @@ def requeue_expired_leases() -> int:
 # Beyond the events any one aggregate publishes between a backup and its restore, in any shop;
 # a PositiveBigIntegerField holds nine billion such gaps.
 DEFAULT_SEQUENCE_GAP = 1_000_000_000
-MAX_SEQUENCE = 2**63 - 1  # the sequence columns are 64-bit integers
 
 
 class InvalidGap(ValueError):
-    """An operator asked to advance the sequences by less than one."""
+    """An operator asked to move the sequences by less than one, or past what they hold."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,11 +394,12 @@ def advance_sequences(*, by: int = DEFAULT_SEQUENCE_GAP) -> SequencesAdvanced:
         raise InvalidGap(f"the sequences can only move forward (by at least 1, not {by})")
     with transaction.atomic():
         floor, _ = SequenceFloor.objects.select_for_update().get_or_create(pk=1)
-        highest = AggregateSequence.objects.aggregate(n=Max("last_sequence"))["n"] or 0
-        if max(highest, floor.floor) + by > MAX_SEQUENCE:
+        counters = AggregateSequence.objects.aggregate(n=Max("last_sequence"))["n"] or 0
+        highest = max(counters, floor.floor)
+        if highest + by > MAX_SEQUENCE:
             raise InvalidGap(
                 f"moving by {by} would take sequences past {MAX_SEQUENCE}, the most they hold "
-                f"(the highest now is {max(highest, floor.floor)})"
+                f"(the highest now is {highest})"
             )
         floor.floor += by
         floor.save(update_fields=["floor"])

@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from ecommerce.bus import operations
-from ecommerce.bus.models import Delivery, OutboxEvent, PurgedUpTo
+from ecommerce.bus.models import MAX_SEQUENCE, Delivery, OutboxEvent, PurgedUpTo
 from ecommerce.bus.relay import Relay
 from tests.bus.support.events import Deposited, ThingHappened
 from tests.bus.support.models import Balance, Effect, Poison
@@ -147,15 +147,21 @@ def test_dead_letters_can_be_listed_and_discarded(
     assert Delivery.objects.filter(status="dead").count() == 1  # the second event, now tried
 
 
-def test_dead_letters_of_a_subscriber_gone_from_the_code_can_still_be_discarded(
-    relay: Relay, publish_committed, settings
-) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def dead_letter(relay: Relay, publish_committed, settings) -> Delivery:  # type: ignore[no-untyped-def]
+    """One event of a poisoned thing, its delivery to the fragile subscriber dead."""
     settings.BUS_MAX_ATTEMPTS = 1
     thing = uuid4()
     Poison.objects.create(aggregate_id=str(thing))
     publish_committed(ThingHappened(thing_id=thing))
     Relay().drain()
-    Delivery.objects.filter(status="dead").update(subscriber="old_app.removed")
+    return Delivery.objects.get(status="dead")
+
+
+def test_dead_letters_of_a_subscriber_gone_from_the_code_can_still_be_discarded(
+    dead_letter: Delivery,
+) -> None:
+    Delivery.objects.filter(pk=dead_letter.pk).update(subscriber="old_app.removed")
 
     assert "1 deliveries discarded" in run(
         "dead_letters", "discard", "--subscriber", "old_app.removed"
@@ -165,13 +171,8 @@ def test_dead_letters_of_a_subscriber_gone_from_the_code_can_still_be_discarded(
 
 @pytest.mark.parametrize("action", ["list", "retry", "discard"])
 def test_dead_letters_with_a_name_neither_known_nor_found_is_an_error(
-    relay: Relay, publish_committed, settings, action: str
-) -> None:  # type: ignore[no-untyped-def]
-    settings.BUS_MAX_ATTEMPTS = 1
-    thing = uuid4()
-    Poison.objects.create(aggregate_id=str(thing))
-    publish_committed(ThingHappened(thing_id=thing))
-    Relay().drain()
+    dead_letter: Delivery, action: str
+) -> None:
 
     with pytest.raises(CommandError, match=r"unknown subscriber 'bus_support\.fragil'"):
         run("dead_letters", action, "--subscriber", "bus_support.fragil")
@@ -505,10 +506,8 @@ def test_advance_sequences_refuses_to_pass_what_the_columns_hold_and_changes_not
     publish_committed(ThingHappened(thing_id=thing), ThingHappened(thing_id=thing))
 
     with pytest.raises(CommandError, match="the highest now is 2"):
-        run("advance_sequences", "--by", str(operations.MAX_SEQUENCE - 1))
+        run("advance_sequences", "--by", str(MAX_SEQUENCE - 1))
 
     publish_committed(ThingHappened(thing_id=thing), ThingHappened(thing_id=uuid4()))
     assert sequences(thing) == [1, 2, 3]
-    assert operations.advance_sequences(by=operations.MAX_SEQUENCE - 3).floor == (
-        operations.MAX_SEQUENCE - 3
-    )
+    assert operations.advance_sequences(by=MAX_SEQUENCE - 3).floor == (MAX_SEQUENCE - 3)

@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from ecommerce.bus.conf import KafkaSettings
-from ecommerce.bus.models import OutboxEvent
+from ecommerce.bus.models import MAX_SEQUENCE, OutboxEvent
 
 EVENT_ID = "event_id"
 EVENT_TYPE = "event_type"
@@ -120,7 +120,6 @@ _MAX_LENGTHS = {
     "aggregate_type": OutboxEvent._meta.get_field("aggregate_type").max_length,
     "aggregate_id": OutboxEvent._meta.get_field("aggregate_id").max_length,
 }
-_MAX_SEQUENCE = 2**63 - 1
 _MAX_VERSION = 32767
 
 
@@ -128,7 +127,7 @@ def _check_fits(event: IncomingEvent) -> None:
     for name, most in _MAX_LENGTHS.items():
         if len(getattr(event, name)) > (most or 0):
             raise BadMessage(f"{name} is longer than {most} characters")
-    if not 1 <= event.sequence <= _MAX_SEQUENCE:
+    if not 1 <= event.sequence <= MAX_SEQUENCE:
         raise BadMessage(f"sequence {event.sequence} is out of range")
     if not 1 <= event.event_version <= _MAX_VERSION:
         raise BadMessage(f"event version {event.event_version} is out of range")
