@@ -8,12 +8,13 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
+from typing import Any
 from uuid import uuid4
 
 import pytest
 from confluent_kafka import Producer
 from django.core.management import CommandError, call_command
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import Count
 from django.utils import timezone
 from pytest_django.fixtures import Settings as SettingsWrapper
@@ -269,6 +270,90 @@ def test_a_handler_out_of_attempts_is_a_dead_letter_an_operator_can_retry(
     call_command("dead_letters", "retry", "--subscriber", FRAGILE)
     Relay().drain()
     assert effects(FRAGILE) == [1]
+
+
+def test_a_message_whose_writes_fail_at_commit_goes_to_the_relay_and_frees_its_partition(
+    kafka_bus: str, settings: SettingsWrapper
+) -> None:
+    settings.BUS_MAX_ATTEMPTS = 2
+    poisoned, healthy = uuid4(), uuid4()
+    Poison.objects.create(aggregate_id=str(poisoned), at_commit=True)
+    publish_committed(
+        ThingHappened(thing_id=poisoned, n=1),
+        ThingHappened(thing_id=poisoned, n=2),
+        ThingHappened(thing_id=healthy, n=3),
+    )
+    Relay().drain()
+
+    # The first message's transaction cannot commit (a foreign key checked at commit); no
+    # retry of it would. Its deliveries are left pending for the relay, with the reason,
+    # the next event of the aggregate waits behind them, the other aggregate goes on.
+    consume(lambda c: c.messages_read == 3, timeout=10)
+
+    first = {
+        d.subscriber: d
+        for d in Delivery.objects.filter(aggregate_id=str(poisoned), sequence=1).exclude(
+            subscriber=PRODUCER
+        )
+    }
+    assert {name: (d.status, d.attempts) for name, d in first.items()} == {
+        RECORD: ("pending", 0),
+        NOOP: ("pending", 0),
+        FRAGILE: ("pending", 0),
+    }
+    assert "IntegrityError" in first[FRAGILE].last_error
+    second = Delivery.objects.filter(aggregate_id=str(poisoned), sequence=2)
+    assert set(second.exclude(subscriber=PRODUCER).values_list("status", "attempts")) == {
+        ("pending", 0)
+    }
+    assert effects(RECORD) == effects(FRAGILE) == [3]
+
+    # The relay runs each handler on its own: the others go through, the fragile one fails
+    # at commit like any failing handler, with backoff, then dead after its last attempt.
+    Relay().drain()
+    assert effects(RECORD) == [3, 1, 2]
+    fragile = Delivery.objects.get(pk=first[FRAGILE].pk)
+    assert (fragile.status, fragile.attempts) == ("pending", 1)
+    assert "IntegrityError" in fragile.last_error
+    due_now()
+    Relay().drain()
+    assert Delivery.objects.get(pk=first[FRAGILE].pk).status == "dead"
+
+    # Fixed and retried by an operator: every effect once, in order.
+    Poison.objects.all().delete()
+    call_command("dead_letters", "retry", "--subscriber", FRAGILE)
+    Relay().drain()
+    assert effects(FRAGILE) == [3, 1, 2]
+    assert not Delivery.objects.exclude(status="delivered").exists()
+    assert_each_effect_once()
+
+
+def test_a_message_met_by_a_database_outage_is_read_again_once_the_database_is_back(
+    kafka_bus: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    thing = uuid4()
+    publish_committed(ThingHappened(thing_id=thing, n=1))
+    Relay().drain()
+    handle, tries = AppConsumer._handle, []
+
+    def database_down_twice(self: AppConsumer, *args: Any, **kwargs: Any) -> int:
+        # What the driver raises while the server is down: the handling and then the
+        # recording for the relay both fail, so the message has to wait.
+        tries.append(kwargs.get("failed", ""))
+        if len(tries) <= 2:
+            raise OperationalError("connection refused")
+        return handle(self, *args, **kwargs)
+
+    monkeypatch.setattr(AppConsumer, "_handle", database_down_twice)
+    consume(lambda c: c.messages_read == 1)
+
+    # Read again after the pause, and handled then by the consumer itself, once.
+    assert len(tries) == 3
+    assert "connection refused" in tries[1]
+    assert tries[2] == ""
+    assert effects(RECORD) == effects(FRAGILE) == [1]
+    assert not Delivery.objects.exclude(status="delivered").exists()
+    assert set(Delivery.objects.values_list("attempts", "last_error")) == {(1, "")}
 
 
 def test_a_producer_failure_leaves_the_event_pending_until_the_broker_is_back(

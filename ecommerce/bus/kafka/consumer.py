@@ -16,7 +16,11 @@ A handler that fails does not hold up the partition: its delivery row is left pe
 the relay's backoff (or dead after ``BUS_MAX_ATTEMPTS``), exactly as if the relay had tried
 it, and the relay of the consuming service retries it. Later events of the same aggregate
 for the same subscriber are recorded as pending behind it instead of being handled, so the
-relay delivers them after it, in order; other aggregates and subscribers carry on.
+relay delivers them after it, in order; other aggregates and subscribers carry on. A message
+whose transaction fails as a whole (its writes break a constraint checked at commit) has its
+deliveries recorded pending instead, in a transaction of their own, and the relay runs each
+handler alone. Only a database that is out of reach holds up the partition: its message is
+read again after a pause.
 """
 
 import logging
@@ -44,7 +48,7 @@ from ecommerce.bus.events import event_class
 from ecommerce.bus.kafka.wire import BadMessage, IncomingEvent, read_message
 from ecommerce.bus.models import OutboxEvent
 from ecommerce.bus.registry import Subscription, subscriptions
-from ecommerce.bus.relay import Claimed, Relay
+from ecommerce.bus.relay import Claimed, Relay, describe
 
 logger = logging.getLogger(__name__)
 
@@ -183,14 +187,32 @@ class AppConsumer:
                 continue  # read again after the failure below
             try:
                 purged += self._handle(place, message)
-            except Exception:
-                # The database is unreachable or the like: nothing of this message was
-                # committed. Read it again after a pause; its partition waits for it.
-                logger.exception("consuming %s[%s]@%s failed; retrying", topic, partition, offset)
-                connection.close()
-                consumer.seek(TopicPartition(topic, partition, offset))
-                rewound.add(place)
-                continue
+            except Exception as exc:
+                # Nothing of this message was committed. Either the database is out of reach,
+                # or the handlers' writes broke a constraint checked only at commit (a
+                # deferred foreign key), which the same transaction would break on every try.
+                # Hand its deliveries to the relay, which runs each handler in a transaction
+                # of its own with backoff, dead after the last attempt.
+                logger.warning(
+                    "handling %s[%s]@%s failed; leaving it to the relay: %s",
+                    topic,
+                    partition,
+                    offset,
+                    exc,
+                )
+                connection.close_if_unusable_or_obsolete()
+                try:
+                    purged += self._handle(place, message, failed=describe(exc))
+                except Exception:
+                    # The database is out of reach: read the message again after a pause;
+                    # its partition waits for it.
+                    logger.exception(
+                        "consuming %s[%s]@%s failed; retrying", topic, partition, offset
+                    )
+                    connection.close()
+                    consumer.seek(TopicPartition(topic, partition, offset))
+                    rewound.add(place)
+                    continue
             done[place] = offset + 1
             self.messages_read += 1
             if should_stop():
@@ -267,8 +289,12 @@ class AppConsumer:
 
     # -- one message --------------------------------------------------------------------------
 
-    def _handle(self, place: tuple[str, int], message: Message) -> int:
-        """Handle one message; returns how many of its deliveries were skipped as purged."""
+    def _handle(self, place: tuple[str, int], message: Message, *, failed: str = "") -> int:
+        """Handle one message; returns how many of its deliveries were skipped as purged.
+
+        ``failed``: why handling it failed before. Its deliveries are then only recorded,
+        pending, for the relay, with that error.
+        """
         if place in self._skipping:
             assert self.start.since is not None
             if message.timestamp()[1] < int(self.start.since.timestamp() * 1000):
@@ -291,7 +317,11 @@ class AppConsumer:
             # Seen or purged: handled already, or in the relay's hands. Nothing to do.
             new = [name for name in names if name not in seen and name not in purged]
             if new:
-                self._deliver(row or self._insert_event_row(incoming), new, behind)
+                row = row or self._insert_event_row(incoming)
+                if failed:
+                    self._record_deliveries(row, new, set(new), uuid4(), last_error=failed)
+                else:
+                    self._deliver(row, new, behind)
         return len(purged - seen)
 
     @staticmethod
@@ -343,21 +373,28 @@ class AppConsumer:
         self.relay.deliver(claimed, {row.pk: row})
 
     def _record_deliveries(
-        self, row: OutboxEvent, subscribers: list[str], behind: set[str], token: UUID
+        self,
+        row: OutboxEvent,
+        subscribers: list[str],
+        waiting: set[str],
+        token: UUID,
+        *,
+        last_error: str = "",
     ) -> dict[str, int]:
         """Insert the delivery rows in one statement; the ids of those this call inserted.
 
-        One handled now is recorded as claimed by us, as the relay's claim would. A row
-        another consumer inserted first (a rebalance) is left alone: the insert waits for
-        that consumer's transaction and then skips the row.
+        One handled now is recorded as claimed by us, as the relay's claim would; one in
+        ``waiting``, as pending and due for the relay. A row another consumer inserted first
+        (a rebalance) is left alone: the insert waits for that consumer's transaction and then
+        skips the row.
         """
         ops, now = connection.ops, timezone.now()
         token_value = lease_token_value(token)
         leased_until = ops.adapt_datetimefield_value(now + self.relay.lease)
         values, params = [], []
         for subscriber in subscribers:
-            waits = subscriber in behind
-            values.append("(%s, %s, %s, %s, %s, 'pending', %s, %s, %s, %s, '')")
+            waits = subscriber in waiting
+            values.append("(%s, %s, %s, %s, %s, 'pending', %s, %s, %s, %s, %s)")
             params += [
                 row.pk,
                 subscriber,
@@ -368,6 +405,7 @@ class AppConsumer:
                 ops.adapt_datetimefield_value(now),
                 None if waits else leased_until,
                 None if waits else token_value,
+                last_error,
             ]
         with connection.cursor() as cursor:
             cursor.execute(_RECORD_DELIVERIES_SQL.format(values=", ".join(values)), params)

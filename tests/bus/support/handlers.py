@@ -1,12 +1,13 @@
 import os
 import time
 from decimal import Decimal
+from uuid import uuid4
 
 from django.db.models import F
 
 from ecommerce.bus import publish
 from tests.bus.support.events import Deposited, LargeDepositFlagged, ThingHappened
-from tests.bus.support.models import Balance, Effect, Poison
+from tests.bus.support.models import Balance, Dangling, Effect, Poison
 
 
 class Poisoned(RuntimeError):
@@ -36,7 +37,10 @@ def noop(event: ThingHappened) -> None:
 
 
 def fragile(event: ThingHappened) -> None:
-    if Poison.objects.filter(aggregate_id=str(event.thing_id)).exists():
+    poison = Poison.objects.filter(aggregate_id=str(event.thing_id)).first()
+    if poison and poison.at_commit:
+        Dangling.objects.create(balance_id=uuid4())
+    elif poison:
         raise Poisoned(f"thing {event.thing_id} is poisoned")
     _effect("bus_support.fragile", event, event.n)
 

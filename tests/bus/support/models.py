@@ -15,9 +15,12 @@ class Effect(models.Model):
 
 
 class Poison(models.Model):
-    """While a row names an aggregate, the fragile handler fails on its events."""
+    """While a row names an aggregate, the fragile handler fails on its events: it raises, or
+    with ``at_commit`` it writes a row whose foreign key fails only when its transaction
+    commits."""
 
     aggregate_id = models.CharField(max_length=100, unique=True)
+    at_commit = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return self.aggregate_id
@@ -32,3 +35,12 @@ class Balance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id}: {self.total}"
+
+
+class Dangling(models.Model):
+    """Points at a balance that does not exist; the foreign key is checked at commit."""
+
+    balance = models.ForeignKey(Balance, on_delete=models.CASCADE)
+
+    def __str__(self) -> str:
+        return str(self.balance_id)
