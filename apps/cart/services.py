@@ -116,18 +116,18 @@ class InvalidQuantity(DomainError):
 
 
 class CheckoutInterrupted(DomainError):
-    """Inventory already holds a reservation for this cart that does not match it.
+    """Inventory holds a reservation for this cart that does not match it, even renewed.
 
     Only where inventory runs as a service of its own: an earlier checkout reserved the stock,
-    then failed before the cart recorded it, and the cart changed since. Reservations are
-    idempotent per cart, so that one stands until it expires (docs/SPLITTING.md).
+    then failed before the cart recorded it, and the reservation it left could not be made
+    over into the cart's lines (it was sold, or changed again meanwhile; docs/SPLITTING.md).
     """
 
     code = "checkout_interrupted"
     status = 409
     default_detail = (
         "An earlier checkout of this cart was interrupted and still holds other stock; "
-        "please check out a new cart."
+        "please try again."
     )
 
 
@@ -532,7 +532,14 @@ def cart_checkout(
     ]
     reservation = inventory.reservation_create(reference=cart.id, lines=wanted)
     if not _holds(reservation, wanted):
-        raise CheckoutInterrupted()
+        # Only with inventory apart: an interrupted checkout of this cart left a reservation
+        # that no longer matches it, or ran out. No order uses it (the cart is still open, and
+        # locked), so it is made over into what the cart holds now.
+        reservation = inventory.reservation_create(
+            reference=cart.id, lines=wanted, renewing_expires_at=reservation.expires_at
+        )
+        if not _holds(reservation, wanted):
+            raise CheckoutInterrupted()
     cart.email = email
     cart.payment_token = payment_token
     cart.status = Status.CHECKED_OUT
@@ -701,13 +708,29 @@ def cart_mark_payment_failed(*, cart_id: UUID, payment_id: UUID, failure_code: s
 def cart_expire(*, cart_id: UUID) -> bool:
     """A checked-out cart's stock reservation ran out unpaid. Publishes ``CartExpired``.
 
-    Returns whether the cart changed (see ``cart_mark_paid``).
+    Returns whether the cart changed (see ``cart_mark_paid``). Only while the reservation is
+    still expired: with inventory apart, an interrupted checkout's reservation can run out and
+    then be renewed by the cart's next checkout, whose order this expiry is not about (its
+    reservation is active, or sold, or released with a failed payment, by the time this runs).
     """
+    # Locked first: a checkout of the cart under way commits (its renewal with it) before
+    # the reservation is looked at.
+    cart = lock_row(Cart, id=cart_id)
+    if cart is not None and cart.status == Status.CHECKED_OUT and not _reservation_expired(cart_id):
+        logger.info("cart %s: its reservation was renewed since it ran out; not expired", cart_id)
+        return False
     cart = _end_order(cart_id, Status.EXPIRED)
     if cart is None:
         return False
     publish(events.CartExpired(cart_id=cart.id, user_id=cart.owner_id, email=cart.email))
     return True
+
+
+def _reservation_expired(cart_id: UUID) -> bool:
+    try:
+        return inventory.reservation_get(reference=cart_id).status == "expired"
+    except inventory.ReservationNotFound:
+        return True  # nothing holds the order's stock
 
 
 def _end_order(cart_id: UUID, outcome: str, **changes: Any) -> Cart | None:

@@ -3,11 +3,12 @@
 ``apps.inventory.services`` hands the calls other apps make to :class:`InventoryClient` when
 ``SERVICE_URLS`` names inventory, so callers get the same DTOs and the same exceptions as
 in-process. Reads, ``stock_create`` (idempotent) and ``reservation_create`` (idempotent per
-reference) are retried on a timeout or a 5xx; ``stock_adjust`` is not (it would count twice).
+reference; a renewal names the reservation it renews, so it happens once) are retried on a
+timeout or a 5xx; ``stock_adjust`` is not (it would count twice).
 """
 
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from apps.inventory import services
@@ -69,6 +70,7 @@ class InventoryClient:
         reference: UUID,
         lines: Sequence[services.ReservationLineIn],
         ttl: timedelta | None,
+        renewing_expires_at: datetime | None = None,
     ) -> services.ReservationDTO:
         body = {
             "reference": str(reference),
@@ -76,6 +78,7 @@ class InventoryClient:
                 {"product_id": str(line.product_id), "quantity": line.quantity} for line in lines
             ],
             "ttl_seconds": ttl.total_seconds() if ttl is not None else None,
+            "renewing_expires_at": _isoformat_or_none(renewing_expires_at),
         }
         data = self.http.post("reservations", body, idempotent=True)
         return decode(services.ReservationDTO, data)
@@ -87,3 +90,7 @@ class InventoryClient:
 
 def _str_or_none(value: UUID | None) -> str | None:
     return str(value) if value is not None else None
+
+
+def _isoformat_or_none(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

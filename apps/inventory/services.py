@@ -16,7 +16,7 @@ locked only from that statement to the commit.
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -46,6 +46,8 @@ Kind = StockMovement.Kind
 # The most units one product's stock counts, and one change moves. Under half the integer
 # columns' range: a counter plus a change never overflows them.
 MAX_UNITS = 1_000_000_000
+# Why a renewed reservation's units went back (``reservation_create(renewing_expires_at=...)``).
+RENEWED = "renewed"
 
 # -- errors -------------------------------------------------------------------------------------
 
@@ -286,23 +288,41 @@ def _adjust(*, product_id: UUID, delta: int, reason: str, actor_id: UUID | None)
 
 
 def reservation_create(
-    *, reference: UUID, lines: Sequence[ReservationLineIn], ttl: timedelta | None = None
+    *,
+    reference: UUID,
+    lines: Sequence[ReservationLineIn],
+    ttl: timedelta | None = None,
+    renewing_expires_at: datetime | None = None,
 ) -> ReservationDTO:
     """Hold stock for ``reference`` (a cart id), all lines or none, until ``ttl`` runs out.
 
     Quantities of the same product are added up first. Idempotent: a second call with the same
-    reference returns the first reservation, whatever its status. Publishes ``StockReserved``
-    (and ``LowStock``/``OutOfStock`` on a crossing). Raises ``OutOfStock`` (409, ``attr`` = the
-    product id) with nothing reserved, and ``InvalidQuantity`` (400) for a quantity below one.
+    reference returns the first reservation, whatever its status. ``renewing_expires_at``: the
+    expiry time of that first reservation as the caller read it (it is set anew each time a
+    reservation is made or renewed), to have it made over into this one if it was not sold and
+    has not changed since (so a repeated request does not renew twice): one still active
+    gives its units back first (``StockReleased``, reason ``renewed``), one released or expired
+    holds stock again. (For a checkout retried after an interrupted one, docs/SPLITTING.md.)
+    Publishes ``StockReserved`` (and ``LowStock``/``OutOfStock``/``BackInStock`` on a
+    crossing). Raises ``OutOfStock`` (409, ``attr`` = the product id) with nothing changed, and
+    ``InvalidQuantity`` (400) for a quantity below one.
     """
     if remote := _remote():
-        return remote.reservation_create(reference=reference, lines=lines, ttl=ttl)
-    return _reservation_create(reference=reference, lines=lines, ttl=ttl)
+        return remote.reservation_create(
+            reference=reference, lines=lines, ttl=ttl, renewing_expires_at=renewing_expires_at
+        )
+    return _reservation_create(
+        reference=reference, lines=lines, ttl=ttl, renewing_expires_at=renewing_expires_at
+    )
 
 
 @transactional
 def _reservation_create(
-    *, reference: UUID, lines: Sequence[ReservationLineIn], ttl: timedelta | None
+    *,
+    reference: UUID,
+    lines: Sequence[ReservationLineIn],
+    ttl: timedelta | None,
+    renewing_expires_at: datetime | None,
 ) -> ReservationDTO:
     wanted = _quantities_per_product(lines)
     if ttl is None:
@@ -310,10 +330,20 @@ def _reservation_create(
     now = timezone.now()
     expires_at = now + ttl
     reservation_id = _insert_reservation(reference, expires_at=expires_at, now=now)
+    held: dict[UUID, ReservedLine] = {}  # what a renewed reservation still holds
     if reservation_id is None:
         # This reference was reserved before (or by a concurrent call, which committed
-        # first): the first reservation stands, whatever its status.
-        return _reservation_dto(Reservation.objects.get(reference=reference))
+        # first): the first reservation stands, whatever its status, unless renewed.
+        if renewing_expires_at is None:
+            return _reservation_dto(Reservation.objects.get(reference=reference))
+        reservation = _lock_reservation(reference)
+        if reservation.expires_at != renewing_expires_at or reservation.status in (
+            Status.COMMITTED,
+            Status.RETURNED,
+        ):
+            return _reservation_dto(reservation)  # changed since, or sold: not made over
+        held = _start_over(reservation, expires_at)
+        reservation_id = reservation.pk
     skus = _insert_lines(reservation_id, wanted)
     for product_id, quantity in wanted.items():
         if product_id not in skus:  # everything above rolls back with the exception
@@ -323,23 +353,59 @@ def _reservation_create(
         ReservedLine(product_id=product_id, sku=skus[product_id], quantity=quantity)
         for product_id, quantity in wanted.items()
     )
+    if held:
+        publish(
+            events.StockReleased(reference=reference, lines=tuple(held.values()), reason=RENEWED)
+        )
     publish(events.StockReserved(reference=reference, lines=reserved, expires_at=expires_at))
     changes = []
-    for line in reserved:  # sorted by product id: a fixed lock order
+    for product_id in sorted(held.keys() | wanted.keys()):  # a fixed lock order
+        given_back = held.get(product_id)
+        if given_back is not None:
+            released = _change_reserved_stock(
+                given_back,
+                reference=reference,
+                reserved_delta=-given_back.quantity,
+                kind=Kind.RELEASE,
+                reason=RENEWED,
+            )
+            if product_id not in wanted:
+                changes.append(released)
+                continue
         change = _change_stock(
-            line.product_id,
-            reserved_delta=line.quantity,
+            product_id,
+            reserved_delta=wanted[product_id],
             kind=Kind.RESERVATION,
             reference=reference,
         )
         if change is None:  # everything above rolls back with the exception
-            raise OutOfStock(_shortage(line.product_id, line.quantity), attr=str(line.product_id))
+            raise OutOfStock(_shortage(product_id, wanted[product_id]), attr=str(product_id))
+        if given_back is not None:
+            # One change from before the release to after the reservation: a product given
+            # back and taken again in one transaction never crossed a line on the way.
+            change = replace(change, reserved_delta=change.reserved_delta - given_back.quantity)
         changes.append(change)
     for change in changes:
         _publish_crossing(change)
     return ReservationDTO(
         reference=reference, status=Status.ACTIVE, lines=reserved, expires_at=expires_at
     )
+
+
+def _start_over(reservation: Reservation, expires_at: datetime) -> dict[UUID, ReservedLine]:
+    """Make a reservation that was not sold active again, without lines; returns the lines it
+    still held (an active one's), whose units its renewal gives back."""
+    held = (
+        {line.product_id: line for line in _reserved_lines(reservation.lines.all())}
+        if reservation.status == Status.ACTIVE
+        else {}
+    )
+    reservation.lines.all().delete()
+    reservation.status = Status.ACTIVE
+    reservation.release_reason = ""
+    reservation.expires_at = expires_at
+    reservation.save(update_fields=["status", "release_reason", "expires_at", "updated_at"])
+    return held
 
 
 def reservation_get(*, reference: UUID) -> ReservationDTO:

@@ -3,12 +3,15 @@
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
+from uuid import uuid4
 
 import pytest
+from django.utils import timezone
 
 from apps.cart import services
 from apps.cart.models import Cart
 from apps.inventory import services as inventory
+from apps.inventory.models import Reservation
 from apps.products import services as products
 from apps.products.models import Product
 from ecommerce.accounts.models import User
@@ -237,24 +240,90 @@ def test_a_checkout_retried_after_an_interrupted_one_uses_its_reservation(
     assert [t for t, _ in cart_events()] == ["CartItemAdded", "CartCheckedOut"]
 
 
-@pytest.mark.parametrize("left_behind", ["other quantities", "released"])
-def test_a_checkout_after_an_interrupted_one_for_other_lines_is_refused(
+def interrupted_checkout(cart: Cart, *pairs: tuple[Any, int]) -> inventory.ReservationDTO:
+    return inventory.reservation_create(
+        reference=cart.id,
+        lines=[inventory.ReservationLineIn(product_id=p.id, quantity=q) for p, q in pairs],
+    )
+
+
+def run_out(cart: Cart) -> None:
+    Reservation.objects.filter(reference=cart.id).update(expires_at=timezone.now())
+    assert inventory.reservations_expire_due() == 1
+
+
+@pytest.mark.parametrize("left_behind", ["other quantities", "released", "expired"])
+def test_a_checkout_after_an_interrupted_one_renews_its_reservation_for_the_cart(
     cart_events: Events, left_behind: str
 ) -> None:
-    mug = make_product(stock=5)
+    mug, tea = make_product(stock=5), make_product(stock=5)
     cart = cart_with((mug, 2))
-    inventory.reservation_create(
-        reference=cart.id, lines=[inventory.ReservationLineIn(product_id=mug.id, quantity=1)]
-    )
+    interrupted_checkout(cart, (mug, 1), (tea, 1))
     if left_behind == "released":
         inventory.reservation_release(reference=cart.id, reason="test")
-        services.cart_change_quantity(
-            cart_id=cart.id, item_id=cart.lines.get().id, quantity=1, cart_token=TOKEN
-        )
+    elif left_behind == "expired":
+        run_out(cart)
 
-    with pytest.raises(services.CheckoutInterrupted):
+    dto = checkout(cart)
+
+    assert dto.status == "checked_out"
+    reservation = inventory.reservation_get(reference=cart.id)
+    assert reservation.status == "active"
+    assert [(line.product_id, line.quantity) for line in reservation.lines] == [(mug.id, 2)]
+    assert (
+        inventory.stock_get(product_id=mug.id).reserved,
+        inventory.stock_get(product_id=tea.id).reserved,
+    ) == (2, 0)
+    assert [t for t, _ in cart_events()] == ["CartItemAdded", "CartCheckedOut"]
+
+
+def test_a_renewal_short_of_stock_is_out_of_stock_and_the_cart_stays_open(
+    cart_events: Events,
+) -> None:
+    mug = make_product(stock=2)
+    cart = cart_with((mug, 2))
+    left = interrupted_checkout(cart, (mug, 1))
+    inventory.reservation_create(
+        reference=uuid4(), lines=[inventory.ReservationLineIn(product_id=mug.id, quantity=1)]
+    )
+
+    with pytest.raises(inventory.OutOfStock):
         checkout(cart)
 
+    assert inventory.reservation_get(reference=cart.id) == left
     cart.refresh_from_db()
     assert (cart.status, cart.email) == ("open", "")
     assert "CartCheckedOut" not in [t for t, _ in cart_events()]
+
+
+def test_the_expiry_of_a_reservation_renewed_since_does_not_end_the_new_order(
+    cart_events: Events,
+) -> None:
+    mug = make_product(stock=5)
+    cart = cart_with((mug, 2))
+    interrupted_checkout(cart, (mug, 2))
+    run_out(cart)
+    checkout(cart)
+
+    # The expiry of the interrupted checkout's reservation reaches the cart only now.
+    assert services.cart_expire(cart_id=cart.id) is False
+
+    cart.refresh_from_db()
+    assert cart.status == "checked_out"
+    assert "CartExpired" not in [t for t, _ in cart_events()]
+    # Nor when the new order's stock is sold by then (the old expiry comes first, in order).
+    inventory.reservation_commit(reference=cart.id)
+    assert services.cart_expire(cart_id=cart.id) is False
+    assert Cart.objects.get(pk=cart.id).status == "checked_out"
+
+
+def test_the_expiry_of_a_renewed_reservation_that_ran_out_again_ends_the_order() -> None:
+    mug = make_product(stock=5)
+    cart = cart_with((mug, 2))
+    interrupted_checkout(cart, (mug, 1))
+    checkout(cart)
+    run_out(cart)
+
+    assert services.cart_expire(cart_id=cart.id) is True
+
+    assert Cart.objects.get(pk=cart.id).status == "expired"

@@ -69,6 +69,26 @@ def test_a_reservation_over_http_holds_the_stock_and_is_idempotent_per_reference
     assert Reservation.objects.count() == 1
 
 
+def test_a_renewal_over_http_names_the_reservation_it_renews_to_the_microsecond(
+    stocked: Callable[..., StockDTO], over_http: OverHttp
+) -> None:
+    mug = stocked(5)
+    reference = uuid4()
+    over_http("inventory")
+    first = services.reservation_create(reference=reference, lines=lines((mug.product_id, 1)))
+
+    renewed = services.reservation_create(
+        reference=reference, lines=lines((mug.product_id, 3)), renewing_expires_at=first.expires_at
+    )
+    repeated = services.reservation_create(
+        reference=reference, lines=lines((mug.product_id, 4)), renewing_expires_at=first.expires_at
+    )
+
+    assert [line.quantity for line in renewed.lines] == [3]
+    assert repeated == renewed
+    assert counters(mug.product_id) == (5, 3)
+
+
 def test_a_shortage_over_http_is_out_of_stock_naming_the_product_and_reserves_nothing(
     stocked: Callable[..., StockDTO], over_http: OverHttp
 ) -> None:

@@ -1,9 +1,9 @@
 """Reservations: all-or-nothing, idempotent, and committed, released or returned once."""
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from django.utils import timezone
@@ -161,6 +161,135 @@ def test_reservation_create_is_idempotent_per_reference(stocked: StockMaker) -> 
     assert counters(mug.product_id) == (10, 2)
     assert published() == events_before
     assert_ledger_adds_up()
+
+
+# Renewal: a checkout retried after an interrupted one makes its reservation over
+# (docs/SPLITTING.md). The caller names the reservation it read by its expiry time.
+
+
+def renew(reference: UUID, expires_at: datetime, *pairs: tuple[UUID, int]) -> ReservationDTO:
+    return services.reservation_create(
+        reference=reference, lines=lines(*pairs), renewing_expires_at=expires_at
+    )
+
+
+def test_renewing_an_active_reservation_gives_its_units_back_and_holds_the_new_lines(
+    stocked: StockMaker,
+) -> None:
+    mug, tea, jam = stocked(10), stocked(10), stocked(10)
+    reference = uuid4()
+    first = services.reservation_create(
+        reference=reference, lines=lines((mug.product_id, 1), (tea.product_id, 2))
+    )
+
+    renewed = renew(reference, first.expires_at, (mug.product_id, 3), (jam.product_id, 1))
+
+    assert renewed.status == "active"
+    assert renewed.expires_at > first.expires_at
+    assert renewed == services.reservation_get(reference=reference)
+    assert [(line.product_id, line.quantity) for line in renewed.lines] == sorted(
+        [(mug.product_id, 3), (jam.product_id, 1)]
+    )
+    assert (counters(mug.product_id), counters(tea.product_id), counters(jam.product_id)) == (
+        (10, 3),
+        (10, 0),
+        (10, 1),
+    )
+    ledger = StockMovement.objects.filter(reference=reference, product_id=mug.product_id)
+    assert list(ledger.order_by("id").values_list("kind", "reserved_delta", "reason")) == [
+        ("reservation", 1, ""),
+        ("release", -1, "renewed"),
+        ("reservation", 3, ""),
+    ]
+    assert published_types()[-2:] == ["inventory.StockReleased", "inventory.StockReserved"]
+    assert published()[-2][1]["reason"] == "renewed"
+    assert_ledger_adds_up()
+
+
+@pytest.mark.parametrize("ended", ["released", "expired"])
+def test_renewing_a_released_or_expired_reservation_holds_stock_again(
+    stocked: StockMaker, ended: str
+) -> None:
+    mug = stocked(10)
+    reference = uuid4()
+    services.reservation_create(reference=reference, lines=lines((mug.product_id, 2)))
+    if ended == "released":
+        services.reservation_release(reference=reference, reason="cancelled")
+    else:
+        Reservation.objects.update(expires_at=timezone.now())
+        services.reservations_expire_due()
+    gone = services.reservation_get(reference=reference)
+
+    renewed = renew(reference, gone.expires_at, (mug.product_id, 2))
+
+    assert (renewed.status, counters(mug.product_id)) == ("active", (10, 2))
+    assert Reservation.objects.get().release_reason == ""
+    assert published_types()[-1] == "inventory.StockReserved"  # nothing was held to release
+    assert_ledger_adds_up()
+
+
+def test_a_renewal_asked_again_does_not_renew_twice(stocked: StockMaker) -> None:
+    mug = stocked(10)
+    reference = uuid4()
+    first = services.reservation_create(reference=reference, lines=lines((mug.product_id, 1)))
+    renewed = renew(reference, first.expires_at, (mug.product_id, 2))
+    events_before = published()
+
+    # The same request again (a retry after a lost answer), or a late one: the reservation
+    # changed since it was read, so it stands.
+    again = renew(reference, first.expires_at, (mug.product_id, 5))
+
+    assert again == renewed
+    assert counters(mug.product_id) == (10, 2)
+    assert published() == events_before
+
+
+@pytest.mark.parametrize("sold", ["committed", "returned"])
+def test_a_sold_reservation_is_never_renewed(stocked: StockMaker, sold: str) -> None:
+    mug = stocked(10)
+    reference = uuid4()
+    services.reservation_create(reference=reference, lines=lines((mug.product_id, 2)))
+    services.reservation_commit(reference=reference)
+    if sold == "returned":
+        services.reservation_return(reference=reference)
+    read = services.reservation_get(reference=reference)
+
+    after = renew(reference, read.expires_at, (mug.product_id, 1))
+
+    assert after == read
+    assert counters(mug.product_id) == ((8, 0) if sold == "committed" else (10, 0))
+
+
+def test_a_renewal_short_of_stock_changes_nothing(stocked: StockMaker) -> None:
+    mug, tea = stocked(3), stocked(1)
+    reference = uuid4()
+    first = services.reservation_create(reference=reference, lines=lines((mug.product_id, 2)))
+    services.reservation_create(reference=uuid4(), lines=lines((tea.product_id, 1)))
+    events_before = published()
+
+    with pytest.raises(services.OutOfStock) as raised:
+        renew(reference, first.expires_at, (mug.product_id, 1), (tea.product_id, 1))
+
+    assert raised.value.attr == str(tea.product_id)
+    assert services.reservation_get(reference=reference) == first
+    assert (counters(mug.product_id), counters(tea.product_id)) == ((3, 2), (1, 1))
+    assert published() == events_before
+    assert_ledger_adds_up()
+
+
+def test_a_product_given_back_and_taken_again_by_a_renewal_announces_no_crossing(
+    stocked: StockMaker,
+) -> None:
+    mug, tea = stocked(2, threshold=0), stocked(5)
+    reference = uuid4()
+    first = services.reservation_create(reference=reference, lines=lines((mug.product_id, 2)))
+    assert published_types()[-1] == "inventory.OutOfStock"
+
+    # The mug's units go back and are taken again: not back in stock for a moment.
+    renew(reference, first.expires_at, (mug.product_id, 2), (tea.product_id, 1))
+
+    assert published_types()[-2:] == ["inventory.StockReleased", "inventory.StockReserved"]
+    assert counters(mug.product_id) == (2, 2)
 
 
 def test_reserving_the_last_units_publishes_out_of_stock_and_low_stock_on_the_way(

@@ -79,6 +79,7 @@ class ReservationCreateView(InventoryInternalView):
         reference = serializers.UUIDField()
         lines = InternalReservationLineInputSerializer(many=True)
         ttl_seconds = serializers.FloatField(min_value=1, allow_null=True)
+        renewing_expires_at = serializers.DateTimeField(allow_null=True, default=None)
 
     def post(self, request: Request) -> Response:
         data = self.InternalReservationCreateInputSerializer(data=request.data)
@@ -88,6 +89,7 @@ class ReservationCreateView(InventoryInternalView):
             reference=data.validated_data["reference"],
             lines=[services.ReservationLineIn(**line) for line in data.validated_data["lines"]],
             ttl=timedelta(seconds=ttl_seconds) if ttl_seconds is not None else None,
+            renewing_expires_at=data.validated_data["renewing_expires_at"],
         )
         return dto_response(reservation, status.HTTP_201_CREATED)
 
