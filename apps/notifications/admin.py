@@ -100,14 +100,21 @@ class NotificationAdmin(admin.ModelAdmin):
 
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "user", "product_id", "kind", "fulfilled_at")
+    list_display = (
+        "created_at",
+        "user",
+        "product_id",
+        "kind",
+        "price_when_subscribed",
+        "fulfilled_at",
+    )
     list_filter = ("kind", ("fulfilled_at", admin.EmptyFieldListFilter))
     search_fields = ("=product_id", "user__email")
     list_select_related = ("user",)
     # Read-only: a subscription is made by its shopper through subscription_create, which
     # checks the product exists, is for sale and is not subscribed twice. Staff may look,
     # filter and delete (say, for a shopper who asked), never add or edit around those checks.
-    fields = ("user", "product_id", "kind", "fulfilled_at", "created_at")
+    fields = ("user", "product_id", "kind", "price_when_subscribed", "fulfilled_at", "created_at")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -121,6 +121,12 @@ class Subscription(models.Model):
     )
     product_id = models.UUIDField()
     kind = models.CharField(max_length=32, choices=SubscriptionKind.choices)
+    # A price drop alert's mark: the product's price when the shopper subscribed (or armed it
+    # again). It fires when the price goes below that. Empty for back-in-stock alerts, and for
+    # price drop alerts made before it was kept (those compare each change's old price).
+    price_when_subscribed = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True
+    )
     fulfilled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

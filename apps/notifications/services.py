@@ -16,7 +16,7 @@ notification ``failed`` at once with the reason; nothing is raised to the relay.
 
 import logging
 import smtplib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -141,6 +141,7 @@ class SubscriptionDTO:
     user_id: UUID
     product_id: UUID
     kind: str  # "back_in_stock" | "price_drop"
+    price_when_subscribed: Decimal | None  # a price drop alert's mark
     fulfilled_at: datetime | None
     created_at: datetime
 
@@ -184,6 +185,7 @@ def subscription_to_dto(subscription: Subscription) -> SubscriptionDTO:
         user_id=subscription.user_id,
         product_id=subscription.product_id,
         kind=subscription.kind,
+        price_when_subscribed=subscription.price_when_subscribed,
         fulfilled_at=subscription.fulfilled_at,
         created_at=subscription.created_at,
     )
@@ -397,26 +399,36 @@ def notify_back_in_stock(*, source_event_id: UUID, product_id: UUID) -> int:
 def notify_price_drop(
     *, source_event_id: UUID, product_id: UUID, old_price: Decimal, new_price: Decimal
 ) -> int:
-    """Tell every waiting ``price_drop`` subscriber that the price went down, once.
+    """Tell every waiting ``price_drop`` subscriber whose price the product is now below,
+    once: the price when they subscribed (``price_when_subscribed``; the change's
+    ``old_price`` for alerts made before that was kept).
 
     Returns the subscriptions fulfilled. A rise notifies nobody; so does a drop that was
-    undone before this ran (the catalog's current price is not below ``old_price`` any more)
-    or a product no longer sold. Publishes as ``notify_order_received``.
+    undone before this ran (the catalog's current price is what counts), a drop that leaves
+    the price at or above a subscriber's mark (100, then 150, then 140: not cheaper than when
+    they subscribed), or a product no longer sold. Publishes as ``notify_order_received``.
     """
     if new_price >= old_price:
         return 0
     product = _product_or_none(product_id)
-    if product is None or product.status != "active" or product.price >= old_price:
+    if product is None or product.status != "active":
         return 0
-    context = {
+    price = product.price
+    about = {
         "product_id": str(product.id),
         "name": product.name,
         "sku": product.sku,
-        "old_price": _money(old_price),
-        "price": _money(product.price),
-        "saving": _money(old_price - product.price),
+        "price": _money(price),
         "currency": product.currency,
     }
+
+    def context(subscription: Subscription) -> dict[str, Any] | None:
+        mark = subscription.price_when_subscribed
+        was = mark if mark is not None else old_price
+        if price >= was:
+            return None  # keeps waiting
+        return {**about, "old_price": _money(was), "saving": _money(was - price)}
+
     return _fulfil_subscriptions(
         product_id=product_id,
         kind=SubscriptionKind.PRICE_DROP,
@@ -432,26 +444,35 @@ def _fulfil_subscriptions(
     kind: str,
     notification_kind: str,
     source_event_id: UUID,
-    context: dict[str, Any],
+    context: dict[str, Any] | Callable[[Subscription], dict[str, Any] | None],
 ) -> int:
+    """Notify the waiting subscriptions and mark them fulfilled. ``context``: the templates'
+    context, or a function giving it per subscription (``None``: not this one, it waits)."""
     waiting = list(
         Subscription.objects.select_for_update(of=("self",))
         .select_related("user")
         .filter(product_id=product_id, kind=kind, fulfilled_at__isnull=True)
         .order_by("id")
     )
+    notified = []
     for subscription in waiting:
+        its_context = context(subscription) if callable(context) else context
+        if its_context is None:
+            continue
         _notify(
             kind=notification_kind,
             source_event_id=source_event_id,
-            context=context,
+            context=its_context,
             email=subscription.user.email,
             user_id=subscription.user_id,
             product_id=product_id,
         )
-    return Subscription.objects.filter(
-        pk__in=[s.pk for s in waiting], fulfilled_at__isnull=True
-    ).update(fulfilled_at=timezone.now())
+        notified.append(subscription.pk)
+    if not notified:
+        return 0
+    return Subscription.objects.filter(pk__in=notified, fulfilled_at__isnull=True).update(
+        fulfilled_at=timezone.now()
+    )
 
 
 # -- subscriptions (the shopper's use cases) ----------------------------------------------------
@@ -461,7 +482,8 @@ def _fulfil_subscriptions(
 def subscription_create(*, user_id: UUID, product_id: UUID, kind: str) -> SubscriptionDTO:
     """Subscribe a user to a product alert. Publishes nothing.
 
-    A fulfilled subscription of the same kind is armed again. Raises
+    A price drop alert keeps the product's price now as its mark (``notify_price_drop``). A
+    fulfilled subscription of the same kind is armed again, with a new mark. Raises
     ``UnknownSubscriptionKind`` (400), ``ProductNotFound`` (404; also for a product not
     published yet), ``ProductUnavailable`` (409, discontinued) and ``DuplicateSubscription``
     (409, already waiting); nothing is written then.
@@ -478,16 +500,19 @@ def subscription_create(*, user_id: UUID, product_id: UUID, kind: str) -> Subscr
         .filter(user_id=user_id, product_id=product_id, kind=kind)
         .first()
     )
+    # A price drop alert fires below the price the shopper sees now.
+    mark = product.price if kind == SubscriptionKind.PRICE_DROP else None
     if existing is not None:
         if existing.fulfilled_at is None:
             raise DuplicateSubscription(attr="kind")
         existing.fulfilled_at = None
-        existing.save(update_fields=["fulfilled_at"])
+        existing.price_when_subscribed = mark
+        existing.save(update_fields=["fulfilled_at", "price_when_subscribed"])
         return subscription_to_dto(existing)
     try:
         with transaction.atomic():
             subscription = Subscription.objects.create(
-                user_id=user_id, product_id=product_id, kind=kind
+                user_id=user_id, product_id=product_id, kind=kind, price_when_subscribed=mark
             )
     except IntegrityError:  # the same request, racing itself
         raise DuplicateSubscription(attr="kind") from None

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 from uuid import uuid4
 
 import pytest
@@ -154,11 +155,26 @@ def test_subscribing_to_a_product(ann: User, client_for: Client) -> None:
         "id": str(subscription.id),
         "product_id": str(lamp.id),
         "kind": "back_in_stock",
+        "price_when_subscribed": None,
         "active": True,
         "fulfilled_at": None,
         "created_at": response.json()["created_at"],
     }
     assert (subscription.user_id, subscription.kind) == (ann.pk, "back_in_stock")
+
+
+def test_a_price_drop_alert_keeps_the_price_the_shopper_subscribed_at(
+    ann: User, client_for: Client
+) -> None:
+    lamp = make_product(price="30.00")
+
+    response = client_for(ann).post(
+        "/api/v1/notifications/subscriptions", {"product_id": str(lamp.id), "kind": "price_drop"}
+    )
+
+    assert response.status_code == 201
+    assert response.json()["price_when_subscribed"] == "30.00"
+    assert Subscription.objects.get().price_when_subscribed == Decimal("30.00")
 
 
 def test_listing_getting_and_deleting_own_subscriptions(

@@ -118,8 +118,9 @@ def test_a_price_drop_tells_every_price_drop_subscriber_once(
         (["bob@example.com"], "Example Shop: Oak Chair is now 99.50 EUR"),
         (["eve@example.com"], "Example Shop: Oak Chair is now 99.50 EUR"),
     ]
+    # From the price they subscribed at, not from the rise in between.
     body = mail.outbox[0].body
-    assert "went down from 130.00 EUR to 99.50 EUR at Example Shop: you save 30.50 EUR" in body
+    assert "went down from 120.00 EUR to 99.50 EUR at Example Shop: you save 20.50 EUR" in body
     assert sorted(n[:2] for n in notifications(kind="price_drop")) == [
         ("price_drop", "email"),
         ("price_drop", "email"),
@@ -147,3 +148,51 @@ def test_a_drop_undone_before_it_is_handled_notifies_nobody(ann: User) -> None:
 
     assert notifications() == []
     assert Subscription.objects.get().fulfilled_at is None
+
+
+def test_a_drop_that_leaves_the_price_above_a_subscribers_mark_keeps_them_waiting(
+    make_user: Callable[..., User],
+) -> None:
+    chair = make_product(name="Oak Chair", price="100.00")
+    bob, eve = make_user("bob@example.com"), make_user("eve@example.com")
+    subscribe(bob, chair, "price_drop")  # at 100.00
+    products.product_change_price(product_id=chair.id, price=Decimal("150.00"))
+    subscribe(eve, chair, "price_drop")  # at 150.00
+
+    products.product_change_price(product_id=chair.id, price=Decimal("140.00"))
+
+    # Cheaper than when eve subscribed; not than when bob did.
+    assert sent_mail() == [(["eve@example.com"], "Example Shop: Oak Chair is now 140.00 EUR")]
+    assert "you save 10.00 EUR" in mail.outbox[0].body
+    assert Subscription.objects.get(user=bob).fulfilled_at is None
+
+    products.product_change_price(product_id=chair.id, price=Decimal("90.00"))
+
+    assert sent_mail()[1:] == [(["bob@example.com"], "Example Shop: Oak Chair is now 90.00 EUR")]
+    assert "went down from 100.00 EUR to 90.00 EUR" in mail.outbox[1].body
+    assert not Subscription.objects.filter(fulfilled_at__isnull=True).exists()
+
+
+def test_an_alert_armed_again_takes_the_price_of_then_as_its_mark(ann: User) -> None:
+    chair = make_product(price="100.00")
+    subscribe(ann, chair, "price_drop")
+    products.product_change_price(product_id=chair.id, price=Decimal("80.00"))  # notified
+    subscribe(ann, chair, "price_drop")  # armed again at 80.00
+
+    products.product_change_price(product_id=chair.id, price=Decimal("120.00"))
+    products.product_change_price(product_id=chair.id, price=Decimal("90.00"))
+    assert len(sent_mail()) == 1
+
+    products.product_change_price(product_id=chair.id, price=Decimal("75.00"))
+    assert "went down from 80.00 EUR to 75.00 EUR" in mail.outbox[1].body
+
+
+def test_an_alert_made_before_marks_were_kept_compares_the_changes_old_price(ann: User) -> None:
+    chair = make_product(price="100.00")
+    subscribe(ann, chair, "price_drop")
+    Subscription.objects.update(price_when_subscribed=None)
+    products.product_change_price(product_id=chair.id, price=Decimal("150.00"))
+
+    products.product_change_price(product_id=chair.id, price=Decimal("140.00"))
+
+    assert "went down from 150.00 EUR to 140.00 EUR" in mail.outbox[0].body

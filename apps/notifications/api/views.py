@@ -41,6 +41,12 @@ class SubscriptionOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     product_id = serializers.UUIDField()
     kind = serializers.ChoiceField(choices=SubscriptionKind.choices)
+    price_when_subscribed = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        allow_null=True,
+        help_text="A price drop alert fires when the price goes below this; null otherwise.",
+    )
     active = serializers.SerializerMethodField()
     fulfilled_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
