@@ -525,6 +525,13 @@ def cart_checkout(
         product = for_sale.get(line.product_id)
         if product is None or product.status != "active":
             raise ProductUnavailable(attr=str(line.product_id))
+        if line.unit_price != product.price:
+            # A price change this cart missed: the line was added while the change was being
+            # handled (read before it, committed after ``cart.reprice_product`` looked for
+            # carts holding the product). The order takes the catalog's price, as the
+            # handler would have given the line.
+            line.unit_price = product.price
+            save_fields(line, "unit_price")
 
     wanted = [
         inventory.ReservationLineIn(product_id=line.product_id, quantity=line.quantity)

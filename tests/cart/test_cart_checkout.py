@@ -220,6 +220,25 @@ def test_a_line_added_outside_the_api_is_reserved_too() -> None:
     assert inventory.stock_get(product_id=product.id).available == 3
 
 
+def test_a_line_that_missed_a_price_change_is_ordered_at_the_catalogs_price(
+    cart_events: Events,
+) -> None:
+    # Added while the change was being handled: read at the old price, committed after the
+    # reprice handler had looked for carts holding the product.
+    mug = make_product(price="4.50", stock=10)
+    cart = CartFactory.anonymous()
+    CartLineFactory(
+        cart=cart, product_id=mug.id, sku=mug.sku, unit_price=Decimal("4.00"), quantity=2
+    )
+
+    dto = checkout(cart)
+
+    assert dto.total == Decimal("9.00")
+    assert cart.lines.get().unit_price == Decimal("4.50")
+    [(_, payload)] = cart_events("CartCheckedOut")
+    assert (payload["total"], payload["lines"][0]["unit_price"]) == ("9.00", "4.50")
+
+
 # Where inventory runs as a service of its own, a checkout can reserve the stock and then fail
 # before the cart records it (docs/SPLITTING.md). The reservation it left behind is given here.
 

@@ -3,15 +3,17 @@
 import threading
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from uuid import UUID
 
 import pytest
 from django.db import connection, transaction
 
 from apps.cart import services
-from apps.cart.models import Cart
+from apps.cart.models import Cart, CartLine
+from apps.products import services as products
 from ecommerce.accounts.models import User
-from tests.cart.factories import TOKEN, CartFactory
+from tests.cart.factories import TOKEN, CartFactory, make_product
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -60,3 +62,42 @@ def test_a_claim_and_a_handler_locking_the_same_two_carts_do_not_deadlock(
 
     assert outcomes == {"handler": "done", "claim": "done"}
     assert list(Cart.objects.values_list("id", "owner_id")) == [(LOWER, user.pk)]
+
+
+def test_a_line_added_while_a_price_change_is_handled_is_still_ordered_at_the_new_price() -> None:
+    mug = make_product(price="4.50", stock=10)
+    cart = CartFactory.anonymous()
+    line_written, price_changed = threading.Event(), threading.Event()
+    outcomes: dict[str, str] = {}
+
+    def add_item() -> None:
+        """Reads the product at 4.50, and commits only after the change was handled."""
+        try:
+            with transaction.atomic():
+                services.cart_add_item(
+                    cart_id=cart.id, product_id=mug.id, quantity=2, cart_token=TOKEN
+                )
+                line_written.set()
+                price_changed.wait(10)
+            outcomes["add"] = "done"
+        except Exception as exc:
+            outcomes["add"] = repr(exc)
+        finally:
+            connection.close()
+
+    adding = threading.Thread(target=add_item)
+    adding.start()
+    assert line_written.wait(10)
+    # The price changes and cart.reprice_product runs (the bus is eager): it looks for open
+    # carts holding the mug and does not see the line, not committed yet.
+    products.product_change_price(product_id=mug.id, price=Decimal("5.00"))
+    price_changed.set()
+    adding.join()
+    assert outcomes == {"add": "done"}
+    assert CartLine.objects.get().unit_price == Decimal("4.50")  # missed the change
+
+    dto = services.cart_checkout(
+        cart_id=cart.id, email="ann@example.com", payment_token="tok_ok", cart_token=TOKEN
+    )
+
+    assert dto.total == Decimal("10.00")
