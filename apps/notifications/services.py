@@ -447,7 +447,12 @@ def _fulfil_subscriptions(
     context: dict[str, Any] | Callable[[Subscription], dict[str, Any] | None],
 ) -> int:
     """Notify the waiting subscriptions and mark them fulfilled. ``context``: the templates'
-    context, or a function giving it per subscription (``None``: not this one, it waits)."""
+    context, or a function giving it per subscription (``None``: not this one, it waits).
+
+    One that this event notified before keeps waiting: its notifications were recorded with
+    its fulfilment, so it was armed again since (the event is delivered again, or replayed),
+    and it waits for a new event to tell it.
+    """
     waiting = list(
         Subscription.objects.select_for_update(of=("self",))
         .select_related("user")
@@ -459,15 +464,15 @@ def _fulfil_subscriptions(
         its_context = context(subscription) if callable(context) else context
         if its_context is None:
             continue
-        _notify(
+        if _notify(
             kind=notification_kind,
             source_event_id=source_event_id,
             context=its_context,
             email=subscription.user.email,
             user_id=subscription.user_id,
             product_id=product_id,
-        )
-        notified.append(subscription.pk)
+        ):
+            notified.append(subscription.pk)
     if not notified:
         return 0
     return Subscription.objects.filter(pk__in=notified, fulfilled_at__isnull=True).update(

@@ -15,6 +15,8 @@ from apps.notifications.models import Subscription
 from apps.products import services as products
 from apps.products.events import ProductPriceChanged
 from ecommerce.accounts.models import User
+from ecommerce.bus import operations
+from ecommerce.bus.relay import Relay
 from tests.cart.factories import make_product
 from tests.notifications.conftest import deliver, notifications, sent_mail
 
@@ -196,3 +198,21 @@ def test_an_alert_made_before_marks_were_kept_compares_the_changes_old_price(ann
     products.product_change_price(product_id=chair.id, price=Decimal("140.00"))
 
     assert "went down from 150.00 EUR to 140.00 EUR" in mail.outbox[0].body
+
+
+def test_an_old_alert_event_replayed_leaves_an_alert_armed_since_waiting(ann: User) -> None:
+    lamp = make_product(stock=0)
+    subscribe(ann, lamp, "back_in_stock")
+    restock(lamp, 5)  # told
+    subscribe(ann, lamp, "back_in_stock")  # armed again
+
+    # An operator replays the subscriber: the old event finds its notifications and sends
+    # nothing, and the alert armed since is not used up by it.
+    assert operations.replay(operations.ReplaySlice(subscriber="notifications.back_in_stock"))
+    Relay().drain()
+
+    assert len(mail.outbox) == 1
+    assert Subscription.objects.get().fulfilled_at is None
+    restock(lamp, -5)
+    restock(lamp, 5)
+    assert len(mail.outbox) == 2
