@@ -72,6 +72,15 @@ class InvalidIdempotencyKey(DomainError):
     default_detail = f"The Idempotency-Key header must be 1 to {MAX_KEY_LENGTH} visible characters."
 
 
+def valid_key(key: str) -> str:
+    """The key as sent, if it is one: 1 to ``MAX_KEY_LENGTH`` visible characters, no
+    surrounding spaces. Raises ``InvalidIdempotencyKey`` (never shortens it: two long keys
+    cut to the same start would be one key)."""
+    if not 0 < len(key) <= MAX_KEY_LENGTH or not key.isprintable() or key.strip() != key:
+        raise InvalidIdempotencyKey()
+    return key
+
+
 def caller_scope(request: Request) -> str | None:
     """Whose keys these are: the signed-in user, or the anonymous holder of a cart token."""
     if request.user and request.user.is_authenticated:
@@ -106,8 +115,7 @@ def idempotent(method: ViewMethod[P]) -> ViewMethod[P]:
             # Without a key there is nothing to deduplicate; without a caller there is no one
             # to scope the key to (such a request is refused by the view's own checks anyway).
             return method(view, request, *args, **kwargs)
-        if not 0 < len(key) <= MAX_KEY_LENGTH or not key.isprintable() or key.strip() != key:
-            raise InvalidIdempotencyKey()
+        valid_key(key)
         fingerprint = request_fingerprint(request)
 
         # All or nothing: an error response stores nothing, so the use case needs no savepoint.

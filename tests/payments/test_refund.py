@@ -105,6 +105,21 @@ def test_the_same_key_on_another_payments_refund_is_409_and_refunds_nothing(
     assert [p["payment_id"] for p in published("payments.PaymentRefunded")] == [str(first.id)]
 
 
+@pytest.mark.parametrize("key", ["k" * 256, " padded", "tab\there", ""])
+def test_a_refund_key_that_is_not_one_is_400_and_refunds_nothing(
+    refund_api: APIClient, key: str
+) -> None:
+    # Not cut short: two long keys with the same start would be one key.
+    payment = PaymentFactory(succeeded=True)
+
+    response = refund_api.post(refund_url(payment), HTTP_IDEMPOTENCY_KEY=key)
+
+    assert (response.status_code, error_code(response)) == (400, "invalid_idempotency_key")
+    payment.refresh_from_db()
+    assert payment.status == "succeeded"
+    assert not FakeGatewayRequest.objects.filter(operation="refund").exists()
+
+
 def test_staff_without_the_refund_permission_may_not_refund(staff_api: APIClient) -> None:
     payment = PaymentFactory(succeeded=True)
 

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from apps.payments import selectors, services
 from ecommerce.common.pagination import PageNumberPagination
+from ecommerce.core import idempotency
 
 
 class PaymentOutputSerializer(serializers.Serializer):
@@ -110,10 +111,11 @@ class PaymentRefundView(APIView):
         responses={200: PaymentOutputSerializer},
     )
     def post(self, request: Request, payment_id: UUID) -> Response:
+        key = request.headers.get(idempotency.HEADER)
         payment = services.payment_refund(
             payment_id=payment_id,
             actor_id=request.user.pk,
-            idempotency_key=request.headers.get("Idempotency-Key", "")[:255],
+            idempotency_key=idempotency.valid_key(key) if key is not None else "",
         )
         return Response(PaymentOutputSerializer(payment).data)
 
