@@ -160,17 +160,23 @@ def _claim(*, scope: str, key: str, fingerprint: str) -> IdempotencyKey:
     """
     now = timezone.now()
     created_at = IdempotencyKey._meta.get_field("created_at").get_db_prep_value(now, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, [scope, key, fingerprint, created_at])
-        inserted = cursor.fetchone()
-    if inserted is not None:
-        # A new key, the common case: the row is ours, locked by our insert until commit.
-        record = IdempotencyKey(
-            id=inserted[0], scope=scope, key=key, fingerprint=fingerprint, created_at=now
-        )
-        record._state.adding = False
-        return record
-    record = IdempotencyKey.objects.select_for_update().get(scope=scope, key=key)
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(_CLAIM_SQL, [scope, key, fingerprint, created_at])
+            inserted = cursor.fetchone()
+        if inserted is not None:
+            # A new key, the common case: the row is ours, locked by our insert until commit.
+            record = IdempotencyKey(
+                id=inserted[0], scope=scope, key=key, fingerprint=fingerprint, created_at=now
+            )
+            record._state.adding = False
+            return record
+        found = IdempotencyKey.objects.select_for_update().filter(scope=scope, key=key).first()
+        if found is not None:
+            break
+        # The purge deleted the expired row between the insert and the read (the insert
+        # took no lock on it): the key is new again, insert it.
+    record = found
     if record.response_status is not None and record.created_at < now - KEY_TTL:
         # Expired (not purged yet): the key starts over as a new request.
         record.fingerprint = fingerprint

@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from ecommerce.accounts.models import User
 from ecommerce.common.errors import DomainError
-from ecommerce.core.idempotency import idempotent
+from ecommerce.core.idempotency import idempotent, purge_expired_keys
 from ecommerce.core.models import IdempotencyKey
 from tests.bus.support.models import Balance
 
@@ -196,6 +196,30 @@ def test_a_key_older_than_a_day_starts_over_and_is_purged(
     IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(days=2))
     call_command("purge_idempotency_keys", stdout=None)
     assert not IdempotencyKey.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_expired_key_purged_while_it_is_retried_starts_over(
+    deposit: Callable[..., Response],
+) -> None:
+    deposit({"amount": "10.00"})
+    IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(days=2))
+
+    def purge_right_after_the_claims_insert(execute: Any, sql: str, *args: Any) -> Any:
+        result = execute(sql, *args)
+        if "ON CONFLICT (scope" in sql:  # found the expired row, without locking it
+            purge = threading.Thread(target=lambda: (purge_expired_keys(), connection.close()))
+            purge.start()
+            purge.join()  # the hourly purge commits its DELETE right here
+        return result
+
+    with connection.execute_wrapper(purge_right_after_the_claims_insert):
+        again = deposit({"amount": "10.00"})
+
+    assert again.status_code == 201
+    assert balance() == (Decimal("20.00"), 2)
+    assert IdempotencyKey.objects.count() == 1
 
 
 @pytest.mark.postgres
