@@ -93,9 +93,10 @@ class StockCommitted(
 ):
     """The reserved units left the warehouse: on-hand and reserved both went down.
 
-    Commit and expiry both lock the reservation, so a reservation has at most one of
-    ``StockCommitted`` and ``ReservationExpired``: an order is paid exactly when this is
-    published. ``payment_id`` names the payment that bought the units (None for a commit
+    Commit and expiry both lock the reservation, so a reservation's hold ends once, in this
+    or in ``ReservationExpired``: an order is paid exactly when this is published. (With
+    inventory apart, a hold that expired can be renewed for the cart's next checkout, whose
+    commit then follows the old expiry; docs/SPLITTING.md.) ``payment_id`` names the payment that bought the units (None for a commit
     that no payment asked for, and in events published before the field existed).
     """
 

@@ -297,7 +297,10 @@ def reservation_create(
     """Hold stock for ``reference`` (a cart id), all lines or none, until ``ttl`` runs out.
 
     Quantities of the same product are added up first. Idempotent: a second call with the same
-    reference returns the first reservation, whatever its status. ``renewing_expires_at``: the
+    reference returns the first reservation, whatever its status; one still active is taken
+    up by that call, and its hold starts over (a new ``expires_at``: the caller places an
+    order on it now, and a renewal asked with what was read before is refused). The
+    ``renewing_expires_at``: the
     expiry time of that first reservation as the caller read it (it is set anew each time a
     reservation is made or renewed), to have it made over into this one if it was not sold and
     has not changed since (so a repeated request does not renew twice): one still active
@@ -334,9 +337,11 @@ def _reservation_create(
     if reservation_id is None:
         # This reference was reserved before (or by a concurrent call, which committed
         # first): the first reservation stands, whatever its status, unless renewed.
-        if renewing_expires_at is None:
-            return _reservation_dto(Reservation.objects.get(reference=reference))
         reservation = _lock_reservation(reference)
+        if renewing_expires_at is None:
+            if reservation.status == Status.ACTIVE:
+                _take_up(reservation, expires_at)
+            return _reservation_dto(reservation)
         if reservation.expires_at != renewing_expires_at or reservation.status in (
             Status.COMMITTED,
             Status.RETURNED,
@@ -390,6 +395,15 @@ def _reservation_create(
     return ReservationDTO(
         reference=reference, status=Status.ACTIVE, lines=reserved, expires_at=expires_at
     )
+
+
+def _take_up(reservation: Reservation, expires_at: datetime) -> None:
+    """An active reservation asked for again: a checkout retried after an interrupted one
+    places its order on it. Its hold starts over, so the order has its full time to be paid
+    (the old one may have run out, not swept yet), and its new ``expires_at`` makes stale any
+    renewal an earlier attempt asked for: that one must not remake the order's reservation."""
+    reservation.expires_at = expires_at
+    reservation.save(update_fields=["expires_at", "updated_at"])
 
 
 def _start_over(reservation: Reservation, expires_at: datetime) -> dict[UUID, ReservedLine]:

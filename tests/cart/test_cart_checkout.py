@@ -346,3 +346,45 @@ def test_the_expiry_of_a_renewed_reservation_that_ran_out_again_ends_the_order()
     assert services.cart_expire(cart_id=cart.id) is True
 
     assert Cart.objects.get(pk=cart.id).status == "expired"
+
+
+def test_a_renewal_asked_by_an_earlier_attempt_arriving_late_leaves_the_order_alone(
+    cart_events: Events,
+) -> None:
+    """Attempt A (the cart then also held a tea) found the interrupted checkout's reservation
+    and asked for a renewal, then gave up waiting (a timeout) with the request still on its
+    way. The tea went out of the cart and attempt B placed the order on the reservation as it
+    was. Then A's renewal reaches inventory."""
+    mug, tea = make_product(stock=5), make_product(stock=5)
+    cart = cart_with((mug, 2))
+    left = interrupted_checkout(cart, (mug, 2))
+    assert checkout(cart).status == "checked_out"  # B
+
+    late = inventory.reservation_create(
+        reference=cart.id,
+        lines=[
+            inventory.ReservationLineIn(product_id=mug.id, quantity=2),
+            inventory.ReservationLineIn(product_id=tea.id, quantity=1),
+        ],
+        renewing_expires_at=left.expires_at,
+    )
+
+    # B took the reservation up, so A's read of it is stale: nothing is made over.
+    assert [(line.product_id, line.quantity) for line in late.lines] == [(mug.id, 2)]
+    inventory.reservation_commit(reference=cart.id)
+    assert inventory.stock_get(product_id=tea.id).on_hand == 5
+
+
+def test_a_reservation_run_out_but_not_swept_yet_holds_the_order_for_its_full_time(
+    cart_events: Events,
+) -> None:
+    mug = make_product(stock=5)
+    cart = cart_with((mug, 2))
+    interrupted_checkout(cart, (mug, 2))
+    Reservation.objects.filter(reference=cart.id).update(expires_at=timezone.now())
+
+    assert checkout(cart).status == "checked_out"
+
+    assert inventory.reservations_expire_due() == 0  # the next sweep leaves it alone
+    assert inventory.reservation_get(reference=cart.id).expires_at > timezone.now()
+    assert Cart.objects.get(pk=cart.id).status == "checked_out"

@@ -1,6 +1,7 @@
 """Reservations: all-or-nothing, idempotent, and committed, released or returned once."""
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -157,10 +158,33 @@ def test_reservation_create_is_idempotent_per_reference(stocked: StockMaker) -> 
 
     again = services.reservation_create(reference=reference, lines=lines((mug.product_id, 7)))
 
-    assert again == first
+    # The first one, taken up by this call: its hold starts over.
+    assert replace(again, expires_at=first.expires_at) == first
+    assert again.expires_at > first.expires_at
     assert counters(mug.product_id) == (10, 2)
     assert published() == events_before
     assert_ledger_adds_up()
+
+
+@pytest.mark.parametrize("ended", ["released", "expired", "committed"])
+def test_reservation_create_returns_an_ended_reservation_as_it_is(
+    stocked: StockMaker, ended: str
+) -> None:
+    mug = stocked(10)
+    reference = uuid4()
+    services.reservation_create(reference=reference, lines=lines((mug.product_id, 2)))
+    if ended == "released":
+        services.reservation_release(reference=reference, reason="cancelled")
+    elif ended == "expired":
+        Reservation.objects.update(expires_at=timezone.now())
+        services.reservations_expire_due()
+    else:
+        services.reservation_commit(reference=reference)
+    before = services.reservation_get(reference=reference)
+
+    again = services.reservation_create(reference=reference, lines=lines((mug.product_id, 2)))
+
+    assert again == before
 
 
 # Renewal: a checkout retried after an interrupted one makes its reservation over

@@ -18,9 +18,9 @@ it, and the relay of the consuming service retries it. Later events of the same 
 for the same subscriber are recorded as pending behind it instead of being handled, so the
 relay delivers them after it, in order; other aggregates and subscribers carry on. A message
 whose transaction fails as a whole (its writes break a constraint checked at commit) has its
-deliveries recorded pending instead, in a transaction of their own, and the relay runs each
-handler alone. Only a database that is out of reach holds up the partition: its message is
-read again after a pause.
+deliveries recorded pending instead, in a transaction of their own, for the relay (one by one
+when they fail together). Only a message that cannot even be recorded holds up the partition
+(the database is out of reach): it is read again after a pause.
 """
 
 import logging
