@@ -96,8 +96,9 @@ class StockCommitted(
     Commit and expiry both lock the reservation, so a reservation's hold ends once, in this
     or in ``ReservationExpired``: an order is paid exactly when this is published. (With
     inventory apart, a hold that expired can be renewed for the cart's next checkout, whose
-    commit then follows the old expiry; docs/SPLITTING.md.) ``payment_id`` names the payment that bought the units (None for a commit
-    that no payment asked for, and in events published before the field existed).
+    commit then follows the old expiry; docs/SPLITTING.md.) ``payment_id`` names the payment
+    that bought the units (None for a commit that no payment asked for, and in events
+    published before the field existed).
     """
 
     reference: UUID
