@@ -46,6 +46,8 @@ Kind = StockMovement.Kind
 # The most units one product's stock counts, and one change moves. Under half the integer
 # columns' range: a counter plus a change never overflows them.
 MAX_UNITS = 1_000_000_000
+# The most products one statement (or one call of the internal API) asks about.
+LOOKUP_BATCH = 10_000
 # Why a renewed reservation's units went back (``reservation_create(renewing_expires_at=...)``).
 RENEWED = "renewed"
 
@@ -196,17 +198,20 @@ _STOCK_BY_PRODUCT_SQL = (
 
 
 def stock_get_many(*, product_ids: Iterable[UUID]) -> dict[UUID, StockDTO]:
-    """Stock of many products in one query; products without stock are left out."""
+    """Stock of many products, in one query per ``LOOKUP_BATCH`` of them; products without
+    stock are left out."""
     if remote := _remote():
         return remote.stock_get_many(product_ids=product_ids)
     # Plain rows from a hand-written statement: this runs for every page of the catalog and
     # every cart change, and the ORM building the query cost more than running it.
     ids = [_db_uuid(product_id) for product_id in set(product_ids)]
-    if not ids:
-        return {}
+    rows = []
     with connection.cursor() as cursor:
-        cursor.execute(_STOCK_BY_PRODUCT_SQL.format(ids=", ".join(["%s"] * len(ids))), ids)
-        rows = cursor.fetchall()
+        # In batches: one statement binds at most 65,535 values on PostgreSQL.
+        for start in range(0, len(ids), LOOKUP_BATCH):
+            batch = ids[start : start + LOOKUP_BATCH]
+            cursor.execute(_STOCK_BY_PRODUCT_SQL.format(ids=", ".join(["%s"] * len(batch))), batch)
+            rows += cursor.fetchall()
     stock = (
         StockDTO(
             product_id=_uuid(product_id),

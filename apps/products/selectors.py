@@ -7,11 +7,15 @@ from uuid import UUID
 import django_filters  # type: ignore[import-untyped]
 from django.db import connection
 from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
 from rest_framework.exceptions import ErrorDetail, ValidationError
 
 from apps.inventory import services as inventory
 from apps.products.models import Category, Product, ProductStatus
 from ecommerce.common.db import fetch_models
+
+# Ids one ``IN (...)`` binds at most; a longer list goes as one array on PostgreSQL.
+BIND_IDS = 10_000
 
 
 class ProductFilter(django_filters.FilterSet):
@@ -57,7 +61,11 @@ def _in_stock(queryset: QuerySet[Product]) -> QuerySet[Product]:
     """
     candidates = list(queryset.values_list("pk", flat=True))
     stock = inventory.stock_get_many(product_ids=candidates)
-    return queryset.filter(pk__in=[pk for pk, level in stock.items() if level.available > 0])
+    available = [pk for pk, level in stock.items() if level.available > 0]
+    if connection.vendor == "postgresql" and len(available) > BIND_IDS:
+        # Past what one statement may bind (65,535 values): one array instead.
+        return queryset.filter(pk__in=RawSQL("SELECT unnest(%s::uuid[])", [available]))
+    return queryset.filter(pk__in=available)
 
 
 def has_list_filters(params: Mapping[str, Any]) -> bool:

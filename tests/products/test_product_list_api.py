@@ -8,6 +8,8 @@ import pytest
 from pytest_django import DjangoAssertNumQueries
 from rest_framework.test import APIClient
 
+from apps.inventory.models import Stock
+from apps.products.models import Product
 from tests.products.factories import CategoryFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -116,6 +118,30 @@ def test_in_stock_keeps_products_with_units_available(
 
     assert sorted(skus(api.get("/api/v1/products/?in_stock=true"))) == ["A", "C"]
     assert len(skus(api.get("/api/v1/products/?in_stock=false"))) == 4
+
+
+@pytest.mark.postgres
+def test_in_stock_on_a_catalog_larger_than_one_statement_binds(api: APIClient) -> None:
+    # More candidates than the 65,535 values PostgreSQL binds in one statement.
+    ids = [uuid4() for _ in range(66_000)]
+    Product.objects.bulk_create(
+        [
+            Product(id=pk, sku=f"S-{i}", name=f"P {i}", slug=f"p-{i}", price=Decimal("1.00"))
+            for i, pk in enumerate(ids)
+        ],
+        batch_size=5_000,
+    )
+    in_stock = ids[:-1]  # all but one
+    Stock.objects.bulk_create(
+        [Stock(product_id=pk, sku=f"S-{i}", on_hand=1) for i, pk in enumerate(in_stock)],
+        batch_size=5_000,
+    )
+
+    response = api.get("/api/v1/products/", {"in_stock": "true", "ordering": "name"})
+
+    assert response.status_code == 200
+    assert response.json()["count"] == 65_999
+    assert skus(response)[:2] == ["S-0", "S-1"]
 
 
 @pytest.mark.parametrize(

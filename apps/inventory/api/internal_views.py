@@ -16,8 +16,8 @@ from apps.inventory import services
 from ecommerce.remote.views import InternalAPIView, dto_response
 
 # What one lookup may ask about: a catalog page is at most 100 products, a product list
-# filtered by stock asks about every candidate product.
-MAX_LOOKUP_IDS = 10_000
+# filtered by stock asks about every candidate product (the client sends them in batches).
+MAX_LOOKUP_IDS = services.LOOKUP_BATCH
 
 
 class InventoryInternalView(InternalAPIView):
