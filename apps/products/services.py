@@ -170,30 +170,37 @@ def product_create(
     category_row = _category_by_slug(category) if category is not None else None
     if Product.objects.filter(sku=sku).exists():
         raise DuplicateSku(attr="sku")
-    if slug:
+    slug_given = bool(slug)
+    if slug_given:
         slug = _valid_slug(slug)
         if Product.objects.filter(slug=slug).exists():
             raise DuplicateSlug(attr="slug")
     else:
         slug = _free_slug(name=name, sku=sku)
 
-    try:
-        with transaction.atomic():
-            product = Product.objects.create(
-                sku=sku,
-                name=name,
-                slug=slug,
-                description=description,
-                price=price,
-                currency=settings.STORE_CURRENCY,
-                status=status,
-                image_url=image_url,
-                category=category_row,
-            )
-    except IntegrityError as exc:  # lost a race with another create of the same SKU or slug
-        if Product.objects.filter(sku=sku).exists():
-            raise DuplicateSku(attr="sku") from exc
-        raise DuplicateSlug(attr="slug") from exc
+    while True:
+        try:
+            with transaction.atomic():
+                product = Product.objects.create(
+                    sku=sku,
+                    name=name,
+                    slug=slug,
+                    description=description,
+                    price=price,
+                    currency=settings.STORE_CURRENCY,
+                    status=status,
+                    image_url=image_url,
+                    category=category_row,
+                )
+            break
+        except IntegrityError as exc:  # lost a race with another create of the SKU or slug
+            if Product.objects.filter(sku=sku).exists():
+                raise DuplicateSku(attr="sku") from exc
+            if slug_given:
+                raise DuplicateSlug(attr="slug") from exc
+            # The slug we picked was taken meanwhile (a product of the same name): pick
+            # again, the client has nothing to fix.
+            slug = _free_slug(name=name, sku=sku)
 
     publish(
         ProductCreated(
@@ -261,7 +268,11 @@ def product_update(
         return _dto(product)
     for field in changed:
         setattr(product, field, wanted[field])
-    product.save(update_fields=[*changed, "updated_at"])
+    try:
+        with transaction.atomic():
+            product.save(update_fields=[*changed, "updated_at"])
+    except IntegrityError as exc:  # lost a race with another product taking the slug
+        raise DuplicateSlug(attr="slug") from exc
 
     publish(
         ProductUpdated(
@@ -356,7 +367,11 @@ def category_create(*, name: str, slug: str = "", parent: str | None = None) -> 
     parent_row = _category_by_slug(parent, attr="parent") if parent is not None else None
     if Category.objects.filter(slug=slug).exists():
         raise DuplicateSlug(attr="slug")
-    category = Category.objects.create(name=name, slug=slug, parent=parent_row)
+    try:
+        with transaction.atomic():
+            category = Category.objects.create(name=name, slug=slug, parent=parent_row)
+    except IntegrityError as exc:  # lost a race with another category of the slug
+        raise DuplicateSlug(attr="slug") from exc
     return category_to_dto(category)
 
 
@@ -390,7 +405,11 @@ def category_update(
                 raise InvalidCategoryParent(attr="parent")
             ancestor = ancestor.parent
         category.parent = parent_row
-    category.save()
+    try:
+        with transaction.atomic():
+            category.save()
+    except IntegrityError as exc:  # lost a race with another category taking the slug
+        raise DuplicateSlug(attr="slug") from exc
     return category_to_dto(category)
 
 

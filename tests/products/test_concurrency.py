@@ -1,14 +1,17 @@
 """Products under real concurrency (PostgreSQL): row locks keep the price history exact."""
 
 import threading
+import time
 from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from rest_framework.test import APIClient
 
 from apps.products import services
-from apps.products.models import Product
+from apps.products.models import Category, Product
+from ecommerce.accounts.models import User
 from ecommerce.bus.models import OutboxEvent
 from tests.products.factories import ProductFactory
 
@@ -74,3 +77,77 @@ def test_the_same_sku_created_at_once_makes_one_product() -> None:
     assert sum(isinstance(r, services.DuplicateSku) for r in results) == 5
     assert Product.objects.count() == 1
     assert OutboxEvent.objects.filter(event_type="products.ProductCreated").count() == 1
+
+
+# Two writes of the same unique value: the first holds its transaction open until the second
+# has passed its "is it taken?" check and waits on the unique index, then commits.
+
+
+def first_commits_late(first: Callable[[], object], second: Callable[[], object]) -> object:
+    """Run ``first`` in a transaction kept open while ``second`` starts; return ``second``'s
+    result (or exception)."""
+    written, release = threading.Event(), threading.Event()
+    outcome: list[object] = []
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                first()
+                written.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def race() -> None:
+        written.wait(10)
+        try:
+            outcome.append(second())
+        except Exception as exc:
+            outcome.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=hold), threading.Thread(target=race)]
+    for t in threads:
+        t.start()
+    time.sleep(1)  # the second is now blocked on the unique index
+    release.set()
+    for t in threads:
+        t.join()
+    return outcome[0]
+
+
+def test_a_slug_patch_racing_another_is_a_400_not_a_500() -> None:
+    staff = User.objects.create_user(email="s@example.com", password="x" * 12, is_staff=True)
+    a, b = ProductFactory(slug="tent-a"), ProductFactory(slug="tent-b")
+    client = APIClient(raise_request_exception=False)
+    client.force_authenticate(staff)
+
+    response = first_commits_late(
+        lambda: services.product_update(product_id=a.pk, slug="tent"),
+        lambda: client.patch(f"/api/v1/products/{b.pk}/", {"slug": "tent"}, format="json"),
+    )
+
+    assert response.status_code == 400, response.status_code  # type: ignore[attr-defined]
+    assert response.json()["errors"][0]["code"] == "duplicate_slug"  # type: ignore[attr-defined]
+
+
+def test_a_product_created_beside_one_of_the_same_name_gets_a_slug_of_its_own() -> None:
+    # No slug given: the service picks one, so there is nothing for the client to fix.
+    result = first_commits_late(
+        lambda: services.product_create(sku="STOVE-1", name="Camp Stove", price=Decimal(5)),
+        lambda: services.product_create(sku="STOVE-2", name="Camp Stove", price=Decimal(5)),
+    )
+
+    assert isinstance(result, services.ProductDTO), repr(result)
+    assert Product.objects.count() == 2
+
+
+def test_a_category_created_twice_at_once_is_duplicate_slug_not_integrity_error() -> None:
+    result = first_commits_late(
+        lambda: services.category_create(name="Tents"),
+        lambda: services.category_create(name="Tents"),
+    )
+
+    assert isinstance(result, services.DuplicateSlug), repr(result)
+    assert Category.objects.count() == 1
