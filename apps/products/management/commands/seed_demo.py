@@ -13,6 +13,7 @@ from django.db import transaction
 
 from apps.products import services
 from apps.products.models import Category, Product
+from ecommerce.common import arguments
 
 # (slug, name, parent slug)
 CATEGORIES = [
@@ -53,7 +54,12 @@ class Command(BaseCommand):
     help = "Create the demo catalog (categories, about 200 products with stock) if missing."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--products", type=int, default=200, help="How many products.")
+        parser.add_argument(
+            "--products",
+            type=arguments.whole_number(0, 100_000),
+            default=200,
+            help="How many products.",
+        )
 
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:

@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ecommerce.bus.management.commands.replay_events import _when
+from ecommerce.common import arguments
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +32,10 @@ class Command(BaseCommand):
         start.add_argument(
             "--since", help="re-read from the messages produced at or after this time (ISO 8601)"
         )
-        parser.add_argument("--batch-size", type=int, default=None)
-        parser.add_argument("--poll", type=float, default=None, help="seconds per poll")
+        parser.add_argument("--batch-size", type=arguments.batch_size, default=None)
+        parser.add_argument(
+            "--poll", type=arguments.poll_seconds, default=None, help="seconds per poll"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from ecommerce.bus.kafka.consumer import AppConsumer, NoSubscribers, StartAt

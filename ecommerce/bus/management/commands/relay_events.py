@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
 
 from ecommerce.bus.relay import Relay, install_stop_signals
+from ecommerce.common import arguments
 
 
 class Command(BaseCommand):
@@ -14,9 +15,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="drain due deliveries, then exit")
-        parser.add_argument("--batch-size", type=int, default=None)
+        parser.add_argument("--batch-size", type=arguments.batch_size, default=None)
         parser.add_argument(
-            "--poll", type=float, default=None, help="seconds between backstop polls"
+            "--poll",
+            type=arguments.poll_seconds,
+            default=None,
+            help="seconds between backstop polls",
         )
 
     def handle(

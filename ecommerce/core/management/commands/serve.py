@@ -21,6 +21,8 @@ from django.conf import settings
 from django.core.management import get_commands
 from django.core.management.base import BaseCommand, CommandParser
 
+from ecommerce.common import arguments
+
 STOP_GRACE_SECONDS = 15
 
 
@@ -29,8 +31,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=settings.HOST)
-        parser.add_argument("--port", type=int, default=settings.PORT)
-        parser.add_argument("--workers", type=int, default=settings.WEB_CONCURRENCY)
+        parser.add_argument("--port", type=arguments.whole_number(1, 65_535), default=settings.PORT)
+        parser.add_argument(
+            "--workers", type=arguments.whole_number(1, 64), default=settings.WEB_CONCURRENCY
+        )
 
     def handle(self, *args: Any, host: str, port: int, workers: int, **options: Any) -> None:
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
