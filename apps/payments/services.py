@@ -619,11 +619,13 @@ def payment_apply_webhook(*, body: bytes, headers: Mapping[str, str]) -> Webhook
 
 
 def _declined_code(gateway_code: str) -> str:
-    """The failure code of a charge the gateway declined: its own, unless it has none or it
-    spells one of the shop's (an order the cart saw expire would then never end)."""
-    if not gateway_code or gateway_code in _SHOP_FAILURE_CODES:
+    """The failure code of a charge the gateway declined: its own, cut to the column (a longer
+    one would fail the write and leave the payment pending), unless it has none or it spells
+    one of the shop's (an order the cart saw expire would then never end)."""
+    code = gateway_code[: Payment._meta.get_field("failure_code").max_length]
+    if not code or code in _SHOP_FAILURE_CODES:
         return PAYMENT_DECLINED
-    return gateway_code
+    return code
 
 
 def _may_fit_later(payment: Payment, event_type: str) -> bool:

@@ -104,6 +104,24 @@ def test_a_decline_whose_code_spells_one_of_the_shops_is_recorded_as_declined(se
     assert [p["failure_code"] for p in published("payments.PaymentFailed")] == ["payment_declined"]
 
 
+LONG_CODE = "card_declined_" + "do_not_honor_" * 4  # 66 characters, the column holds 50
+
+
+class DecliningWithALongCodeGateway(FakeGateway):
+    def charge(self, **kwargs: Any) -> ChargeResult:
+        return ChargeResult(succeeded=False, reference="", failure_code=LONG_CODE)
+
+
+def test_a_decline_with_a_code_longer_than_the_column_still_fails_the_payment(settings) -> None:  # type: ignore[no-untyped-def]
+    # On PostgreSQL the write failed and the payment stayed pending, charged again and again.
+    settings.PAYMENT_GATEWAY = f"{__name__}.DecliningWithALongCodeGateway"
+    checkout = publish_checkout(payment_token="tok_ok")
+
+    payment = payment_of(checkout.cart_id)
+    assert (payment.status, payment.attempts, payment.failure_code) == ("failed", 1, LONG_CODE[:50])
+    assert len(published("payments.PaymentFailed")) == 1
+
+
 def test_tok_flaky_times_out_twice_then_succeeds_on_the_third_attempt(settings) -> None:  # type: ignore[no-untyped-def]
     settings.PAYMENT_MAX_ATTEMPTS = 5
     checkout = publish_checkout(payment_token="tok_flaky")
