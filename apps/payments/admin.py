@@ -54,6 +54,8 @@ class PaymentAdmin(admin.ModelAdmin):
         "gateway_reference",
         "refund_reference",
         "refunded_by",
+        "refund_owed_since",
+        "charge_unsettled_since",
         "created_at",
         "updated_at",
     )

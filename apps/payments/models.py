@@ -49,6 +49,11 @@ class Payment(models.Model):
     # makes it, re-queued by the stalled-payments sweep until it is recorded; cleared if the
     # gateway refuses it for good.
     refund_owed_since = models.DateTimeField(null=True, blank=True)
+    # Set when the payment failed without knowing whether a charge it attempted went
+    # through (the order expired, or we gave up on the gateway, after a call without an
+    # answer). A task asks the gateway what became of that charge and owes it back if it
+    # was taken; re-queued by the stalled-payments sweep until the gateway says.
+    charge_unsettled_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -103,6 +108,7 @@ class PaymentEvent(models.Model):
         WEBHOOK = "webhook"
         REFUND_OWED = "refund_owed"
         REFUND_DECLINED = "refund_declined"
+        CHARGE_SETTLED = "charge_settled"
 
     id = models.BigAutoField(primary_key=True)
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="events")
@@ -125,6 +131,7 @@ class PaymentEvent(models.Model):
                         "webhook",
                         "refund_owed",
                         "refund_declined",
+                        "charge_settled",
                     ]
                 ),
                 name="payment_event_kind_valid",

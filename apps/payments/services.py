@@ -17,7 +17,11 @@ pending payment then fails (``order_expired``) so it is never charged; a charge 
 anyway, reported by the gateway's answer or by a webhook, is owed back: the payment records
 ``refund_owed_since`` and ``payment_refund_owed`` (a django-q2 task) refunds it. A staff
 refund records the same debt before it calls the gateway, so a refund the gateway made
-without confirming it is completed by the stalled-payments sweep.
+without confirming it is completed by the stalled-payments sweep. A payment that fails after
+a charge call nobody answered (the order expired meanwhile, or we gave up on the gateway) is
+left ``charge_unsettled_since``: ``payment_settle_charge`` asks the gateway what became of
+that charge (``charge_outcome``, by its key) and owes it back if it was taken, so the money
+goes back even when no webhook ever comes.
 """
 
 import logging
@@ -62,6 +66,7 @@ Kind = PaymentEvent.Kind
 
 CHARGE_TASK = "apps.payments.tasks.charge_payment"
 REFUND_OWED_TASK = "apps.payments.tasks.refund_owed_payment"
+SETTLE_CHARGE_TASK = "apps.payments.tasks.settle_charge"
 GATEWAY_UNAVAILABLE = "gateway_unavailable"
 ORDER_EXPIRED = "order_expired"
 PAYMENT_DECLINED = "payment_declined"
@@ -319,12 +324,13 @@ def _charge_unanswered(payment: Payment, exc: GatewayError) -> None:
     )
     with transaction.atomic():
         if attempt >= conf.max_attempts:
-            _fail(
+            if _fail(
                 payment,
                 failure_code=GATEWAY_UNAVAILABLE,
                 reason=_GATEWAY_UNAVAILABLE_REASON,
                 detail={"source": "charge", "attempts": attempt},
-            )
+            ):
+                _leave_unsettled(payment)
             return
         retry_at = timezone.now() + timedelta(seconds=retry_delay_seconds(attempt))
         _log(
@@ -378,6 +384,12 @@ def payments_resume_stalled(*, older_than_seconds: float | None = None) -> int:
         logger.warning("payment %s still owes its refund; refunding it again", payment_id)
         _enqueue_refund_owed(payment_id)
         resumed += 1
+    # A failed payment whose unanswered charge the gateway has not accounted for yet.
+    unsettled = Payment.objects.filter(charge_unsettled_since__isnull=False, updated_at__lt=cutoff)
+    for payment_id in unsettled.values_list("pk", flat=True):
+        logger.warning("payment %s's charge is still unsettled; asking the gateway", payment_id)
+        _enqueue_settle_charge(payment_id)
+        resumed += 1
     return resumed
 
 
@@ -400,10 +412,73 @@ def payment_cancel_for_expired_order(*, cart_id: UUID) -> PaymentDTO:
         raise PaymentNotStarted()
     detail = {"source": ORDER_EXPIRED}
     if payment.status == Status.PENDING:
-        _fail(payment, failure_code=ORDER_EXPIRED, reason=_ORDER_EXPIRED_REASON, detail=detail)
+        failed = _fail(
+            payment, failure_code=ORDER_EXPIRED, reason=_ORDER_EXPIRED_REASON, detail=detail
+        )
+        if failed and payment.attempts > 0:
+            # A charge was asked for and never answered (a timeout, a worker that died), or
+            # is under way: if it went through, the money goes back.
+            _leave_unsettled(payment)
     elif payment.status == Status.SUCCEEDED:
         _owe_refund(payment, Status.SUCCEEDED, reference=payment.gateway_reference, detail=detail)
     return to_dto(_load(payment.id))
+
+
+def _leave_unsettled(payment: Payment) -> None:
+    """The payment failed after a charge call without an answer: record that nobody knows
+    whether money was taken, and ask the gateway after commit (``payment_settle_charge``)."""
+    now = timezone.now()
+    if Payment.objects.filter(pk=payment.pk, charge_unsettled_since__isnull=True).update(
+        charge_unsettled_since=now, updated_at=now
+    ):
+        transaction.on_commit(lambda: _enqueue_settle_charge(payment.id), robust=True)
+
+
+def _enqueue_settle_charge(payment_id: UUID) -> None:
+    queue_task(SETTLE_CHARGE_TASK, str(payment_id), name=f"settle charge of payment {payment_id}")
+
+
+def payment_settle_charge(*, payment_id: UUID) -> PaymentDTO:
+    """Find out what became of the unanswered charge of a failed payment (the task's body).
+
+    Runs outside any transaction: the gateway is asked about the charge's key (it charges
+    nothing). Taken: the money is owed back (``refund_owed_since``, the refund queued, as for a
+    charge that lands after its order ended). Declined: nothing is owed. Not taken: nothing is
+    owed once ``PAYMENT_STALL_SECONDS`` have passed since the payment failed; before that a
+    charge call may still be on its way to the gateway, so the stalled-payments sweep asks
+    again later. When the gateway cannot say, the sweep asks again too. Does nothing for a
+    payment that is not unsettled.
+    """
+    payment = _load(payment_id)
+    if payment.charge_unsettled_since is None:
+        return to_dto(payment)
+    try:
+        result = get_gateway().charge_outcome(
+            payment_id=payment.id, idempotency_key=payment.idempotency_key
+        )
+    except GatewayError as exc:
+        logger.warning("gateway cannot say what became of payment %s's charge: %s", payment_id, exc)
+        Payment.objects.filter(pk=payment_id).update(updated_at=timezone.now())
+        return to_dto(_load(payment_id))
+    in_flight_until = payment.charge_unsettled_since + timedelta(
+        seconds=payment_settings().stall_seconds
+    )
+    if result is None and timezone.now() < in_flight_until:
+        logger.info("payment %s's charge not taken so far; asking again later", payment_id)
+        return to_dto(payment)
+    taken = result is not None and result.succeeded
+    with transaction.atomic():
+        settled = Payment.objects.filter(
+            pk=payment_id, charge_unsettled_since__isnull=False
+        ).update(charge_unsettled_since=None, updated_at=timezone.now())
+        if settled:
+            outcome = "taken" if taken else ("declined" if result is not None else "not taken")
+            _log(payment_id, Kind.CHARGE_SETTLED, {"outcome": outcome})
+            if taken:
+                assert result is not None
+                detail = {"source": "settle_charge"}
+                _owe_refund(payment, Status.FAILED, reference=result.reference, detail=detail)
+    return to_dto(_load(payment_id))
 
 
 def payment_refund_owed(*, payment_id: UUID) -> PaymentDTO:

@@ -18,3 +18,9 @@ def resume_stalled_payments() -> int:
 def refund_owed_payment(payment_id: str) -> str:
     """Refund a charge whose order did not go through (queued when the debt is recorded)."""
     return services.payment_refund_owed(payment_id=UUID(payment_id)).status
+
+
+def settle_charge(payment_id: str) -> str:
+    """Ask the gateway what became of a failed payment's unanswered charge (queued when it
+    failed so), and owe it back if it was taken."""
+    return services.payment_settle_charge(payment_id=UUID(payment_id)).status

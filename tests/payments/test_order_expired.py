@@ -1,6 +1,7 @@
 """An order that ends without its money: an expired order's payment never charges, and a
 charge that lands anyway (late, or after we gave up on the gateway) is refunded once."""
 
+import contextlib
 import json
 from decimal import Decimal
 from typing import Any
@@ -13,7 +14,7 @@ from rest_framework.test import APIClient
 
 from apps.cart.events import CartExpired
 from apps.payments import services
-from apps.payments.gateways import GatewayError, RefundResult, signing
+from apps.payments.gateways import GatewayError, GatewayTimeout, RefundResult, signing
 from apps.payments.gateways.fake import FakeGateway
 from apps.payments.models import FakeGatewayRequest, Payment, PaymentEvent
 from ecommerce.bus import publish
@@ -228,3 +229,101 @@ def test_refund_owed_does_nothing_for_a_payment_that_owes_nothing() -> None:
 
     assert dto.status == "succeeded"
     assert not FakeGatewayRequest.objects.exists()
+
+
+# A charge whose answer never came: the payment fails (the order expired, or we gave up on the
+# gateway) without knowing whether money was taken. The gateway is asked what became of it.
+
+
+class ChargesButTheAnswerIsLostGateway(FakeGateway):
+    """Takes the money, then the answer is lost: the shop sees a timeout."""
+
+    def charge(self, **kwargs: Any) -> Any:
+        super().charge(**kwargs)
+        raise GatewayTimeout("the answer was lost")
+
+
+class ChargesThenTheWorkerDiesGateway(FakeGateway):
+    """Takes the money; the worker dies before it records the answer."""
+
+    def charge(self, **kwargs: Any) -> Any:
+        super().charge(**kwargs)
+        raise SystemExit("the worker died")
+
+
+class CannotSayGateway(FakeGateway):
+    def charge_outcome(self, **kwargs: Any) -> Any:
+        raise GatewayError("the gateway's lookup is down")
+
+
+def charge_without_an_answer(settings, gateway: type) -> UUID:  # type: ignore[no-untyped-def]
+    settings.PAYMENT_GATEWAY = f"{__name__}.{gateway.__name__}"
+    with contextlib.suppress(SystemExit):  # the task died with its worker, after the checkout
+        publish_checkout(payment_token="tok_ok")
+    settings.PAYMENT_GATEWAY = "apps.payments.gateways.fake.FakeGateway"
+    [payment] = Payment.objects.all()
+    assert gateway_calls("charge") == [(payment.idempotency_key, 1, "succeeded")]
+    return payment.cart_id
+
+
+@pytest.mark.parametrize(
+    "gateway", [ChargesButTheAnswerIsLostGateway, ChargesThenTheWorkerDiesGateway]
+)
+def test_a_charge_taken_without_an_answer_is_given_back_when_the_order_expires(
+    settings,  # type: ignore[no-untyped-def]
+    gateway: type,
+) -> None:
+    settings.PAYMENT_MAX_ATTEMPTS = 5
+    cart_id = charge_without_an_answer(settings, gateway)
+
+    expire_order(cart_id)
+    run_due_charge_retries()  # a retry scheduled after the timeout now charges nothing
+
+    payment = payment_of(cart_id)
+    assert (payment.status, payment.failure_code) == ("refunded", "order_expired")
+    assert payment.charge_unsettled_since is None
+    assert gateway_calls("charge") == [(payment.idempotency_key, 1, "succeeded")]
+    assert gateway_calls("refund") == [(f"refund:{payment.id}", 1, "succeeded")]
+    assert [p["payment_id"] for p in published("payments.PaymentRefunded")] == [str(payment.id)]
+    assert kinds(payment)[-3:] == ["charge_settled", "refund_owed", "refunded"]
+
+
+def test_a_charge_taken_after_we_gave_up_on_the_gateway_is_given_back(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.PAYMENT_MAX_ATTEMPTS = 1
+    cart_id = charge_without_an_answer(settings, ChargesButTheAnswerIsLostGateway)
+
+    payment = payment_of(cart_id)
+    assert (payment.status, payment.failure_code) == ("refunded", "gateway_unavailable")
+    assert gateway_calls("refund") == [(f"refund:{payment.id}", 1, "succeeded")]
+
+
+def test_a_charge_not_taken_is_settled_once_no_call_can_be_on_its_way(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.PAYMENT_MAX_ATTEMPTS = 5
+    checkout = publish_checkout(payment_token="tok_flaky")  # timed out, nothing taken
+    expire_order(checkout.cart_id)
+
+    # Not taken so far, but a call made just before the expiry could still land.
+    payment = payment_of(checkout.cart_id)
+    assert payment.charge_unsettled_since is not None
+    settings.PAYMENT_STALL_SECONDS = 0
+    assert services.payments_resume_stalled() == 1
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.charge_unsettled_since) == ("failed", None)
+    assert gateway_calls("refund") == []
+    assert kinds(payment)[-1] == "charge_settled"
+    assert services.payments_resume_stalled() == 0
+
+
+def test_a_gateway_that_cannot_say_is_asked_again_by_the_sweep(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.PAYMENT_MAX_ATTEMPTS = 5
+    cart_id = charge_without_an_answer(settings, ChargesButTheAnswerIsLostGateway)
+    settings.PAYMENT_GATEWAY = f"{__name__}.CannotSayGateway"
+    expire_order(cart_id)
+    assert payment_of(cart_id).charge_unsettled_since is not None
+
+    settings.PAYMENT_GATEWAY = "apps.payments.gateways.fake.FakeGateway"
+    settings.PAYMENT_STALL_SECONDS = 0
+    services.payments_resume_stalled()
+
+    assert payment_of(cart_id).status == "refunded"

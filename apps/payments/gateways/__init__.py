@@ -86,6 +86,12 @@ class PaymentGateway(Protocol):
         raises ``GatewayError``/``GatewayTimeout`` when the outcome is unknown."""
         ...
 
+    def charge_outcome(self, *, payment_id: UUID, idempotency_key: str) -> ChargeResult | None:
+        """What became of the charge asked with ``idempotency_key``: its result, or ``None``
+        when the gateway never took it (nothing was charged). Charges nothing. Raises
+        ``GatewayError`` when the gateway cannot say now."""
+        ...
+
     def verify_and_parse_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         """Check the signature (and its age) before anything else. Raises ``InvalidWebhook``."""
         ...

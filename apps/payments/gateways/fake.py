@@ -72,6 +72,19 @@ class FakeGateway:
             failure_reason=_REASONS.get(request.failure_code, ""),
         )
 
+    def charge_outcome(self, *, payment_id: UUID, idempotency_key: str) -> ChargeResult | None:
+        request = FakeGatewayRequest.objects.filter(
+            operation=Operation.CHARGE, idempotency_key=idempotency_key
+        ).first()
+        if request is None or request.outcome == Outcome.PENDING:
+            return None  # never taken, or only timed out: nothing was charged
+        return ChargeResult(
+            succeeded=request.outcome == Outcome.SUCCEEDED,
+            reference=request.reference,
+            failure_code=request.failure_code,
+            failure_reason=_REASONS.get(request.failure_code, ""),
+        )
+
     def refund(
         self,
         *,
