@@ -468,7 +468,7 @@ def _valid_price(price: object) -> Decimal:
         raise InvalidPrice(attr="price") from exc
     if not value.is_finite() or value < 0 or value > MAX_PRICE or value != value.quantize(CENT):
         raise InvalidPrice(attr="price")
-    return value.quantize(CENT)
+    return abs(value).quantize(CENT)  # -0 is 0: an event must not say "-0.00"
 
 
 def _valid_status(status: str) -> str:

@@ -162,6 +162,17 @@ def test_the_same_price_again_changes_nothing() -> None:
     assert product_events() == []
 
 
+@pytest.mark.parametrize("zero", ["-0", "-0.00", Decimal("-0")])
+def test_minus_zero_is_a_price_of_zero(zero: Any) -> None:
+    given = ProductFactory(price=Decimal("30.00"))
+
+    product = services.product_change_price(product_id=given.pk, price=zero)
+
+    assert str(product.price) == "0.00"
+    [(_, payload)] = product_events(given.pk)
+    assert payload["new_price"] == "0.00"
+
+
 @pytest.mark.parametrize("price", [Decimal("-1"), "abc", Decimal("0.001"), None])
 def test_a_bad_price_changes_nothing(price: Any) -> None:
     given = ProductFactory(price=Decimal("30.00"))
