@@ -323,6 +323,11 @@ def _charge_unanswered(payment: Payment, exc: GatewayError) -> None:
         conf.max_attempts,
     )
     with transaction.atomic():
+        if not Payment.objects.filter(pk=payment.pk, status=Status.PENDING).exists():
+            # Failed while this call was out (the order expired): its outcome is not known,
+            # even if an earlier look at the gateway found nothing taken.
+            _leave_unsettled(payment)
+            return
         if attempt >= conf.max_attempts:
             if _fail(
                 payment,
@@ -426,11 +431,15 @@ def payment_cancel_for_expired_order(*, cart_id: UUID) -> PaymentDTO:
 
 def _leave_unsettled(payment: Payment) -> None:
     """The payment failed after a charge call without an answer: record that nobody knows
-    whether money was taken, and ask the gateway after commit (``payment_settle_charge``)."""
+    whether money was taken, and ask the gateway after commit (``payment_settle_charge``).
+    Not once the money's fate is known: a refund owed or made."""
     now = timezone.now()
-    if Payment.objects.filter(pk=payment.pk, charge_unsettled_since__isnull=True).update(
-        charge_unsettled_since=now, updated_at=now
-    ):
+    if Payment.objects.filter(
+        pk=payment.pk,
+        status=Status.FAILED,
+        refund_owed_since__isnull=True,
+        charge_unsettled_since__isnull=True,
+    ).update(charge_unsettled_since=now, updated_at=now):
         transaction.on_commit(lambda: _enqueue_settle_charge(payment.id), robust=True)
 
 
@@ -808,11 +817,18 @@ def _refund(payment: Payment, *, reference: str, detail: dict[str, Any]) -> bool
 
 def _owe_refund(payment: Payment, status: str, *, reference: str, detail: dict[str, Any]) -> bool:
     """Money was taken for an order that did not go through: record the debt, and queue the
-    refund after commit. Only once, and only while the payment is ``status``."""
+    refund after commit. Only once, and only while the payment is ``status``. The charge is
+    settled then (its money is known to be taken): a refund the gateway later declines for
+    good is not owed again by ``payment_settle_charge``."""
     now = timezone.now()
     changed = Payment.objects.filter(
         pk=payment.pk, status=status, refund_owed_since__isnull=True
-    ).update(gateway_reference=reference, refund_owed_since=now, updated_at=now)
+    ).update(
+        gateway_reference=reference,
+        refund_owed_since=now,
+        charge_unsettled_since=None,
+        updated_at=now,
+    )
     if changed:
         _log(payment.pk, Kind.REFUND_OWED, {**detail, "reference": reference})
         logger.warning("payment %s took money for an order that ended: refunding it", payment.id)

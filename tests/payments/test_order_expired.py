@@ -3,6 +3,7 @@ charge that lands anyway (late, or after we gave up on the gateway) is refunded 
 
 import contextlib
 import json
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -327,3 +328,58 @@ def test_a_gateway_that_cannot_say_is_asked_again_by_the_sweep(settings) -> None
     services.payments_resume_stalled()
 
     assert payment_of(cart_id).status == "refunded"
+
+
+class SlowCallThatChargesGateway(FakeGateway):
+    """The charge call outlasts PAYMENT_STALL_SECONDS (a slow gateway, a paused worker):
+    meanwhile the order expires and the gateway, asked, has nothing taken. Then it takes the
+    money and the answer is lost."""
+
+    def charge(self, **kwargs: Any) -> Any:
+        payment = Payment.objects.get(pk=kwargs["payment_id"])
+        expire_order(payment.cart_id)
+        Relay().drain()  # failed, its charge left unsettled
+        past = timezone.now() - timedelta(hours=1)  # ... the stall time passes ...
+        Payment.objects.filter(pk=payment.pk).update(charge_unsettled_since=past, updated_at=past)
+        services.payments_resume_stalled()  # asked: not taken
+        assert Payment.objects.get(pk=payment.pk).charge_unsettled_since is None
+        super().charge(**kwargs)  # the call lands: money taken
+        raise GatewayTimeout("the answer was lost")
+
+
+def test_a_charge_that_lands_after_the_gateway_said_not_taken_is_given_back(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.PAYMENT_MAX_ATTEMPTS = 5
+    settings.PAYMENT_GATEWAY = f"{__name__}.SlowCallThatChargesGateway"
+    checkout = publish_checkout(payment_token="tok_ok")
+    settings.PAYMENT_GATEWAY = "apps.payments.gateways.fake.FakeGateway"
+
+    settings.PAYMENT_STALL_SECONDS = 0  # the sweeps after
+    services.payments_resume_stalled()
+
+    payment = payment_of(checkout.cart_id)
+    assert gateway_calls("charge") == [(payment.idempotency_key, 1, "succeeded")]
+    assert payment.status == "refunded"
+    assert gateway_calls("refund") == [(f"refund:{payment.id}", 1, "succeeded")]
+
+
+class ExpiringWhileChargingDecliningRefundsGateway(ExpiringWhileChargingGateway):
+    """The order expires while the charge is in flight, the charge lands, and the gateway
+    refuses the refund for good (say, the charge is disputed)."""
+
+    def refund(self, **kwargs: Any) -> RefundResult:
+        super().refund(**kwargs)  # on the books, to count the calls
+        return RefundResult(reference="", succeeded=False, failure_code="charge_disputed")
+
+
+def test_a_refund_declined_for_good_is_not_owed_again_by_the_charges_settlement(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.PAYMENT_GATEWAY = f"{__name__}.ExpiringWhileChargingDecliningRefundsGateway"
+    checkout = publish_checkout(payment_token="tok_ok")
+    payment = payment_of(checkout.cart_id)
+    assert (payment.status, payment.refund_owed_since) == ("failed", None)  # declined, cleared
+
+    settings.PAYMENT_STALL_SECONDS = 0
+    services.payments_resume_stalled()
+
+    assert kinds(payment).count("refund_declined") == 1
+    assert [calls for _, calls, _ in gateway_calls("refund")] == [1]
+    assert payment_of(checkout.cart_id).charge_unsettled_since is None
