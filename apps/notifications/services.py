@@ -403,13 +403,13 @@ def notify_price_drop(
     once: the price when they subscribed (``price_when_subscribed``; the change's
     ``old_price`` for alerts made before that was kept).
 
-    Returns the subscriptions fulfilled. A rise notifies nobody; so does a drop that was
-    undone before this ran (the catalog's current price is what counts), a drop that leaves
-    the price at or above a subscriber's mark (100, then 150, then 140: not cheaper than when
-    they subscribed), or a product no longer sold. Publishes as ``notify_order_received``.
+    Returns the subscriptions fulfilled. A drop that was undone before this ran notifies
+    nobody (the catalog's current price is what counts), nor does one that leaves the price
+    at or above a subscriber's mark (100, then 150, then 140: not cheaper than when they
+    subscribed), nor a product no longer sold. A rise may still tell someone: a subscriber
+    who subscribed while a drop was being handled, whose mark that drop's handler did not
+    see. Publishes as ``notify_order_received``.
     """
-    if new_price >= old_price:
-        return 0
     product = _product_or_none(product_id)
     if product is None or product.status != "active":
         return 0

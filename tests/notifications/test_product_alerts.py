@@ -216,3 +216,15 @@ def test_an_old_alert_event_replayed_leaves_an_alert_armed_since_waiting(ann: Us
     restock(lamp, -5)
     restock(lamp, 5)
     assert len(mail.outbox) == 2
+
+
+def test_a_subscriber_whose_mark_a_drop_missed_hears_on_the_next_change(ann: User) -> None:
+    # Subscribed at 100.00 while the drop to 80.00 was being handled: that handler did not
+    # see the subscription. The next change, a rise to 90.00, is still below the mark.
+    chair = make_product(price="80.00")
+    subscribe(ann, chair, "price_drop")
+    Subscription.objects.update(price_when_subscribed=Decimal("100.00"))
+
+    products.product_change_price(product_id=chair.id, price=Decimal("90.00"))
+
+    assert "went down from 100.00 EUR to 90.00 EUR" in mail.outbox[0].body
