@@ -9,10 +9,14 @@ class InventoryConfig(AppConfig):
     def ready(self) -> None:
         from apps.inventory import handlers
         from apps.payments.events import PaymentFailed, PaymentRefunded, PaymentSucceeded
-        from apps.products.events import ProductCreated
+        from apps.products.events import ProductCreated, ProductDiscontinued, ProductUpdated
         from ecommerce.bus import subscribe
 
         subscribe(ProductCreated, handlers.on_product_created, name="inventory.create_stock")
+        subscribe(ProductUpdated, handlers.on_product_updated, name="inventory.list_stock")
+        subscribe(
+            ProductDiscontinued, handlers.on_product_discontinued, name="inventory.unlist_stock"
+        )
         subscribe(
             PaymentSucceeded, handlers.on_payment_succeeded, name="inventory.commit_reservation"
         )

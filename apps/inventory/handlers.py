@@ -5,14 +5,27 @@ import logging
 
 from apps.inventory import services
 from apps.payments.events import PaymentFailed, PaymentRefunded, PaymentSucceeded
-from apps.products.events import ProductCreated
+from apps.products.events import ProductCreated, ProductDiscontinued, ProductUpdated
 
 logger = logging.getLogger(__name__)
 
 
 def on_product_created(event: ProductCreated) -> None:
-    """Every product gets a stock row (empty until staff adjust it); idempotent."""
+    """Every product gets a stock row (empty until staff adjust it), shown to shoppers only
+    while the product is for sale; idempotent."""
     services.stock_create(product_id=event.product_id, sku=event.sku)
+    services.stock_set_listed(product_id=event.product_id, listed=event.status == "active")
+
+
+def on_product_updated(event: ProductUpdated) -> None:
+    """A draft published, or a product moved back to draft: its stock is shown, or hidden."""
+    if "status" in event.changed:
+        services.stock_set_listed(product_id=event.product_id, listed=event.status == "active")
+
+
+def on_product_discontinued(event: ProductDiscontinued) -> None:
+    """No longer sold: its stock is staff's only."""
+    services.stock_set_listed(product_id=event.product_id, listed=False)
 
 
 def on_payment_succeeded(event: PaymentSucceeded) -> None:

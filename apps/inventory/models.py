@@ -17,6 +17,9 @@ class Stock(models.Model):
     on_hand = models.IntegerField(default=0)
     reserved = models.IntegerField(default=0)
     low_stock_threshold = models.PositiveIntegerField(default=5)
+    # Whether shoppers may see it: its product is for sale. Kept in step by products' events
+    # (a draft or discontinued product's stock is staff's only).
+    listed = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

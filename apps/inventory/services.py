@@ -165,6 +165,14 @@ def stock_create(
     )
 
 
+def stock_set_listed(*, product_id: UUID, listed: bool) -> None:
+    """Show the product's stock to shoppers, or hide it (its product is a draft, or no longer
+    sold), as products' events say. Publishes nothing; a product without stock is a no-op."""
+    Stock.objects.filter(product_id=product_id).exclude(listed=listed).update(
+        listed=listed, updated_at=timezone.now()
+    )
+
+
 @transactional
 def _stock_create(
     *, product_id: UUID, sku: str, on_hand: int, low_stock_threshold: int

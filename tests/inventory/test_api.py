@@ -1,6 +1,7 @@
 """The inventory API: availability for everyone, adjustments and the ledger for staff."""
 
 from collections.abc import Callable
+from decimal import Decimal
 from uuid import uuid4
 
 import pytest
@@ -9,6 +10,7 @@ from rest_framework.test import APIClient
 from apps.inventory import services
 from apps.inventory.models import StockMovement
 from apps.inventory.services import StockDTO
+from apps.products import services as products
 from tests.inventory.conftest import counters, lines, published
 
 pytestmark = pytest.mark.django_db
@@ -28,6 +30,26 @@ def test_anyone_sees_availability_only(api: APIClient, stocked: StockMaker) -> N
 
     assert response.status_code == 200
     assert response.json() == {"product_id": str(mug.product_id), "sku": "MUG", "available": 7}
+
+
+@pytest.mark.django_db(transaction=True)  # products' events reach inventory after commit
+def test_a_product_not_for_sale_has_its_availability_shown_to_staff_only(
+    api: APIClient, staff_api: APIClient
+) -> None:
+    # As the product itself: a draft or a discontinued product is 404 for shoppers.
+    draft = products.product_create(
+        sku="LAUNCH-1", name="Unannounced", price=Decimal("999.00"), status="draft", initial_stock=5
+    )
+    path = f"/api/v1/inventory/{draft.id}/"
+    assert api.get(path).status_code == 404
+    assert staff_api.get(path).json()["available"] == 5
+
+    products.product_update(product_id=draft.id, status="active")  # published
+    assert api.get(path).json() == {"product_id": str(draft.id), "sku": "LAUNCH-1", "available": 5}
+
+    products.product_discontinue(product_id=draft.id)
+    assert api.get(path).status_code == 404
+    assert staff_api.get(path).status_code == 200
 
 
 def test_a_shopper_sees_availability_only(user_api: APIClient, stocked: StockMaker) -> None:

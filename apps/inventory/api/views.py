@@ -37,6 +37,8 @@ class StockDetailView(APIView):
         description="Availability of one product; staff also see on-hand and reserved.",
     )
     def get(self, request: Request, product_id: UUID) -> Response:
+        if not request.user.is_staff and not selectors.stock_listed(product_id=product_id):
+            raise services.StockNotFound()  # a draft's or a discontinued product's: staff only
         stock = services.stock_get(product_id=product_id)
         return Response(
             self.InventoryStockOutputSerializer(stock, staff=request.user.is_staff).data
