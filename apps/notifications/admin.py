@@ -60,9 +60,8 @@ class NotificationAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        # Every field is read-only; staff need "change" to see the resend action.
-        return bool(request.user.is_staff)
+    # Every field is read-only; the resend action needs "change" (the notifications |
+    # notification permission, a superuser's): being staff is not enough to email customers.
 
     @admin.display(description="HTML body")
     def html_preview(self, obj: Notification) -> SafeString:
@@ -73,10 +72,14 @@ class NotificationAdmin(admin.ModelAdmin):
             obj.body_html,
         )
 
-    @admin.action(description="Resend selected notifications")
+    @admin.action(description="Resend selected notifications", permissions=["change"])
     def resend(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
         outcomes: dict[str, int] = {}
-        for notification_id in queryset.values_list("pk", flat=True):
+        on_their_way = 0
+        for notification_id, status in queryset.values_list("pk", "status"):
+            if status == NotificationStatus.PENDING:
+                on_their_way += 1  # the service leaves those alone: not resent
+                continue
             try:
                 result = services.notification_resend(notification_id=notification_id)
             except DomainError as exc:
@@ -96,6 +99,12 @@ class NotificationAdmin(admin.ModelAdmin):
         )
         if queued:
             self.message_user(request, f"{queued} notifications resent.", messages.SUCCESS)
+        if on_their_way:
+            self.message_user(
+                request,
+                f"{on_their_way} notifications are still on their way (pending); not resent.",
+                messages.WARNING,
+            )
 
 
 @admin.register(Subscription)

@@ -67,18 +67,20 @@ class DeliveryAdmin(ReadOnlyAdmin):
         return f"{obj.aggregate_type}:{obj.aggregate_id}"
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        # Read-only fields, but staff need "change" to run the retry/discard actions.
-        return bool(request.user.is_staff)
+        # Every field is read-only; "change" (the bus | delivery permission, a superuser's) is
+        # what the retry and discard actions need. Discarding an order's delivery can leave it
+        # never charged, so being staff is not enough.
+        return admin.ModelAdmin.has_change_permission(self, request, obj)
 
     def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
         return [f.name for f in Delivery._meta.fields]
 
-    @admin.action(description="Retry selected dead deliveries")
+    @admin.action(description="Retry selected dead deliveries", permissions=["change"])
     def retry(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
         count = operations.dead_letters_retry(queryset.values_list("pk", flat=True))
         self.message_user(request, f"{count} dead deliveries queued again.", messages.SUCCESS)
 
-    @admin.action(description="Discard selected dead deliveries")
+    @admin.action(description="Discard selected dead deliveries", permissions=["change"])
     def discard(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
         count = operations.dead_letters_discard(queryset.values_list("pk", flat=True))
         self.message_user(request, f"{count} dead deliveries discarded.", messages.SUCCESS)

@@ -9,6 +9,7 @@ from uuid import uuid4
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -511,3 +512,22 @@ def test_advance_sequences_refuses_to_pass_what_the_columns_hold_and_changes_not
     publish_committed(ThingHappened(thing_id=thing), ThingHappened(thing_id=uuid4()))
     assert sequences(thing) == [1, 2, 3]
     assert operations.advance_sequences(by=MAX_SEQUENCE - 3).floor == (MAX_SEQUENCE - 3)
+
+
+def test_staff_without_the_bus_permission_cannot_see_or_discard_dead_letters(
+    relay: Relay,
+    publish_committed,
+    make_user,  # type: ignore[no-untyped-def]
+) -> None:
+    # Discarding the payments subscriber's delivery of a checkout leaves that order uncharged.
+    publish_committed(ThingHappened(thing_id=uuid4()))
+    Delivery.objects.update(status="dead")
+    dead = Delivery.objects.first()
+    client = Client()
+    client.force_login(make_user("editor@example.com", staff=True))  # a catalog editor
+
+    listed = client.get("/admin/bus/delivery/")
+    client.post("/admin/bus/delivery/", {"action": "discard", "_selected_action": [dead.pk]})
+
+    assert listed.status_code == 403
+    assert Delivery.objects.get(pk=dead.pk).status == "dead"

@@ -77,11 +77,31 @@ def test_resending_a_pending_email_leaves_it_on_its_way(admin_client: Client) ->
     Notification.objects.update(status="pending")
     mail.outbox.clear()
 
-    admin_client.post(
+    response = admin_client.post(
         CHANGELIST,
         {"action": "resend", "_selected_action": [str(Notification.objects.get().pk)]},
+        follow=True,
     )
 
+    assert mail.outbox == []
+    assert [str(m) for m in response.context["messages"]] == [
+        "1 notifications are still on their way (pending); not resent."
+    ]
+
+
+def test_staff_without_the_notification_permission_cannot_resend_customer_emails(
+    make_user: Callable[..., User],
+) -> None:
+    deliver(checkout_event())
+    email = Notification.objects.get(channel="email")
+    mail.outbox.clear()
+    client = Client()
+    client.force_login(make_user("editor@example.com", staff=True))  # a catalog editor
+
+    listed = client.get(CHANGELIST)
+    client.post(CHANGELIST, {"action": "resend", "_selected_action": [str(email.pk)]})
+
+    assert listed.status_code == 403
     assert mail.outbox == []
 
 
