@@ -68,4 +68,10 @@ class HealthView(APIView):
         except Exception as exc:  # the database being down is exactly what this reports
             body = {"status": "error", "database": f"error: {exc.__class__.__name__}"}
             return Response(body, status=503)
-        return Response({"status": "ok", "database": "ok", "bus": operations.backlog()})
+        try:
+            backlog = operations.backlog()
+        except Exception as exc:  # up, but the bus's tables cannot be read (not migrated yet,
+            # a statement timeout, the connection dropped since): not healthy either
+            body = {"status": "error", "database": "ok", "bus": f"error: {exc.__class__.__name__}"}
+            return Response(body, status=503)
+        return Response({"status": "ok", "database": "ok", "bus": backlog})
