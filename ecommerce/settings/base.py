@@ -3,13 +3,34 @@
 Every variable is listed in the README's configuration table.
 """
 
+import re
 from pathlib import Path
+from typing import Any
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
-env = environ.Env()
+
+class Env(environ.Env):
+    """``environ.Env`` whose values that do not parse name their variable at start, instead
+    of a bare ``ValueError`` from deep inside the settings."""
+
+    def get_value(
+        self,
+        var: str,
+        cast: Any = None,
+        default: Any = environ.Env.NOTSET,
+        parse_default: bool = False,
+    ) -> Any:
+        try:
+            return super().get_value(var, cast=cast, default=default, parse_default=parse_default)
+        except (ValueError, TypeError) as exc:
+            raise ImproperlyConfigured(f"{var} is not valid: {exc}") from None
+
+
+env = Env()
 
 SECRET_KEY = env.str(
     "SECRET_KEY", default="insecure-local-development-key-do-not-use-in-production"
@@ -155,7 +176,15 @@ def throttle_rate(name: str, default: str) -> str | None:
     """A rate such as "120/minute", or "off" for no limit (a gateway in front limits already,
     or a load test). Each limited request costs two cache round trips."""
     value = env.str(name, default=default).strip()
-    return None if value.lower() == "off" else value
+    if value.lower() == "off":
+        return None
+    # As DRF reads it: requests, a slash, a period whose first letter is s, m, h or d.
+    if not re.fullmatch(r"[1-9][0-9]*/[smhd][a-z]*", value):
+        raise ImproperlyConfigured(
+            f"{name} must be a rate such as 120/minute (per second, minute, hour or day) or "
+            f"off, not {value!r}"
+        )
+    return value
 
 
 REST_FRAMEWORK = {
@@ -177,6 +206,10 @@ REST_FRAMEWORK = {
         # Sign-in attempts, per client address: slows down password guessing.
         "auth": throttle_rate("THROTTLE_AUTH_RATE", "20/minute"),
     },
+    # Proxies in front that append to X-Forwarded-For (1 behind one load balancer). With 0
+    # the client address is the connection's: a header the client sends cannot pick its
+    # throttle bucket.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "DEFAULT_PARSER_CLASSES": [
         "ecommerce.common.parsers.JSONParser",
         "rest_framework.parsers.FormParser",

@@ -6,8 +6,16 @@ from ecommerce.settings.base import *  # noqa: F403
 from ecommerce.settings.base import SERVICE_TOKEN, SERVICE_URLS, env
 
 DEBUG = env.bool("DEBUG", default=False)
+if DEBUG:
+    raise ImproperlyConfigured(
+        "DEBUG must be off in production: its error pages show settings and source code."
+    )
 SECRET_KEY = env.str("SECRET_KEY", default="")
-if len(SECRET_KEY) < 50 or SECRET_KEY.startswith("insecure-"):
+if (
+    len(SECRET_KEY) < 50
+    or len(set(SECRET_KEY)) < 5
+    or SECRET_KEY.startswith(("insecure-", "django-insecure-"))
+):
     raise ImproperlyConfigured(
         "SECRET_KEY must be set to a random string of at least 50 characters in production."
     )

@@ -1,6 +1,8 @@
 import pytest
+from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+from rest_framework.throttling import ScopedRateThrottle
 
 from ecommerce.accounts.models import User
 
@@ -39,3 +41,20 @@ def test_wrong_credentials_are_refused_without_a_token(
     assert response.status_code == 400
     assert response.json()["errors"][0]["code"] == "invalid_credentials"
     assert not Token.objects.exists()
+
+
+def test_a_client_cannot_dodge_the_sign_in_limit_with_its_own_forwarded_for(
+    api: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No proxy in front (NUM_PROXIES 0): the limit keys on the connection's address, and a
+    # made-up X-Forwarded-For on each guess changes nothing.
+    cache.clear()
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"auth": "2/minute"})
+    guess = {"email": "victim@example.com", "password": "guess"}
+
+    statuses = [
+        api.post("/api/v1/auth/token", guess, HTTP_X_FORWARDED_FOR=f"10.0.0.{n}").status_code
+        for n in range(4)
+    ]
+
+    assert statuses == [400, 400, 429, 429]

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_ENV = {
     "DJANGO_SETTINGS_MODULE": "ecommerce.settings.production",
@@ -90,3 +92,41 @@ def test_a_throttle_rate_of_off_lifts_that_limit() -> None:
     assert "'anon': None" in result.stdout
     assert "'user': '900/minute'" in result.stdout
     assert "'auth': '20/minute'" in result.stdout
+
+
+def test_production_settings_refuse_to_start_with_debug_on() -> None:
+    result = manage("check", env={**PRODUCTION_ENV, "DEBUG": "true"})
+
+    assert result.returncode != 0
+    assert "DEBUG must be off in production" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["django-insecure-" + "x1y2z3" * 10, "ab" * 30],  # what startproject writes; low variety
+)
+def test_production_settings_refuse_a_secret_key_that_is_not_random(key: str) -> None:
+    result = manage("check", env={**PRODUCTION_ENV, "SECRET_KEY": key})
+
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("BUS_MAX_ATTEMPTS", "ten"), ("PORT", "80x"), ("SECURE_HSTS_SECONDS", "1.5")],
+)
+def test_a_number_that_does_not_parse_names_its_variable(variable: str, value: str) -> None:
+    result = manage("check", env={**PRODUCTION_ENV, variable: value})
+
+    assert result.returncode != 0
+    assert f"{variable} is not valid" in result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("rate", ["100", "100/fortnight", "-5/minute", "many/minute"])
+def test_a_malformed_throttle_rate_is_refused_at_start(rate: str) -> None:
+    # Accepted, it made every API request a 500.
+    result = manage("check", env={**PRODUCTION_ENV, "THROTTLE_ANON_RATE": rate})
+
+    assert result.returncode != 0
+    assert "THROTTLE_ANON_RATE must be a rate such as 120/minute" in result.stderr
