@@ -100,6 +100,7 @@ def server_environment(database_url: str, port: int) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "SECRET_KEY": secrets.token_urlsafe(64),
         "PAYMENT_WEBHOOK_SECRET": secrets.token_urlsafe(32),
+        "PAYMENT_GATEWAY": "apps.payments.gateways.fake.FakeGateway",  # takes no money
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_SSL_REDIRECT": "false",
         "THROTTLE_ANON_RATE": "off",

@@ -20,6 +20,14 @@ if (
         "SECRET_KEY must be set to a random string of at least 50 characters in production."
     )
 
+# Chosen, never defaulted: the built-in fake gateway takes no money, so a shop that fell back
+# to it would hand out goods for the test token "tok_ok".
+if not env.str("PAYMENT_GATEWAY", default=""):
+    raise ImproperlyConfigured(
+        "PAYMENT_GATEWAY must name the payment gateway class in production (the built-in "
+        "apps.payments.gateways.fake.FakeGateway takes no money: name it only for a test)."
+    )
+
 PAYMENT_WEBHOOK_SECRET = env.str("PAYMENT_WEBHOOK_SECRET", default="")
 if len(PAYMENT_WEBHOOK_SECRET) < 16 or PAYMENT_WEBHOOK_SECRET.startswith("insecure-"):
     raise ImproperlyConfigured(

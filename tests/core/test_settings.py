@@ -13,6 +13,7 @@ PRODUCTION_ENV = {
     "SECRET_KEY": "k" * 20 + "a-long-random-production-secret-for-the-check-only",
     "ALLOWED_HOSTS": "shop.example.com",
     "PAYMENT_WEBHOOK_SECRET": "whsec-a-long-random-signing-secret",
+    "PAYMENT_GATEWAY": "apps.payments.gateways.fake.FakeGateway",
 }
 
 
@@ -130,3 +131,12 @@ def test_a_malformed_throttle_rate_is_refused_at_start(rate: str) -> None:
 
     assert result.returncode != 0
     assert "THROTTLE_ANON_RATE must be a rate such as 120/minute" in result.stderr
+
+
+def test_production_settings_refuse_to_fall_back_to_the_fake_gateway() -> None:
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "PAYMENT_GATEWAY"}
+
+    result = manage("check", env=env)
+
+    assert result.returncode != 0
+    assert "PAYMENT_GATEWAY must name the payment gateway class" in result.stderr
