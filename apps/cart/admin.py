@@ -24,13 +24,13 @@ class CartAdmin(admin.ModelAdmin):
     search_fields = ("=id", "email", "owner__email", "=payment_id")
     list_select_related = ("owner",)
     date_hierarchy = "created_at"
+    # The gateway token is the gateway's business, as in the payments admin: not shown.
     fields = (
         "id",
         "status",
         "owner",
         "email",
         "currency",
-        "payment_token",
         "payment_id",
         "failure_code",
         "checked_out_at",

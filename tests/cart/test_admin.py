@@ -33,12 +33,13 @@ def test_carts_are_listed_and_filtered_by_status(admin_client: Client) -> None:
 
 
 def test_a_cart_shows_its_lines_and_cannot_be_changed(admin_client: Client) -> None:
-    cart = CartFactory()
+    cart = CartFactory(payment_token="tok_secret_of_the_gateway")
     CartLineFactory(cart=cart, sku="MUG-BLUE")
 
     page = admin_client.get(f"/admin/cart/cart/{cart.id}/change/")
 
     assert page.status_code == 200
     assert b"MUG-BLUE" in page.content
+    assert b"tok_secret_of_the_gateway" not in page.content  # as in the payments admin
     assert b'name="_save"' not in page.content
     assert admin_client.get("/admin/cart/cart/add/").status_code == 403
