@@ -107,6 +107,7 @@ def prepare(database_url: str) -> None:
             "SECRET_KEY": secrets.token_urlsafe(64),
             "PAYMENT_WEBHOOK_SECRET": secrets.token_urlsafe(32),  # production requires one
             "PAYMENT_GATEWAY": "apps.payments.gateways.fake.FakeGateway",  # and this
+            "ALLOWED_HOSTS": "localhost",  # and this
             "LOG_LEVEL": "WARNING",
         }
     )

@@ -20,6 +20,12 @@ if (
         "SECRET_KEY must be set to a random string of at least 50 characters in production."
     )
 
+# The README says to set it; falling back to localhost would answer every real request 400.
+if not env.list("ALLOWED_HOSTS", default=[]):
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS must list the host names the shop answers to in production."
+    )
+
 # Chosen, never defaulted: the built-in fake gateway takes no money, so a shop that fell back
 # to it would hand out goods for the test token "tok_ok".
 if not env.str("PAYMENT_GATEWAY", default=""):

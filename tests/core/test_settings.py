@@ -140,3 +140,12 @@ def test_production_settings_refuse_to_fall_back_to_the_fake_gateway() -> None:
 
     assert result.returncode != 0
     assert "PAYMENT_GATEWAY must name the payment gateway class" in result.stderr
+
+
+def test_production_settings_refuse_to_start_without_allowed_hosts() -> None:
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "ALLOWED_HOSTS"}
+
+    result = manage("check", env=env)
+
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS must list the host names" in result.stderr
