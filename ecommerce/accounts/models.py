@@ -62,3 +62,15 @@ class User(AbstractUser):
     def clean(self) -> None:
         super().clean()
         self.email = normalize_email(self.email)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Set by set_password() until saved, as Django's own password_changed() reads it (a
+        # hash upgraded at sign-in clears it first: not a new password).
+        password_changed = getattr(self, "_password", None) is not None and not self._state.adding
+        super().save(*args, **kwargs)
+        if password_changed:
+            # A new password signs the user out everywhere: their sessions already (Django
+            # checks the password's hash), their API token too.
+            from rest_framework.authtoken.models import Token
+
+            Token.objects.filter(user_id=self.pk).delete()

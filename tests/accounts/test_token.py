@@ -58,3 +58,22 @@ def test_a_client_cannot_dodge_the_sign_in_limit_with_its_own_forwarded_for(
     ]
 
     assert statuses == [400, 400, 429, 429]
+
+
+def test_a_new_password_revokes_the_api_token_and_nothing_else_does(
+    api: APIClient, ada: User
+) -> None:
+    token = api.post(URL, {"email": "ada@example.com", "password": "correct horse battery"})
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.json()['token']}")
+    assert api.get("/api/v1/notifications/").status_code == 200
+
+    ada.first_name = "Ada"
+    ada.save()
+    assert api.get("/api/v1/notifications/").status_code == 200
+
+    # Staff reset it (admin, changepassword): whoever held the old token is signed out.
+    ada.set_password("a new and better passphrase")
+    ada.save()
+
+    assert api.get("/api/v1/notifications/").status_code == 401
+    assert not Token.objects.filter(user=ada).exists()
