@@ -542,7 +542,8 @@ def payment_refund(
     transaction; the refund is then recorded if it is still owed.
 
     Raises ``PaymentNotRefundable`` (409) unless the payment is succeeded, except that a repeat
-    of the request that refunded it (same ``idempotency_key``, same actor) answers as before;
+    of a request that asked for its refund (same ``idempotency_key``, same actor; the refund
+    may have been made by another's request or the sweep) answers as before;
     ``RefundKeyReused`` (409 ``idempotency_key_reused``) when the actor's key is already used
     on another payment (nothing changed in these cases). ``GatewayUnavailable`` (503) when the
     gateway did not answer: the refund stays owed and is made automatically (repeating the
@@ -557,14 +558,14 @@ def payment_refund(
         .exists()
     ):
         raise RefundKeyReused()
+    actor = str(actor_id) if actor_id else None
     if (
         payment.status == Status.REFUNDED
         and idempotency_key
-        and payment.refund_idempotency_key == idempotency_key
-        and payment.refunded_by == actor_id
+        and _asked_to_refund(payment, actor=actor, idempotency_key=idempotency_key)
     ):
         return to_dto(payment)
-    detail = {"source": "staff", "actor_id": str(actor_id) if actor_id else None}
+    detail = {"source": "staff", "actor_id": actor, "idempotency_key": idempotency_key}
     # The locked row from here: a charge that landed since the read above brought its reference.
     payment = _owe_staff_refund(
         payment, actor_id=actor_id, idempotency_key=idempotency_key, detail=detail
@@ -584,6 +585,23 @@ def payment_refund(
         reason = f" ({result.failure_reason})" if result.failure_reason else ""
         raise RefundDeclined(f"The payment provider declined the refund{reason}; nothing changed.")
     return to_dto(_load(payment_id))
+
+
+def _asked_to_refund(payment: Payment, *, actor: str | None, idempotency_key: str) -> bool:
+    """Whether this staff member asked for this payment's refund with this key: the last to
+    ask (on the row), or one whose request went unconfirmed and was completed by another's
+    request or by the sweep (the payment log keeps every request's actor and key)."""
+    if (
+        payment.refund_idempotency_key == idempotency_key
+        and (str(payment.refunded_by) if payment.refunded_by else None) == actor
+    ):
+        return True
+    return PaymentEvent.objects.filter(
+        payment_id=payment.pk,
+        kind=Kind.REFUND_OWED,
+        detail__actor_id=actor,
+        detail__idempotency_key=idempotency_key,
+    ).exists()
 
 
 def _owe_staff_refund(

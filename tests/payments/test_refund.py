@@ -14,7 +14,7 @@ from apps.products.services import ProductDTO
 from ecommerce.bus.models import OutboxEvent
 from tests.cart.factories import make_product
 from tests.e2e.test_checkout import checkout, shop, status_of, stock
-from tests.payments.conftest import publish_checkout, published
+from tests.payments.conftest import may_refund, publish_checkout, published
 from tests.payments.factories import PaymentFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -272,6 +272,30 @@ def test_a_gateway_that_does_not_answer_leaves_the_refund_owed_and_a_repeat_make
     assert [p["payment_id"] for p in published("payments.PaymentRefunded")] == [str(payment.id)]
     assert kinds(payment) == ["refund_owed", "refund_owed", "refunded"]
     assert services.payments_resume_stalled(older_than_seconds=0) == 0
+
+
+def test_a_refund_left_owed_and_made_by_another_staff_member_answers_the_first_ones_repeat(
+    refund_api: APIClient, make_user: Any, settings: Any
+) -> None:
+    payment = PaymentFactory(succeeded=True)
+    colleague = APIClient()
+    colleague.force_authenticate(may_refund(make_user("colleague@example.com", staff=True)))
+    use_gateway(settings, TimingOutRefundsGateway)
+    refund_api.raise_request_exception = False
+    first = refund_api.post(refund_url(payment), HTTP_IDEMPOTENCY_KEY="mine-1")
+    assert first.status_code == 503  # owed, unconfirmed
+    use_gateway(settings)
+
+    theirs = colleague.post(refund_url(payment), HTTP_IDEMPOTENCY_KEY="theirs-1")
+    repeated = refund_api.post(refund_url(payment), HTTP_IDEMPOTENCY_KEY="mine-1")
+
+    # Both asked for this refund, and it was made once: both repeats answer as it is.
+    assert (theirs.status_code, theirs.json()["status"]) == (200, "refunded")
+    assert (repeated.status_code, repeated.json()["status"]) == (200, "refunded")
+    again = colleague.post(refund_url(payment), HTTP_IDEMPOTENCY_KEY="theirs-1")
+    assert again.status_code == 200
+    assert refund_calls() == [(f"refund:{payment.id}", 1, "succeeded")]
+    assert [p["payment_id"] for p in published("payments.PaymentRefunded")] == [str(payment.id)]
 
 
 def test_a_refund_the_gateway_made_without_answering_is_completed_by_the_sweep(
