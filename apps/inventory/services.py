@@ -312,13 +312,14 @@ def reservation_create(
     Quantities of the same product are added up first. Idempotent: a second call with the same
     reference returns the first reservation, whatever its status; one still active is taken
     up by that call, and its hold starts over (a new ``expires_at``: the caller places an
-    order on it now, and a renewal asked with what was read before is refused). The
-    ``renewing_expires_at``: the
-    expiry time of that first reservation as the caller read it (it is set anew each time a
-    reservation is made or renewed), to have it made over into this one if it was not sold and
-    has not changed since (so a repeated request does not renew twice): one still active
-    gives its units back first (``StockReleased``, reason ``renewed``), one released or expired
-    holds stock again. (For a checkout retried after an interrupted one, docs/SPLITTING.md.)
+    order on it now, and a renewal asked with what was read before is refused).
+
+    ``renewing_expires_at``: the expiry time of that first reservation as the caller read it
+    (it is set anew each time a reservation is made or renewed), to have it made over into
+    this one if it was not sold and has not changed since (so a repeated request does not
+    renew twice): one still active gives its units back first (``StockReleased``, reason
+    ``renewed``), one released or expired holds stock again. (For a checkout retried after an
+    interrupted one, docs/SPLITTING.md.)
     Publishes ``StockReserved`` (and ``LowStock``/``OutOfStock``/``BackInStock`` on a
     crossing). Raises ``OutOfStock`` (409, ``attr`` = the product id) with nothing changed, and
     ``InvalidQuantity`` (400) for a quantity below one.

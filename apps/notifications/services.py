@@ -391,7 +391,7 @@ def notify_back_in_stock(*, source_event_id: UUID, product_id: UUID) -> int:
         kind=SubscriptionKind.BACK_IN_STOCK,
         notification_kind=Kind.BACK_IN_STOCK,
         source_event_id=source_event_id,
-        context=context,
+        context=lambda subscription: context,
     )
 
 
@@ -444,10 +444,10 @@ def _fulfil_subscriptions(
     kind: str,
     notification_kind: str,
     source_event_id: UUID,
-    context: dict[str, Any] | Callable[[Subscription], dict[str, Any] | None],
+    context: Callable[[Subscription], dict[str, Any] | None],
 ) -> int:
-    """Notify the waiting subscriptions and mark them fulfilled. ``context``: the templates'
-    context, or a function giving it per subscription (``None``: not this one, it waits).
+    """Notify the waiting subscriptions and mark them fulfilled. ``context`` gives the
+    templates' context per subscription (``None``: not this one, it waits).
 
     One that this event notified before keeps waiting: its notifications were recorded with
     its fulfilment, so it was armed again since (the event is delivered again, or replayed),
@@ -461,7 +461,7 @@ def _fulfil_subscriptions(
     )
     notified = []
     for subscription in waiting:
-        its_context = context(subscription) if callable(context) else context
+        its_context = context(subscription)
         if its_context is None:
             continue
         if _notify(

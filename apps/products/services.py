@@ -10,6 +10,8 @@ When products runs as a service of its own (``SERVICE_URLS``), the reads other a
 """
 
 import enum
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Final
 from uuid import UUID, uuid4
@@ -268,11 +270,8 @@ def product_update(
         return _dto(product)
     for field in changed:
         setattr(product, field, wanted[field])
-    try:
-        with transaction.atomic():
-            product.save(update_fields=[*changed, "updated_at"])
-    except IntegrityError as exc:  # lost a race with another product taking the slug
-        raise DuplicateSlug(attr="slug") from exc
+    with _slug_race():
+        product.save(update_fields=[*changed, "updated_at"])
 
     publish(
         ProductUpdated(
@@ -367,11 +366,8 @@ def category_create(*, name: str, slug: str = "", parent: str | None = None) -> 
     parent_row = _category_by_slug(parent, attr="parent") if parent is not None else None
     if Category.objects.filter(slug=slug).exists():
         raise DuplicateSlug(attr="slug")
-    try:
-        with transaction.atomic():
-            category = Category.objects.create(name=name, slug=slug, parent=parent_row)
-    except IntegrityError as exc:  # lost a race with another category of the slug
-        raise DuplicateSlug(attr="slug") from exc
+    with _slug_race():
+        category = Category.objects.create(name=name, slug=slug, parent=parent_row)
     return category_to_dto(category)
 
 
@@ -405,11 +401,8 @@ def category_update(
                 raise InvalidCategoryParent(attr="parent")
             ancestor = ancestor.parent
         category.parent = parent_row
-    try:
-        with transaction.atomic():
-            category.save()
-    except IntegrityError as exc:  # lost a race with another category taking the slug
-        raise DuplicateSlug(attr="slug") from exc
+    with _slug_race():
+        category.save()
     return category_to_dto(category)
 
 
@@ -494,6 +487,17 @@ def _valid_image_url(url: str) -> str:
         except DjangoValidationError as exc:
             raise InvalidProduct(str(validate_image_url.message), attr="image_url") from exc
     return url
+
+
+@contextmanager
+def _slug_race() -> Iterator[None]:
+    """A write of a slug the caller chose and checked is free: another write may take it in
+    between, and the unique index's refusal is then ``DuplicateSlug``, as the check's."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError as exc:
+        raise DuplicateSlug(attr="slug") from exc
 
 
 def _free_slug(*, name: str, sku: str) -> str:

@@ -26,6 +26,19 @@ pytestmark = pytest.mark.django_db
 StockMaker = Callable[..., StockDTO]
 
 
+def end(reference: UUID, how: str) -> None:
+    """End a reservation: released, expired (run out and swept), committed or returned."""
+    if how == "released":
+        services.reservation_release(reference=reference, reason="cancelled")
+    elif how == "expired":
+        Reservation.objects.filter(reference=reference).update(expires_at=timezone.now())
+        services.reservations_expire_due()
+    else:
+        services.reservation_commit(reference=reference)
+        if how == "returned":
+            services.reservation_return(reference=reference)
+
+
 def test_reservation_create_holds_every_line_and_publishes_stock_reserved(
     stocked: StockMaker,
 ) -> None:
@@ -173,13 +186,7 @@ def test_reservation_create_returns_an_ended_reservation_as_it_is(
     mug = stocked(10)
     reference = uuid4()
     services.reservation_create(reference=reference, lines=lines((mug.product_id, 2)))
-    if ended == "released":
-        services.reservation_release(reference=reference, reason="cancelled")
-    elif ended == "expired":
-        Reservation.objects.update(expires_at=timezone.now())
-        services.reservations_expire_due()
-    else:
-        services.reservation_commit(reference=reference)
+    end(reference, ended)
     before = services.reservation_get(reference=reference)
 
     again = services.reservation_create(reference=reference, lines=lines((mug.product_id, 2)))
@@ -237,11 +244,7 @@ def test_renewing_a_released_or_expired_reservation_holds_stock_again(
     mug = stocked(10)
     reference = uuid4()
     services.reservation_create(reference=reference, lines=lines((mug.product_id, 2)))
-    if ended == "released":
-        services.reservation_release(reference=reference, reason="cancelled")
-    else:
-        Reservation.objects.update(expires_at=timezone.now())
-        services.reservations_expire_due()
+    end(reference, ended)
     gone = services.reservation_get(reference=reference)
 
     renewed = renew(reference, gone.expires_at, (mug.product_id, 2))
@@ -273,9 +276,7 @@ def test_a_sold_reservation_is_never_renewed(stocked: StockMaker, sold: str) -> 
     mug = stocked(10)
     reference = uuid4()
     services.reservation_create(reference=reference, lines=lines((mug.product_id, 2)))
-    services.reservation_commit(reference=reference)
-    if sold == "returned":
-        services.reservation_return(reference=reference)
+    end(reference, sold)
     read = services.reservation_get(reference=reference)
 
     after = renew(reference, read.expires_at, (mug.product_id, 1))
@@ -368,11 +369,7 @@ def test_reservation_commit_after_release_or_expiry_is_refused(
     stocked: StockMaker, how: str
 ) -> None:
     reservation = make_reservation(stocked)
-    if how == "released":
-        services.reservation_release(reference=reservation.reference, reason="cancelled")
-    else:
-        Reservation.objects.update(expires_at=timezone.now())
-        services.reservations_expire_due()
+    end(reservation.reference, how)
 
     with pytest.raises(services.ReservationNotActive):
         services.reservation_commit(reference=reservation.reference)

@@ -65,12 +65,7 @@ class FakeGateway:
         # Raised once the call is on the books, so it counts as a real gateway would count it.
         if request.outcome == Outcome.PENDING:
             raise GatewayTimeout("the fake gateway timed out")
-        return ChargeResult(
-            succeeded=request.outcome == Outcome.SUCCEEDED,
-            reference=request.reference,
-            failure_code=request.failure_code,
-            failure_reason=_REASONS.get(request.failure_code, ""),
-        )
+        return _charge_result(request)
 
     def charge_outcome(self, *, payment_id: UUID, idempotency_key: str) -> ChargeResult | None:
         request = FakeGatewayRequest.objects.filter(
@@ -78,12 +73,7 @@ class FakeGateway:
         ).first()
         if request is None or request.outcome == Outcome.PENDING:
             return None  # never taken, or only timed out: nothing was charged
-        return ChargeResult(
-            succeeded=request.outcome == Outcome.SUCCEEDED,
-            reference=request.reference,
-            failure_code=request.failure_code,
-            failure_reason=_REASONS.get(request.failure_code, ""),
-        )
+        return _charge_result(request)
 
     def refund(
         self,
@@ -169,3 +159,13 @@ def _call(
             decide(request)
         request.save(update_fields=["calls", "outcome", "reference", "failure_code"])
     return request
+
+
+def _charge_result(request: FakeGatewayRequest) -> ChargeResult:
+    """The answer to a charge the books decided."""
+    return ChargeResult(
+        succeeded=request.outcome == Outcome.SUCCEEDED,
+        reference=request.reference,
+        failure_code=request.failure_code,
+        failure_reason=_REASONS.get(request.failure_code, ""),
+    )
