@@ -90,7 +90,7 @@ def main() -> None:
     print_table(result)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwritten to {args.output.relative_to(ROOT)}")
+    print(f"\nwritten to {args.output}")
 
 
 def server_environment(database_url: str, port: int) -> dict[str, str]:

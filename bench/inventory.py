@@ -84,7 +84,7 @@ def main() -> None:
     print_table(result)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwritten to {args.output.relative_to(ROOT)}")
+    print(f"\nwritten to {args.output}")
     if oversell["oversold"] != 0 or not oversell["ledger_agrees"]:
         sys.exit("OVERSOLD or the ledger disagrees: see the table above")
 
