@@ -244,6 +244,10 @@ def test_an_event_about_an_unknown_payment_is_ignored(api: APIClient) -> None:
         pytest.param("garbage", id="garbage"),
         pytest.param(f"t={int(time.time())},v1=\u00e9", id="non-ascii signature"),
         pytest.param(f"t={int(time.time())},v1={'AB' * 32}", id="uppercase hex"),
+        # str.isdigit() takes these, int() does not; the byte 0xB2 reaches Django as "²".
+        pytest.param(f"t=\u00b2,v1={'a' * 64}", id="superscript timestamp"),
+        pytest.param(f"t=1\u00b9\u00b2,v1={'a' * 64}", id="partly superscript timestamp"),
+        pytest.param(f"t=1234567890123,v1={'a' * 64}", id="timestamp of 13 digits"),
     ],
 )
 def test_a_missing_or_malformed_signature_is_400_and_changes_nothing(
