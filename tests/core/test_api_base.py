@@ -86,8 +86,19 @@ REGISTER = "/api/v1/auth/register"
             "bad_request",
         ),
         ("[" * 100_000 + "]" * 100_000, "application/json", 400, "parse_error"),
+        # Valid JSON, but a lone surrogate cannot be encoded again into an error message.
+        ('{"email": "\\ud800", "password": "x"}', "application/json", 400, "parse_error"),
+        ('{"email": "a@example.com", "\\udfff": 1}', "application/json", 400, "parse_error"),
+        ('[[{"a": ["\\ud83d"]}]]', "application/json", 400, "parse_error"),
     ],
-    ids=["over the upload limit", "too many form fields", "nested too deeply"],
+    ids=[
+        "over the upload limit",
+        "too many form fields",
+        "nested too deeply",
+        "lone surrogate in a value",
+        "lone surrogate in a key",
+        "lone surrogate nested",
+    ],
 )
 def test_bodies_django_or_python_cannot_take_are_4xx_in_the_error_shape(
     body: str, content_type: str, status: int, code: str

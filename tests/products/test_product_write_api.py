@@ -121,6 +121,32 @@ def test_bad_input_on_create_is_a_400_and_changes_nothing(
     assert product_events() == []
 
 
+@pytest.mark.parametrize("method", ["post", "patch"])
+def test_a_lone_surrogate_in_a_choice_is_a_400_and_changes_nothing(
+    staff_api: APIClient, method: str
+) -> None:
+    # Valid JSON; the choice field's error repeats the value, which no response could encode.
+    product = ProductFactory(sku="TAKEN-1", name="Kettle")
+    url = "/api/v1/products/" + (f"{product.pk}/" if method == "patch" else "")
+    body = '{"sku": "NEW-1", "name": "New", "price": "1.00", "status": "\\ud800"}'
+
+    response = getattr(staff_api, method)(url, body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == "parse_error"
+    assert list(Product.objects.values_list("sku", "name")) == [("TAKEN-1", "Kettle")]
+    assert product_events() == []
+
+
+def test_a_name_with_a_surrogate_pair_is_text_like_any_other(staff_api: APIClient) -> None:
+    body = '{"sku": "MUG-1", "name": "Mug \\ud83d\\ude00", "price": "1.00"}'
+
+    response = staff_api.post("/api/v1/products/", body, content_type="application/json")
+
+    assert response.status_code == 201
+    assert Product.objects.get().name == "Mug \U0001f600"
+
+
 def test_a_missing_price_is_required(staff_api: APIClient) -> None:
     response = staff_api.post("/api/v1/products/", {"sku": "A", "name": "A"})
 
