@@ -12,13 +12,13 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import ChangeList
 from django.db import models
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from apps.inventory import services as inventory
 from apps.products import services
 from apps.products.models import Category, Product, ProductStatus
-from ecommerce.common.errors import DomainError
+from ecommerce.common.admin import ChangedFieldsOnly, RefusalsAsMessages
 
 # The attribute the change list puts each row's available quantity in (None: no stock row).
 _AVAILABLE = "_available_quantity"
@@ -66,7 +66,7 @@ class ChangePriceForm(forms.Form):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(RefusalsAsMessages, ChangedFieldsOnly):
     list_display = ("name", "sku", "category", "price", "currency", "status", "available")
     list_filter = ("status", "category")
     search_fields = ("name", "sku")
@@ -94,21 +94,6 @@ class ProductAdmin(admin.ModelAdmin):
         # a discontinued product's status (services.ProductDiscontinuedIsFinal).
         final = ("status",) if obj.status == ProductStatus.DISCONTINUED else ()
         return (*self.readonly_fields, "sku", *final)
-
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        # The forms check what they can; a rule only the services know (the product changed
-        # meanwhile, say) rolls the save back and comes back to the same page with its message.
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except DomainError as exc:
-            self.message_user(request, f"Nothing was saved: {exc.detail}", messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
 
     def get_prepopulated_fields(self, request: HttpRequest, obj: Product | None = None) -> Any:
         return self.prepopulated_fields if obj is None else {}
@@ -155,7 +140,7 @@ class ProductAdmin(admin.ModelAdmin):
                 services.product_change_price(product_id=obj.pk, price=obj.price, actor_id=actor_id)
         obj.refresh_from_db()
 
-    @admin.action(description="Change price of selected products")
+    @admin.action(description="Change price of selected products", permissions=["change"])
     def change_price(
         self, request: HttpRequest, queryset: QuerySet[Product]
     ) -> HttpResponse | None:
@@ -182,7 +167,7 @@ class ProductAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/products/product/change_price.html", context)
 
-    @admin.action(description="Discontinue selected products")
+    @admin.action(description="Discontinue selected products", permissions=["change"])
     def discontinue(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
         for product_id in queryset.values_list("pk", flat=True):
             services.product_discontinue(product_id=product_id, actor_id=request.user.pk)
@@ -207,7 +192,7 @@ class CategoryForm(forms.ModelForm):
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(RefusalsAsMessages, ChangedFieldsOnly):
     form = CategoryForm
     list_display = ("name", "slug", "parent")
     search_fields = ("name", "slug")
@@ -220,9 +205,9 @@ class CategoryAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Category, form: Any, change: bool) -> None:
         parent = obj.parent.slug if obj.parent is not None else None
         if change:
-            services.category_update(
-                category_id=obj.pk, name=obj.name, slug=obj.slug, parent=parent
-            )
+            fields: dict[str, Any] = {"name": obj.name, "slug": obj.slug, "parent": parent}
+            edited = {name: value for name, value in fields.items() if name in form.changed_data}
+            services.category_update(category_id=obj.pk, **edited)
         else:
             obj.pk = services.category_create(name=obj.name, slug=obj.slug, parent=parent).id
             obj._state.adding = False

@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -15,6 +16,7 @@ from apps.inventory import services as inventory
 from apps.products import services
 from apps.products.models import Category, Product
 from ecommerce.accounts.models import User
+from tests.admin_pages import form_as_shown
 from tests.products.conftest import product_events
 from tests.products.factories import CategoryFactory, ProductFactory
 
@@ -267,3 +269,113 @@ def test_categories_are_added_and_kept_free_of_cycles(admin_client: Client) -> N
     assert "parent" in cycle.context["adminform"].form.errors
     outdoors.refresh_from_db()
     assert outdoors.parent is None
+
+
+# -- two staff members on the same product: the later save keeps the other's change -----------
+
+
+def test_a_form_opened_before_a_price_change_does_not_undo_it(admin_client: Client) -> None:
+    product = ProductFactory(name="Tent", slug="tent", price=Decimal("100.00"))
+    url = f"/admin/products/product/{product.pk}/change/"
+    shown = form_as_shown(admin_client.get(url))  # staff A opens the product
+    services.product_change_price(product_id=product.pk, price=Decimal("120.00"))  # B, meanwhile
+
+    response = admin_client.post(url, {**shown, "name": "Dome Tent"})  # A fixes the name
+
+    assert response.status_code == 302
+    product.refresh_from_db()
+    assert (product.name, product.price) == ("Dome Tent", Decimal("120.00"))
+    assert [(t, p.get("changed")) for t, p in product_events(product.pk)] == [
+        ("products.ProductPriceChanged", None),
+        ("products.ProductUpdated", ["name"]),
+    ]
+
+
+def test_a_form_opened_before_a_publish_does_not_take_the_product_back_to_draft(
+    admin_client: Client,
+) -> None:
+    product = ProductFactory(name="Tent", slug="tent", status="draft")
+    url = f"/admin/products/product/{product.pk}/change/"
+    shown = form_as_shown(admin_client.get(url))
+    services.product_update(product_id=product.pk, status="active")  # B publishes it
+
+    admin_client.post(url, {**shown, "description": "Sleeps two."})
+
+    product.refresh_from_db()
+    assert (product.status, product.description) == ("active", "Sleeps two.")
+
+
+def test_a_form_saved_unchanged_writes_nothing(admin_client: Client) -> None:
+    product = ProductFactory(name="Tent", slug="tent", description="Sleeps\ntwo.")
+    url = f"/admin/products/product/{product.pk}/change/"
+
+    response = admin_client.post(url, form_as_shown(admin_client.get(url)))
+
+    assert response.status_code == 302
+    assert product_events(product.pk) == []
+
+
+def test_a_category_form_opened_before_a_rename_does_not_undo_it(admin_client: Client) -> None:
+    outdoors = CategoryFactory(name="Outdoors", slug="outdoors")
+    camping = CategoryFactory(name="Camping", slug="camping")
+    url = f"/admin/products/category/{camping.pk}/change/"
+    shown = form_as_shown(admin_client.get(url))
+    services.category_update(category_id=camping.pk, name="Camping & Hiking")  # staff B
+
+    admin_client.post(url, {**shown, "parent": str(outdoors.pk)})  # staff A moves it
+
+    camping.refresh_from_db()
+    assert (camping.name, camping.parent) == ("Camping & Hiking", outdoors)
+
+
+def test_a_slug_taken_between_the_category_forms_check_and_its_save_is_a_message(
+    admin_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    category_create = services.category_create
+
+    def another_staff_member_first(**kwargs: Any) -> Any:
+        Category.objects.create(name="Outdoor", slug="outdoors")  # lands after the form's check
+        return category_create(**kwargs)
+
+    monkeypatch.setattr(services, "category_create", another_staff_member_first)
+    url = "/admin/products/category/add/"
+
+    response = admin_client.post(url, {"name": "Outdoors", "slug": "outdoors", "parent": ""})
+
+    assert (response.status_code, response["Location"]) == (302, url)
+    assert "Nothing was saved" in admin_client.get(url).content.decode()
+    assert list(Category.objects.values_list("name", flat=True)) == []  # rolled back, both
+
+
+# -- permissions ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def viewer(make_user: Callable[..., User]) -> Client:
+    """A staff member who may only look at the catalog (products | view product)."""
+    user = make_user("viewer@example.com", staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_product"))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        {"action": "discontinue"},
+        {"action": "change_price", "apply": "1", "price": "0.01"},
+    ],
+    ids=["discontinue", "change price"],
+)
+def test_staff_who_may_only_view_products_cannot_run_the_actions(
+    viewer: Client, action: dict[str, str]
+) -> None:
+    product = ProductFactory(price=Decimal("30.00"))
+    assert viewer.get(CHANGELIST).status_code == 200  # may look
+
+    viewer.post(CHANGELIST, {**action, "_selected_action": [str(product.pk)]})
+
+    product.refresh_from_db()
+    assert (product.status, product.price) == ("active", Decimal("30.00"))
+    assert product_events(product.pk) == []

@@ -1,0 +1,83 @@
+"""Admin pieces more than one app's admin needs."""
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+
+from ecommerce.common.errors import DomainError
+
+
+class ChangedFieldsOnly(admin.ModelAdmin):
+    """A change form whose save writes only the fields its user changed.
+
+    Django compares a posted change form with the row as it is at the save, so a form opened
+    before another staff member's change sends that change's old values back as edits, and
+    saving a typo fix would quietly undo a price change made meanwhile. Here each field also
+    sends the value it was shown with (Django's ``show_hidden_initial``), so
+    ``form.changed_data`` holds what this user edited, and ``save_model`` writes those fields.
+    """
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form: type[forms.ModelForm] = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None:
+            return form
+
+        class ComparedWithWhatWasShown(form):  # type: ignore[valid-type,misc]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                for field in self.fields.values():
+                    field.show_hidden_initial = True
+
+        ComparedWithWhatWasShown.__name__ = form.__name__
+        return ComparedWithWhatWasShown
+
+
+class RefusalsAsMessages(admin.ModelAdmin):
+    """A save the services refuse (a rule the form does not know, or a slug another staff
+    member took meanwhile) rolls back and comes back to the same page with its message,
+    rather than as a server error."""
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as exc:
+            self.message_user(request, f"Nothing was saved: {exc.detail}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+
+class ReadOnlyWithActions(admin.ModelAdmin):
+    """Records staff look at but never edit, with actions that change them through the
+    services (refund, resend, retry).
+
+    Django's actions ask for the "change" permission, and a change permission on a record
+    also gives its page a Save button, which would write the whole row back as it was
+    loaded: over a refund or a delivery that landed meanwhile. So "change" is granted for the
+    list's actions only, by ``has_action_permission``; each record's page is view-only, and a
+    POST to it is refused.
+    """
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and self.has_action_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_view_permission(request, obj) or self.has_action_permission(request)
+
+    def has_action_permission(self, request: HttpRequest) -> bool:
+        """Who may run the actions: the model's change permission unless overridden."""
+        return super().has_change_permission(request)
