@@ -9,11 +9,12 @@ from django.utils.safestring import SafeString
 
 from apps.notifications import services
 from apps.notifications.models import Notification, NotificationStatus, Subscription
+from ecommerce.common.admin import ReadOnlyWithActions
 from ecommerce.common.errors import DomainError
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyWithActions):
     list_display = (
         "created_at",
         "kind",
@@ -54,14 +55,8 @@ class NotificationAdmin(admin.ModelAdmin):
     list_select_related = ("user",)
     show_full_result_count = False
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    # Every field is read-only; the resend action needs "change" (the notifications |
-    # notification permission, a superuser's): being staff is not enough to email customers.
+    # The resend action needs "change" (the notifications | notification permission, a
+    # superuser's): being staff is not enough to email customers.
 
     @admin.display(description="HTML body")
     def html_preview(self, obj: Notification) -> SafeString:

@@ -6,6 +6,7 @@ from django.http import HttpRequest
 
 from apps.payments import services
 from apps.payments.models import Payment, PaymentEvent
+from ecommerce.common.admin import ReadOnlyWithActions
 from ecommerce.common.errors import DomainError
 
 
@@ -24,7 +25,7 @@ class PaymentEventInline(admin.TabularInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(ReadOnlyWithActions):
     list_display = (
         "id",
         "cart_id",
@@ -64,14 +65,8 @@ class PaymentAdmin(admin.ModelAdmin):
     actions = ("refund",)
     show_full_result_count = False
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        # Every field is read-only; staff see payments, and refund with the action below.
+    def has_action_permission(self, request: HttpRequest) -> bool:
+        # Staff see payments; the refund action asks for its own permission besides.
         return bool(request.user.is_staff)
 
     def has_refund_permission(self, request: HttpRequest) -> bool:

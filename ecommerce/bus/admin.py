@@ -6,6 +6,7 @@ from django.http import HttpRequest
 
 from ecommerce.bus import operations
 from ecommerce.bus.models import Delivery, OutboxEvent
+from ecommerce.common.admin import ReadOnlyWithActions
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -41,7 +42,7 @@ class OutboxEventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(ReadOnlyAdmin):
+class DeliveryAdmin(ReadOnlyWithActions):
     list_display = (
         "id",
         "subscriber",
@@ -66,11 +67,9 @@ class DeliveryAdmin(ReadOnlyAdmin):
     def aggregate(self, obj: Delivery) -> str:
         return f"{obj.aggregate_type}:{obj.aggregate_id}"
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        # Every field is read-only; "change" (the bus | delivery permission, a superuser's) is
-        # what the retry and discard actions need. Discarding an order's delivery can leave it
-        # never charged, so being staff is not enough.
-        return admin.ModelAdmin.has_change_permission(self, request, obj)
+    # The retry and discard actions need "change" (the bus | delivery permission, a
+    # superuser's): discarding an order's delivery can leave it never charged, so being staff
+    # is not enough.
 
     def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
         return [f.name for f in Delivery._meta.fields]

@@ -18,3 +18,8 @@ class IdempotencyKeyAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # A deleted key answers its client's retry as a new request (a checkout retried after
+        # its answer was lost would get 409 cart_not_open); keys expire on their own.
+        return False
