@@ -1,5 +1,5 @@
-"""Inventory's reactions to other apps' events. Thin and safe to run twice: each calls a
-service that checks the current state first."""
+"""Inventory's reactions to other apps' events. Thin and safe to run twice, or replayed
+later: each calls a service that checks the current state first."""
 
 import logging
 
@@ -14,18 +14,22 @@ def on_product_created(event: ProductCreated) -> None:
     """Every product gets a stock row (empty until staff adjust it), shown to shoppers only
     while the product is for sale; idempotent."""
     services.stock_create(product_id=event.product_id, sku=event.sku)
-    services.stock_set_listed(product_id=event.product_id, listed=event.status == "active")
+    services.stock_set_listed(
+        product_id=event.product_id, listed=event.status == "active", as_of=event.occurred_at
+    )
 
 
 def on_product_updated(event: ProductUpdated) -> None:
     """A draft published, or a product moved back to draft: its stock is shown, or hidden."""
     if "status" in event.changed:
-        services.stock_set_listed(product_id=event.product_id, listed=event.status == "active")
+        services.stock_set_listed(
+            product_id=event.product_id, listed=event.status == "active", as_of=event.occurred_at
+        )
 
 
 def on_product_discontinued(event: ProductDiscontinued) -> None:
     """No longer sold: its stock is staff's only."""
-    services.stock_set_listed(product_id=event.product_id, listed=False)
+    services.stock_set_listed(product_id=event.product_id, listed=False, as_of=event.occurred_at)
 
 
 def on_payment_succeeded(event: PaymentSucceeded) -> None:

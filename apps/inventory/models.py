@@ -20,6 +20,9 @@ class Stock(models.Model):
     # Whether shoppers may see it: its product is for sale. Kept in step by products' events
     # (a draft or discontinued product's stock is staff's only).
     listed = models.BooleanField(default=True)
+    # When the product event that set ``listed`` happened: an older one (replayed by an
+    # operator) does not undo a newer one.
+    listed_as_of = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -23,7 +23,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, OuterRef, Subquery, Sum, Value
+from django.db.models import F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -165,12 +165,14 @@ def stock_create(
     )
 
 
-def stock_set_listed(*, product_id: UUID, listed: bool) -> None:
+def stock_set_listed(*, product_id: UUID, listed: bool, as_of: datetime) -> None:
     """Show the product's stock to shoppers, or hide it (its product is a draft, or no longer
-    sold), as products' events say. Publishes nothing; a product without stock is a no-op."""
-    Stock.objects.filter(product_id=product_id).exclude(listed=listed).update(
-        listed=listed, updated_at=timezone.now()
-    )
+    sold), as the products' event that happened at ``as_of`` says. An event older than the
+    one that last set it changes nothing: replaying products' events puts back no old
+    status. Publishes nothing; a product without stock is a no-op."""
+    Stock.objects.filter(
+        Q(listed_as_of__isnull=True) | Q(listed_as_of__lte=as_of), product_id=product_id
+    ).update(listed=listed, listed_as_of=as_of, updated_at=timezone.now())
 
 
 @transactional

@@ -2,15 +2,18 @@
 
 from collections.abc import Callable
 from decimal import Decimal
+from io import StringIO
 from uuid import uuid4
 
 import pytest
+from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from apps.inventory import services
 from apps.inventory.models import StockMovement
 from apps.inventory.services import StockDTO
 from apps.products import services as products
+from ecommerce.bus.relay import Relay
 from tests.inventory.conftest import counters, lines, published
 
 pytestmark = pytest.mark.django_db
@@ -248,3 +251,29 @@ def test_the_ledger_costs_the_same_queries_for_any_page_size(
             )
         assert len(response.json()["results"]) == size
         assert response.json()["results"][0]["actor_email"] == "keeper@example.com"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_replayed_product_events_do_not_put_back_an_old_listing(api: APIClient) -> None:
+    # An operator replays products' events to inventory (after restoring its tables, say):
+    # each product's stock stays shown or hidden as its product's latest status says.
+    published = products.product_create(
+        sku="TENT-1", name="Tent", price=Decimal("99.00"), status="draft", initial_stock=5
+    )
+    products.product_update(product_id=published.id, status="active")
+    gone = products.product_create(sku="LAMP-1", name="Lamp", price=Decimal("20.00"))
+    products.product_discontinue(product_id=gone.id)
+    back_to_draft = products.product_create(sku="MUG-1", name="Mug", price=Decimal("9.00"))
+    products.product_update(product_id=back_to_draft.id, status="draft")
+    products.product_update(product_id=back_to_draft.id, status="active")
+    products.product_update(product_id=back_to_draft.id, status="draft")
+    shown = {p.sku: api.get(f"/api/v1/inventory/{p.id}/").status_code for p in (published, gone)}
+    assert shown == {"TENT-1": 200, "LAMP-1": 404}
+
+    for subscriber in ("inventory.create_stock", "inventory.list_stock"):
+        call_command("replay_events", "--subscriber", subscriber, stdout=StringIO())
+    Relay().drain()
+
+    assert api.get(f"/api/v1/inventory/{published.id}/").status_code == 200
+    assert api.get(f"/api/v1/inventory/{gone.id}/").status_code == 404
+    assert api.get(f"/api/v1/inventory/{back_to_draft.id}/").status_code == 404
