@@ -69,11 +69,20 @@ def token_obtain(*, email: str, password: str) -> TokenDTO:
     return TokenDTO(token=token.key, user_id=user.pk)
 
 
-def user_ensure_staff(*, email: str, password: str) -> tuple[UserDTO, bool]:
-    """Create a staff superuser unless one with this email exists. Returns (user, created)."""
+@dataclass(frozen=True, slots=True)
+class EnsuredStaff:
+    user: UserDTO
+    created: bool
+    signs_in: bool  # whether the password given signs the user in (it may have been changed)
+
+
+def user_ensure_staff(*, email: str, password: str) -> EnsuredStaff:
+    """Create a staff superuser unless a user with this email exists; an existing one is
+    left as it is, staff or not, with its own password."""
     email = normalize_email(email)
     existing = User.objects.filter(email=email).first()
     if existing is not None:
-        return _to_dto(existing), False
+        signs_in = existing.is_active and existing.check_password(password)
+        return EnsuredStaff(user=_to_dto(existing), created=False, signs_in=signs_in)
     user = User.objects.create_superuser(email=email, password=password)
-    return _to_dto(user), True
+    return EnsuredStaff(user=_to_dto(user), created=True, signs_in=True)

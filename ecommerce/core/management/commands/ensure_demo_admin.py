@@ -17,6 +17,19 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         email = os.environ.get("DEMO_ADMIN_EMAIL") or DEFAULT_EMAIL
         password = os.environ.get("DEMO_ADMIN_PASSWORD") or DEFAULT_PASSWORD
-        user, created = user_ensure_staff(email=email, password=password)
-        state = "created" if created else "exists"
-        self.stdout.write(f"Demo staff user {user.email} ({state}); password: {password}")
+        ensured = user_ensure_staff(email=email, password=password)
+        email = ensured.user.email
+        if not ensured.user.is_staff:
+            # Not a failure: `make run` goes on, and the shop works without the admin.
+            self.stderr.write(
+                f"{email} is a shopper's account, not staff: set DEMO_ADMIN_EMAIL to another "
+                "address for the demo staff user, or sign in to the admin as another staff user."
+            )
+        elif not ensured.signs_in:
+            self.stdout.write(
+                f"Demo staff user {email} (exists) does not sign in with DEMO_ADMIN_PASSWORD: "
+                "its password was changed, or it was deactivated."
+            )
+        else:
+            state = "created" if ensured.created else "exists"
+            self.stdout.write(f"Demo staff user {email} ({state}); password: {password}")
