@@ -1,9 +1,11 @@
-"""Request body parsers: DRF's, with every malformed body a 400 ``parse_error``."""
+"""Request bodies: DRF's parsers, with every malformed body a 400 ``parse_error``, and no
+field a client sends silently ignored."""
 
+from collections.abc import Mapping
 from typing import Any
 
-from rest_framework import parsers
-from rest_framework.exceptions import ParseError
+from rest_framework import parsers, serializers
+from rest_framework.exceptions import ErrorDetail, ParseError, ValidationError
 
 
 class JSONParser(parsers.JSONParser):
@@ -41,3 +43,38 @@ def _holds_lone_surrogate(data: Any) -> bool:
         elif isinstance(value, list):
             pending.extend(value)
     return False
+
+
+def no_body(request: Any) -> None:
+    """For a ``POST`` that takes no body: none, or ``{}``. A malformed body is a 400
+    ``parse_error``, and a field is a 400 ``unknown_field``; a client that sends one means
+    something by it (a refund's ``amount``), and must not have it silently ignored."""
+    data = request.data  # parses the body, if any
+    if not data:
+        return
+    refusal = ErrorDetail("This request takes no body.", code="unknown_field")
+    if isinstance(data, Mapping):
+        raise ValidationError(dict.fromkeys(data, refusal))
+    raise ValidationError(refusal)
+
+
+class KnownFieldsOnly(serializers.Serializer):
+    """An input serializer that refuses fields it does not take (400 ``unknown_field``),
+    where DRF would drop them: a client changing a field that cannot change (a product's
+    SKU) is told so rather than answered 200 with nothing changed."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = [name for name in data if name not in self.fields]
+            if unknown:
+                known = ", ".join(self.fields)
+                raise ValidationError(
+                    {
+                        name: ErrorDetail(
+                            f"Not a field this request takes (it takes: {known}).",
+                            code="unknown_field",
+                        )
+                        for name in unknown
+                    }
+                )
+        return super().to_internal_value(data)

@@ -6,6 +6,7 @@ from django.db import connection
 from django.test import Client
 from rest_framework.test import APIClient
 
+from apps.cart.models import Cart
 from ecommerce.accounts.models import User
 
 pytestmark = pytest.mark.django_db
@@ -167,3 +168,38 @@ def test_clients_over_their_rate_are_throttled(
     assert statuses == [400, 400, 429]
     response = api.post("/api/v1/auth/token", payload)
     assert response.json()["errors"][0]["code"] == "throttled"
+
+
+# POSTs that take no body: a body sent anyway is refused, with nothing changed.
+NO_BODY = [
+    pytest.param("/api/v1/carts/", id="create a cart"),
+    pytest.param("/api/v1/notifications/read-all", id="read all notifications"),
+]
+
+
+@pytest.mark.parametrize("path", NO_BODY)
+@pytest.mark.parametrize(
+    ("body", "code", "attr"),
+    [
+        pytest.param('{"oops": ', "parse_error", None, id="malformed"),
+        pytest.param('{"email": "a@example.com"}', "unknown_field", "email", id="a field"),
+        pytest.param("[1]", "unknown_field", None, id="not an object"),
+    ],
+)
+def test_a_body_sent_to_a_post_that_takes_none_is_400_and_changes_nothing(
+    user_api: APIClient, path: str, body: str, code: str, attr: str | None
+) -> None:
+    response = user_api.generic("POST", path, body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert [(e["code"], e["attr"]) for e in response.json()["errors"]] == [(code, attr)]
+    assert not Cart.objects.exists()
+
+
+@pytest.mark.parametrize("body", ["", "{}"], ids=["no body", "an empty object"])
+def test_a_post_that_takes_no_body_takes_none_or_an_empty_object(
+    user_api: APIClient, body: str
+) -> None:
+    response = user_api.generic("POST", "/api/v1/carts/", body, content_type="application/json")
+
+    assert response.status_code == 201

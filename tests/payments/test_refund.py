@@ -120,6 +120,28 @@ def test_a_refund_key_that_is_not_one_is_400_and_refunds_nothing(
     assert not FakeGatewayRequest.objects.filter(operation="refund").exists()
 
 
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        pytest.param(b'{"amount": "1.00"}', "unknown_field", id="an amount: refunds are whole"),
+        pytest.param(b'{"amount": ', "parse_error", id="malformed JSON"),
+    ],
+)
+def test_a_refund_with_a_body_is_400_and_refunds_nothing(
+    refund_api: APIClient, body: bytes, code: str
+) -> None:
+    payment = PaymentFactory(succeeded=True)
+
+    response = refund_api.generic(
+        "POST", refund_url(payment), body, content_type="application/json"
+    )
+
+    assert (response.status_code, error_code(response)) == (400, code)
+    payment.refresh_from_db()
+    assert payment.status == "succeeded"
+    assert not FakeGatewayRequest.objects.filter(operation="refund").exists()
+
+
 def test_staff_without_the_refund_permission_may_not_refund(staff_api: APIClient) -> None:
     payment = PaymentFactory(succeeded=True)
 

@@ -147,6 +147,30 @@ def test_a_name_with_a_surrogate_pair_is_text_like_any_other(staff_api: APIClien
     assert Product.objects.get().name == "Mug \U0001f600"
 
 
+@pytest.mark.parametrize("method", ["post", "patch"])
+def test_a_field_the_write_does_not_take_is_a_400_not_ignored(
+    staff_api: APIClient, method: str
+) -> None:
+    # The SKU never changes: a PATCH of it answered 200 with nothing changed.
+    product = ProductFactory(sku="TAKEN-1", name="Kettle")
+    url = "/api/v1/products/" + (f"{product.pk}/" if method == "patch" else "")
+    body = (
+        {"sku": "RENAMED-1", "colour": "red"}
+        if method == "patch"
+        else {**NEW_PRODUCT, "colour": "red"}
+    )
+
+    response = getattr(staff_api, method)(url, body, format="json")
+
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    expected = ["sku", "colour"] if method == "patch" else ["colour"]
+    assert [(e["code"], e["attr"]) for e in errors] == [("unknown_field", a) for a in expected]
+    assert "it takes: " in errors[0]["detail"]
+    assert list(Product.objects.values_list("sku", "name")) == [("TAKEN-1", "Kettle")]
+    assert product_events() == []
+
+
 def test_a_missing_price_is_required(staff_api: APIClient) -> None:
     response = staff_api.post("/api/v1/products/", {"sku": "A", "name": "A"})
 

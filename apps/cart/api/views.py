@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from apps.cart import services
 from ecommerce.common.money import money_str
+from ecommerce.common.parsers import no_body
 from ecommerce.core.idempotency import CART_TOKEN_HEADER, IDEMPOTENCY_KEY_PARAMETER, idempotent
 
 CART_TOKEN_PARAMETER = OpenApiParameter(
@@ -122,6 +123,7 @@ class CartCreateView(APIView):
         operation_id="carts_create",
     )
     def post(self, request: Request) -> Response:
+        no_body(request)
         cart = services.cart_create(user_id=caller(request)["user_id"])
         return Response({**cart_body(cart), "token": cart.token}, status=status.HTTP_201_CREATED)
 
@@ -220,5 +222,6 @@ class CartClaimView(APIView):
         ),
     )
     def post(self, request: Request, cart_id: UUID) -> Response:
+        no_body(request)
         cart = services.cart_claim(cart_id=cart_id, **caller(request))
         return Response(cart_body(cart))

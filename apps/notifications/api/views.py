@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from apps.notifications import selectors, services
 from apps.notifications.models import NotificationKind, SubscriptionKind
 from ecommerce.common.pagination import PageNumberPagination
+from ecommerce.common.parsers import no_body
 
 PAGE_PARAMETERS = [
     OpenApiParameter("page", int, description="Page number."),
@@ -89,6 +90,7 @@ class NotificationReadView(APIView):
         responses={200: NotificationOutputSerializer},
     )
     def post(self, request: Request, notification_id: UUID) -> Response:
+        no_body(request)
         notification = services.notification_mark_read(
             user_id=_user_id(request), notification_id=notification_id
         )
@@ -107,6 +109,7 @@ class NotificationReadAllView(APIView):
         responses={200: NotificationReadAllOutputSerializer},
     )
     def post(self, request: Request) -> Response:
+        no_body(request)
         marked = services.notifications_mark_all_read(user_id=_user_id(request))
         return Response(self.NotificationReadAllOutputSerializer({"marked_read": marked}).data)
 

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from apps.payments import selectors, services
 from ecommerce.common.pagination import PageNumberPagination
+from ecommerce.common.parsers import no_body
 from ecommerce.core import idempotency
 
 
@@ -111,6 +112,7 @@ class PaymentRefundView(APIView):
         responses={200: PaymentOutputSerializer},
     )
     def post(self, request: Request, payment_id: UUID) -> Response:
+        no_body(request)  # a whole refund: an amount sent must not be taken for a partial one
         key = request.headers.get(idempotency.HEADER)
         payment = services.payment_refund(
             payment_id=payment_id,

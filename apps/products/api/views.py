@@ -20,6 +20,7 @@ from apps.products.dtos import products_to_dtos
 from apps.products.models import Product, ProductStatus
 from ecommerce.common.money import money_str
 from ecommerce.common.pagination import PageNumberPagination
+from ecommerce.common.parsers import KnownFieldsOnly, no_body
 
 MAX_PRICE = services.MAX_PRICE
 
@@ -103,7 +104,7 @@ class ProductCollectionView(APIView):
 
     permission_classes = (IsStaffOrReadOnly,)
 
-    class ProductCreateInputSerializer(serializers.Serializer):
+    class ProductCreateInputSerializer(KnownFieldsOnly):
         sku = serializers.CharField(max_length=64)
         name = serializers.CharField(max_length=200)
         price = serializers.DecimalField(
@@ -178,7 +179,7 @@ class ProductDetailView(APIView):
 
     permission_classes = (IsStaffOrReadOnly,)
 
-    class ProductUpdateInputSerializer(serializers.Serializer):
+    class ProductUpdateInputSerializer(KnownFieldsOnly):
         name = serializers.CharField(max_length=200, required=False)
         description = serializers.CharField(allow_blank=True, required=False)
         category = serializers.SlugField(max_length=100, allow_null=True, required=False)
@@ -239,6 +240,7 @@ class ProductDiscontinueView(APIView):
         responses={200: ProductDetailOutputSerializer},
     )
     def post(self, request: Request, product_id: UUID) -> Response:
+        no_body(request)
         product = services.product_discontinue(product_id=product_id, actor_id=request.user.pk)
         return _product_response(product)
 
