@@ -39,7 +39,7 @@ from apps.products import services as products
 from ecommerce.bus import publish
 from ecommerce.common.db import fetch_models, lock_row, save_fields, transactional
 from ecommerce.common.errors import DomainError, NotFound
-from ecommerce.common.money import quantize
+from ecommerce.common.money import MAX_AMOUNT, quantize
 
 __all__ = [
     "MAX_LINE_QUANTITY",
@@ -113,6 +113,15 @@ class InvalidQuantity(DomainError):
     code = "invalid_quantity"
     status = 400
     default_detail = f"The quantity must be a whole number from 1 to {MAX_LINE_QUANTITY}."
+
+
+class OrderTooLarge(DomainError):
+    code = "order_too_large"
+    status = 409
+    default_detail = (
+        f"The order's total is more than one payment can be ({MAX_AMOUNT:,}); "
+        "please split it into smaller orders."
+    )
 
 
 class CheckoutInterrupted(DomainError):
@@ -510,8 +519,9 @@ def cart_checkout(
     token, move to ``checked_out``. Publishes ``CartCheckedOut``; payments takes it from there.
     Raises ``CartNotFound``, ``CartNotOpen``, ``CartEmpty``, ``InvalidCheckout`` (400),
     ``ProductUnavailable`` (409, attr = the product id: a line's product was deleted, moved to
-    draft or discontinued since it was added) and ``OutOfStock`` (409); after either 409
-    nothing is reserved and the cart stays open. Only where inventory runs apart:
+    draft or discontinued since it was added), ``OrderTooLarge`` (409: a total past what one
+    payment holds) and ``OutOfStock`` (409); after any 409 nothing is reserved and the cart
+    stays open. Only where inventory runs apart:
     ``CheckoutInterrupted`` (409) and ``ServiceUnavailable`` (503).
     """
     email = _valid_email(email)
@@ -532,6 +542,8 @@ def cart_checkout(
             # handler would have given the line.
             line.unit_price = product.price
             save_fields(line, "unit_price")
+    if _total_of(lines) > MAX_AMOUNT:
+        raise OrderTooLarge()
 
     wanted = [
         inventory.ReservationLineIn(product_id=line.product_id, quantity=line.quantity)
@@ -770,4 +782,8 @@ def _db_value(field_name: str, value: Any) -> Any:
 
 
 def _total(cart: Cart) -> Decimal:
-    return quantize(sum((line.line_total for line in cart_lines(cart_id=cart.id)), Decimal(0)))
+    return _total_of(cart_lines(cart_id=cart.id))
+
+
+def _total_of(lines: Iterable[CartLine]) -> Decimal:
+    return quantize(sum((line.line_total for line in lines), Decimal(0)))

@@ -34,7 +34,7 @@ from apps.products.models import Category, Product, ProductStatus
 from apps.products.selectors import products_by_id
 from ecommerce.bus import publish
 from ecommerce.common.errors import DomainError, NotFound
-from ecommerce.common.money import CENT
+from ecommerce.common.money import CENT, MAX_AMOUNT
 from ecommerce.remote import service_url
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ __all__ = [
     "validate_image_url",
 ]
 
-MAX_PRICE: Final = Decimal("9999999999.99")  # what the column holds (12 digits, 2 decimals)
+MAX_PRICE: Final = MAX_AMOUNT  # what the column holds (12 digits, 2 decimals)
 # A product image is fetched by shop clients: a web address, nothing else.
 validate_image_url: Final = URLValidator(
     schemes=["http", "https"], message="Enter a valid http(s) URL."

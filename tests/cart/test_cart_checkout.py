@@ -15,6 +15,7 @@ from apps.inventory.models import Reservation
 from apps.products import services as products
 from apps.products.models import Product
 from ecommerce.accounts.models import User
+from ecommerce.common.money import MAX_AMOUNT
 from tests.cart.factories import TOKEN, CartFactory, CartLineFactory, make_product
 
 pytestmark = pytest.mark.django_db
@@ -152,6 +153,31 @@ def test_a_product_no_longer_for_sale_is_refused_and_nothing_is_reserved(
     with pytest.raises(inventory.ReservationNotFound):
         inventory.reservation_get(reference=cart.id)
     assert cart_events("CartCheckedOut") == []
+
+
+def _line_of(cart: Cart, product: products.ProductDTO) -> Any:
+    return cart.lines.get(product_id=product.id)
+
+
+def test_a_total_past_what_one_payment_holds_is_refused_and_nothing_is_reserved(
+    cart_events: Events,
+) -> None:
+    # Prices go up to MAX_AMOUNT and a line to 100 units: the payment could not hold this.
+    dear, cheap = make_product(price=str(MAX_AMOUNT), stock=5), make_product(stock=5)
+    too_much = cart_with((dear, 1), (cheap, 1))
+
+    with pytest.raises(services.OrderTooLarge) as raised:
+        checkout(too_much)
+
+    assert (raised.value.code, raised.value.status) == ("order_too_large", 409)
+    assert Cart.objects.get(pk=too_much.id).status == "open"
+    with pytest.raises(inventory.ReservationNotFound):
+        inventory.reservation_get(reference=too_much.id)
+    assert cart_events("CartCheckedOut") == []
+    services.cart_remove_item(
+        cart_id=too_much.id, item_id=_line_of(too_much, cheap).id, cart_token=TOKEN
+    )
+    assert checkout(too_much).total == MAX_AMOUNT  # at most: placed
 
 
 def test_an_empty_cart_cannot_be_checked_out(cart_events: Events) -> None:
