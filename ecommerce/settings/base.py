@@ -98,8 +98,13 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
-# DATABASE_URL picks the database; without it the shop runs on an SQLite file in the project.
-DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# DATABASE_URL picks the database; without it (or empty) the shop runs on an SQLite file in
+# the project.
+DATABASES = {
+    "default": env.db_url_config(
+        env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock when a
@@ -178,8 +183,8 @@ def throttle_rate(name: str, default: str) -> str | None:
     value = env.str(name, default=default).strip()
     if value.lower() == "off":
         return None
-    # As DRF reads it: requests, a slash, a period whose first letter is s, m, h or d.
-    if not re.fullmatch(r"[1-9][0-9]*/[smhd][a-z]*", value):
+    # DRF reads only the period's first letter: "5/moment" would be per minute.
+    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", value):
         raise ImproperlyConfigured(
             f"{name} must be a rate such as 120/minute (per second, minute, hour or day) or "
             f"off, not {value!r}"

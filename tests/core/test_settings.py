@@ -14,6 +14,7 @@ PRODUCTION_ENV = {
     "ALLOWED_HOSTS": "shop.example.com",
     "PAYMENT_WEBHOOK_SECRET": "whsec-a-long-random-signing-secret",
     "PAYMENT_GATEWAY": "apps.payments.gateways.fake.FakeGateway",
+    "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{ROOT / 'db.sqlite3'}",
 }
 
 
@@ -124,7 +125,9 @@ def test_a_number_that_does_not_parse_names_its_variable(variable: str, value: s
     assert f"{variable} is not valid" in result.stderr.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize("rate", ["100", "100/fortnight", "-5/minute", "many/minute"])
+@pytest.mark.parametrize(
+    "rate", ["100", "100/fortnight", "-5/minute", "many/minute", "5/moment", "5/hours"]
+)
 def test_a_malformed_throttle_rate_is_refused_at_start(rate: str) -> None:
     # Accepted, it made every API request a 500.
     result = manage("check", env={**PRODUCTION_ENV, "THROTTLE_ANON_RATE": rate})
@@ -140,6 +143,34 @@ def test_production_settings_refuse_to_fall_back_to_the_fake_gateway() -> None:
 
     assert result.returncode != 0
     assert "PAYMENT_GATEWAY must name the payment gateway class" in result.stderr
+
+
+def test_production_settings_refuse_to_fall_back_to_the_sqlite_file() -> None:
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "DATABASE_URL"}
+
+    result = manage("check", env={**env, "DATABASE_URL": ""})
+
+    assert result.returncode != 0
+    assert "DATABASE_URL must name the database in production" in result.stderr
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k not in ("SECRET_KEY", "ALLOWED_HOSTS")}
+
+    result = manage("check", env={**env, "DEBUG": "true"})
+
+    assert result.returncode != 0
+    for problem in ("DEBUG must be off", "SECRET_KEY must be set", "ALLOWED_HOSTS must list"):
+        assert f"- {problem}" in result.stderr
+
+
+def test_production_sends_email_by_smtp_unless_told_otherwise() -> None:
+    probe = "from django.conf import settings; print(settings.EMAIL_BACKEND)"
+
+    result = manage("shell", "-c", probe, env=PRODUCTION_ENV)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "django.core.mail.backends.smtp.EmailBackend"
 
 
 def test_production_settings_refuse_to_start_without_allowed_hosts() -> None:
