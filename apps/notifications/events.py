@@ -1,6 +1,6 @@
 """The events Notifications publishes. Public: other apps subscribe to them.
 
-Every event is about one notification (aggregate type ``notification``).
+Every event is about one notification (aggregate type ``notifications``).
 """
 
 from dataclasses import dataclass

@@ -1,6 +1,6 @@
 """The events Payments publishes. Public: other apps subscribe to them.
 
-Every event is about one payment (aggregate type ``payment``); each names the cart it pays.
+Every event is about one payment (aggregate type ``payments``); each names the cart it pays.
 """
 
 from dataclasses import dataclass

@@ -58,7 +58,7 @@ class Command(BaseCommand):
             "--products",
             type=arguments.whole_number(0, 100_000),
             default=200,
-            help="How many products.",
+            help="How many products (default: %(default)s).",
         )
 
     @transaction.atomic

@@ -32,7 +32,12 @@ class Command(BaseCommand):
         start.add_argument(
             "--since", help="re-read from the messages produced at or after this time (ISO 8601)"
         )
-        parser.add_argument("--batch-size", type=arguments.batch_size, default=None)
+        parser.add_argument(
+            "--batch-size",
+            type=arguments.batch_size,
+            default=None,
+            help="messages read at a time (default: BUS_BATCH_SIZE)",
+        )
         parser.add_argument(
             "--poll", type=arguments.poll_seconds, default=None, help="seconds per poll"
         )

@@ -15,8 +15,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "ids", nargs="*", type=int, help="delivery ids (default: all that match)"
         )
-        parser.add_argument("--subscriber")
-        parser.add_argument("--type", dest="event_type")
+        parser.add_argument(
+            "--subscriber", help="only this subscriber's, e.g. payments.start_payment"
+        )
+        parser.add_argument(
+            "--type", dest="event_type", help="only this event type's, e.g. cart.CartCheckedOut"
+        )
 
     def handle(
         self,

@@ -15,7 +15,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="drain due deliveries, then exit")
-        parser.add_argument("--batch-size", type=arguments.batch_size, default=None)
+        parser.add_argument(
+            "--batch-size",
+            type=arguments.batch_size,
+            default=None,
+            help="deliveries claimed at a time (default: BUS_BATCH_SIZE)",
+        )
         parser.add_argument(
             "--poll",
             type=arguments.poll_seconds,

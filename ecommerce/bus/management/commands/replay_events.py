@@ -29,8 +29,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--type", dest="event_type", help="event type, e.g. cart.CartCheckedOut"
         )
-        parser.add_argument("--aggregate-type")
-        parser.add_argument("--aggregate-id")
+        parser.add_argument("--aggregate-type", help="only this aggregate type's, e.g. cart")
+        parser.add_argument(
+            "--aggregate-id", help="only this aggregate's (a cart's, a product's id...)"
+        )
         parser.add_argument("--since", help="occurred at or after (ISO 8601)")
         parser.add_argument("--until", help="occurred before (ISO 8601)")
         parser.add_argument("--dry-run", action="store_true", help="print what would be replayed")

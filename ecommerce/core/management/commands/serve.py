@@ -30,10 +30,22 @@ class Command(BaseCommand):
     help = "Run the web server and the background workers together until Ctrl-C or SIGTERM."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--host", default=settings.HOST)
-        parser.add_argument("--port", type=arguments.whole_number(1, 65_535), default=settings.PORT)
         parser.add_argument(
-            "--workers", type=arguments.whole_number(1, 64), default=settings.WEB_CONCURRENCY
+            "--host",
+            default=settings.HOST,
+            help="address to listen on (default: HOST, %(default)s)",
+        )
+        parser.add_argument(
+            "--port",
+            type=arguments.whole_number(1, 65_535),
+            default=settings.PORT,
+            help="port to listen on (default: PORT, %(default)s)",
+        )
+        parser.add_argument(
+            "--workers",
+            type=arguments.whole_number(1, 64),
+            default=settings.WEB_CONCURRENCY,
+            help="gunicorn worker processes (default: WEB_CONCURRENCY, %(default)s)",
         )
 
     def handle(self, *args: Any, host: str, port: int, workers: int, **options: Any) -> None:
