@@ -33,7 +33,7 @@ class ProductDTO:
 
 @dataclass(frozen=True, slots=True)
 class CategoryDTO:
-    id: int
+    id: UUID
     name: str
     slug: str
     parent: str | None  # the parent category's slug

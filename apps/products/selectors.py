@@ -154,11 +154,11 @@ def product_list(*, filters: Mapping[str, Any] | None = None, staff: bool = Fals
     return filterset.qs
 
 
-def category_subtree_ids(*, slug: str) -> list[int]:
+def category_subtree_ids(*, slug: str) -> list[UUID]:
     """The ids of the category with ``slug`` and of every category below it, in one query.
     Empty for an unknown slug.
     """
-    children: dict[int | None, list[int]] = {}
+    children: dict[UUID | None, list[UUID]] = {}
     root = None
     for pk, parent_id, category_slug in Category.objects.values_list("pk", "parent_id", "slug"):
         children.setdefault(parent_id, []).append(pk)

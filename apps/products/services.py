@@ -374,7 +374,7 @@ def category_create(*, name: str, slug: str = "", parent: str | None = None) -> 
 @transaction.atomic
 def category_update(
     *,
-    category_id: int,
+    category_id: UUID,
     name: str | _Unset = UNSET,
     slug: str | _Unset = UNSET,
     parent: str | _Unset | None = UNSET,

@@ -266,8 +266,8 @@ def test_categories_are_listed_by_name_with_their_parent(api: APIClient) -> None
 
     assert response.status_code == 200
     assert response.json()["results"] == [
-        {"id": home.pk, "name": "Home", "slug": "home", "parent": None},
-        {"id": kitchen.pk, "name": "Kitchen", "slug": "kitchen", "parent": "home"},
+        {"id": str(home.pk), "name": "Home", "slug": "home", "parent": None},
+        {"id": str(kitchen.pk), "name": "Kitchen", "slug": "kitchen", "parent": "home"},
     ]
 
 

@@ -249,7 +249,7 @@ class ProductDiscontinueView(APIView):
 
 
 class CategoryOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = serializers.UUIDField()
     name = serializers.CharField()
     slug = serializers.SlugField()
     # The serializer metaclass takes declared fields off the class, so this does not shadow
