@@ -712,7 +712,12 @@ def payment_apply_webhook(*, body: bytes, headers: Mapping[str, str]) -> Webhook
                 detail=detail,
             )
         elif event.type == "charge.refunded":
-            applied = _refund(payment, reference=event.reference, detail=detail)
+            applied = _refund(
+                payment,
+                reference=event.reference,
+                detail=detail,
+                settled_by_hand=_left_to_a_person(payment),
+            )
     return WebhookOutcomeDTO(
         gateway_event_id=event.id,
         payment_id=payment.id,
@@ -737,7 +742,19 @@ def _may_fit_later(payment: Payment, event_type: str) -> bool:
     if event_type != "charge.refunded":
         return False
     return payment.status == Status.PENDING or (
-        payment.status == Status.FAILED and payment.refund_owed_since is None
+        payment.status == Status.FAILED
+        and payment.refund_owed_since is None
+        and not _left_to_a_person(payment)
+    )
+
+
+def _left_to_a_person(payment: Payment) -> bool:
+    """A failed payment whose charge took money anyway, and whose refund the gateway declined
+    for good: a person refunds it at the gateway, whose ``charge.refunded`` then fits."""
+    return (
+        payment.status == Status.FAILED
+        and payment.refund_owed_since is None
+        and PaymentEvent.objects.filter(payment=payment, kind=Kind.REFUND_DECLINED).exists()
     )
 
 
@@ -813,9 +830,14 @@ def _fail(
     return True
 
 
-def _refund(payment: Payment, *, reference: str, detail: dict[str, Any]) -> bool:
+def _refund(
+    payment: Payment, *, reference: str, detail: dict[str, Any], settled_by_hand: bool = False
+) -> bool:
+    """``settled_by_hand``: a failed payment with no refund owed any more (the gateway declined
+    it) is refunded too: a person made the refund at the gateway."""
     # A staff refund's actor and key were recorded with its debt (``_owe_staff_refund``).
-    changed = Payment.objects.filter(_REFUNDABLE, pk=payment.pk).update(
+    refundable = _REFUNDABLE | Q(status=Status.FAILED) if settled_by_hand else _REFUNDABLE
+    changed = Payment.objects.filter(refundable, pk=payment.pk).update(
         status=Status.REFUNDED, refund_reference=reference, updated_at=timezone.now()
     )
     if changed:

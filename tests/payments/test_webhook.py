@@ -9,7 +9,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from apps.payments.gateways import signing
+from apps.payments.gateways import RefundResult, signing
+from apps.payments.gateways.fake import FakeGateway
 from apps.payments.models import Payment, PaymentEvent
 from ecommerce.bus.models import OutboxEvent
 from tests.cart.factories import make_product
@@ -221,6 +222,36 @@ def test_a_refund_webhook_that_overtakes_its_charge_webhook_is_applied_when_sent
     assert list(
         PaymentEvent.objects.filter(payment=payment).values_list("kind", "gateway_event_id")
     ) == [("webhook", "evt_1"), ("succeeded", None), ("webhook", "evt_2"), ("refunded", None)]
+
+
+class DecliningRefundsGateway(FakeGateway):
+    def refund(self, **kwargs: Any) -> RefundResult:
+        return RefundResult(reference="", succeeded=False, failure_code="charge_disputed")
+
+
+def test_a_refund_made_by_hand_after_the_gateway_declined_the_owed_one_is_recorded(
+    api: APIClient, settings: Any
+) -> None:
+    # The charge landed after the shop gave up: owed back, but the gateway declined the
+    # refund for good, so a person refunds it at the gateway, which then reports it.
+    settings.PAYMENT_GATEWAY = f"{__name__}.DecliningRefundsGateway"
+    payment = PaymentFactory(failed=True, failure_code="gateway_unavailable")
+    late = post(
+        api,
+        body := body_for(payment, "charge.succeeded", "evt_late", reference="ch_late"),
+        signing.sign(body, secret=SECRET),
+    )
+    assert late.json()["result"] == "applied"
+    payment.refresh_from_db()
+    assert (payment.status, payment.refund_owed_since) == ("failed", None)
+
+    refund = body_for(payment, "charge.refunded", "evt_refund", reference="re_by_hand")
+    by_hand = post(api, refund, signing.sign(refund, secret=SECRET))
+
+    assert (by_hand.status_code, by_hand.json()["result"]) == (200, "applied")
+    payment.refresh_from_db()
+    assert (payment.status, payment.refund_reference) == ("refunded", "re_by_hand")
+    assert [p["payment_id"] for p in published("payments.PaymentRefunded")] == [str(payment.id)]
 
 
 def test_an_event_about_an_unknown_payment_is_ignored(api: APIClient) -> None:
