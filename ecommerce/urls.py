@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from ecommerce.core.views import HealthView, api_not_found
+from ecommerce.core.views import HealthView, admin_sign_in, api_not_found
 
 api_v1: list[URLPattern | URLResolver] = [
     path("health", HealthView.as_view(), name="health"),
@@ -21,6 +21,7 @@ api_internal: list[URLPattern | URLResolver] = [
 ]
 
 urlpatterns = [
+    path("admin/login/", admin_sign_in, name="admin-sign-in"),  # before the admin's own
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -1,5 +1,9 @@
-"""Health check, and Django's own error pages answering in the API's error shape under /api/."""
+"""Health check, Django's own error pages answering in the API's error shape under /api/,
+and the admin's sign-in page with its attempts limited."""
 
+from typing import Any, cast
+
+from django.contrib import admin
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.views import defaults
@@ -8,6 +12,7 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from ecommerce.bus import operations
@@ -75,3 +80,31 @@ class HealthView(APIView):
             body = {"status": "error", "database": "ok", "bus": f"error: {exc.__class__.__name__}"}
             return Response(body, status=503)
         return Response({"status": "ok", "database": "ok", "bus": backlog})
+
+
+class _AdminSignInThrottle(SimpleRateThrottle):
+    """The API's sign-in limit (``THROTTLE_AUTH_RATE``, per client address), counted apart."""
+
+    scope = "auth"
+
+    def get_cache_key(self, request: Any, view: Any) -> str:
+        return self.cache_format % {"scope": "admin-sign-in", "ident": self.get_ident(request)}
+
+
+def admin_sign_in(request: HttpRequest) -> HttpResponse:
+    """The admin's sign-in page, with its attempts limited as the API's are: the admin signs
+    in staff, whose passwords are worth guessing most."""
+    if request.method == "POST":
+        throttle = _AdminSignInThrottle()
+        # DRF's throttle, outside a DRF view: its key needs the client's address only.
+        if not throttle.allow_request(Request(request), cast(APIView, None)):
+            wait = throttle.wait()
+            retry_after = f"{int(wait) + 1}" if wait is not None else "60"
+            response = HttpResponse(
+                f"Too many sign-in attempts. Try again in {retry_after} seconds.",
+                status=429,
+                content_type="text/plain",
+            )
+            response["Retry-After"] = retry_after
+            return response
+    return admin.site.login(request)

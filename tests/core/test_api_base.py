@@ -1,10 +1,12 @@
 """The API's frame: health, the one error shape, OpenAPI, static admin."""
 
 import pytest
+from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from rest_framework.test import APIClient
+from rest_framework.throttling import SimpleRateThrottle
 
 from apps.cart.models import Cart
 from ecommerce.accounts.models import User
@@ -203,3 +205,21 @@ def test_a_post_that_takes_no_body_takes_none_or_an_empty_object(
     response = user_api.generic("POST", "/api/v1/carts/", body, content_type="application/json")
 
     assert response.status_code == 201
+
+
+def test_admin_sign_in_attempts_are_limited_like_the_apis(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cache.clear()
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"auth": "3/minute"})
+    User.objects.create_superuser(email="boss@example.com", password="a-long-passphrase")
+    client = Client()
+    guess = {"username": "boss@example.com", "password": "wrong", "next": "/admin/"}
+
+    answers = [client.post("/admin/login/", guess).status_code for _ in range(4)]
+    right = client.post("/admin/login/", {**guess, "password": "a-long-passphrase"})
+
+    assert answers == [200, 200, 200, 429]  # the form again with its error, then no more
+    assert right.status_code == 429  # not even the right password, until the minute is over
+    assert int(right["Retry-After"]) > 0
+    assert client.get("/admin/login/").status_code == 200  # the page itself is always shown
