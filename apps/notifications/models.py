@@ -80,8 +80,10 @@ class Notification(models.Model):
                 name="notification_once_per_event_and_recipient",
             ),
             models.CheckConstraint(
+                # In-app, the recipient is the user's id: it stays when the account is
+                # deleted (the row's user becomes null, as an email's does).
                 condition=(
-                    Q(channel="in_app", user__isnull=False) | (Q(channel="email") & ~Q(email=""))
+                    (Q(channel="in_app") & ~Q(recipient="")) | (Q(channel="email") & ~Q(email=""))
                 ),
                 name="notification_channel_has_a_recipient",
             ),

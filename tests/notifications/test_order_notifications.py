@@ -289,3 +289,19 @@ def test_a_refund_to_an_anonymous_customer_is_an_email_only() -> None:
 
     assert notifications() == [("refund_issued", "email", "ann@example.com", "sent")]
     assert len(mail.outbox) == 1
+
+
+def test_a_customer_who_had_in_app_notifications_can_still_delete_their_account(
+    ann: User,
+) -> None:
+    # Every signed-in order leaves an in-app notification; its row must not block deleting
+    # the account (the admin's delete, for one).
+    deliver(checkout_event(user_id=ann.pk))
+    ann_id = str(ann.pk)
+    assert ("order_received", "in_app", ann_id, "sent") in notifications()
+
+    ann.delete()
+
+    assert not User.objects.filter(email="ann@example.com").exists()
+    left = Notification.objects.values_list("channel", "user_id", "recipient")
+    assert sorted(left) == [("email", None, "ann@example.com"), ("in_app", None, ann_id)]
