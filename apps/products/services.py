@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from apps.products.http_client import ProductsClient
 
 __all__ = [
+    "LOOKUP_BATCH",
     "MAX_PRICE",
     "UNSET",
     "CategoryDTO",
@@ -65,6 +66,8 @@ __all__ = [
 ]
 
 MAX_PRICE: Final = MAX_AMOUNT  # what the column holds (12 digits, 2 decimals)
+# Products one lookup over HTTP asks about at most (products apart: docs/SPLITTING.md).
+LOOKUP_BATCH: Final = 1_000
 # A product image is fetched by shop clients: a web address, nothing else.
 validate_image_url: Final = URLValidator(
     schemes=["http", "https"], message="Enter a valid http(s) URL."

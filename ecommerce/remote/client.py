@@ -5,14 +5,17 @@ sends the arguments, turns the JSON back into the DTO and tells which error code
 its domain exceptions. What this module adds is the same for every app:
 
 - one ``httpx.Client`` per base URL for the whole process, so connections are reused;
-- a timeout per attempt (``SERVICE_TIMEOUT_SECONDS``);
+- a timeout per attempt (``SERVICE_TIMEOUT_SECONDS``): for the connection, for the answer to
+  begin, and for the whole answer to arrive, so a service trickling its body cannot hold
+  the caller (and the row locks of its transaction) for longer;
 - retries with exponential backoff and equal jitter (``SERVICE_RETRIES``,
   ``SERVICE_BACKOFF_SECONDS``) for calls that are safe to repeat: reads, and writes that are
   idempotent by key. Any other call is retried only when the connection was never made
   (nothing was sent);
 - the error shape back into exceptions: a domain ``code`` into the app's exception class;
   no answer, a 5xx or a timeout into ``ServiceUnavailable`` (503); anything else (a wrong
-  token, a URL that is not the app's internal API) into ``ServiceCallFailed`` (502).
+  token, a URL that is not the app's internal API, a 2xx that does not come from the app or
+  is not JSON) into ``ServiceCallFailed`` (502).
 """
 
 import logging
@@ -87,13 +90,7 @@ class ServiceClient:
         attempts = 1 + max(settings.SERVICE_RETRIES, 0)
         for attempt in range(1, attempts + 1):
             try:
-                response = _http_client(self.base_url).request(
-                    method,
-                    url,
-                    json=body,
-                    headers={"Authorization": f"{AUTH_SCHEME} {settings.SERVICE_TOKEN}"},
-                    timeout=settings.SERVICE_TIMEOUT_SECONDS,
-                )
+                response = self._send(method, url, body)
             except httpx.TransportError as exc:
                 # No connection means nothing was sent, so any call may go again; once the
                 # request may have arrived, only a call that is safe to repeat goes again.
@@ -101,7 +98,7 @@ class ServiceClient:
                 problem = f"no answer ({type(exc).__name__})"
             else:
                 if response.is_success:
-                    return response.json()
+                    return self._answer(response)
                 if response.status_code < 500:
                     raise self._error(response, {**self.errors, **(errors or {})})
                 retry = idempotent and response.status_code in _RETRYABLE_STATUS
@@ -113,6 +110,45 @@ class ServiceClient:
                 raise ServiceUnavailable(f"The {self.app} service is not available ({problem}).")
             time.sleep(backoff_seconds(attempt))
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _send(self, method: str, url: str, body: Any) -> httpx.Response:
+        """One attempt, its body read in full within ``SERVICE_TIMEOUT_SECONDS`` (httpx's own
+        timeout bounds each read, not their sum)."""
+        timeout = settings.SERVICE_TIMEOUT_SECONDS
+        deadline = time.monotonic() + timeout
+        request = _http_client(self.base_url).build_request(
+            method,
+            url,
+            json=body,
+            headers={"Authorization": f"{AUTH_SCHEME} {settings.SERVICE_TOKEN}"},
+            timeout=timeout,
+        )
+        streamed = _http_client(self.base_url).send(request, stream=True)
+        try:
+            chunks = []
+            for chunk in streamed.iter_raw():  # as sent: the new response decodes it
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout("the answer took too long to arrive", request=request)
+        finally:
+            streamed.close()
+        return httpx.Response(
+            streamed.status_code,
+            headers=streamed.headers,
+            content=b"".join(chunks),
+            request=request,
+        )
+
+    def _answer(self, response: httpx.Response) -> Any:
+        where = f"{response.request.method} {response.request.url}"
+        if response.headers.get(APP_HEADER) != self.app:
+            logger.error("%s: %d, not from %s", where, response.status_code, self.app)
+            raise ServiceCallFailed(f"The {self.app} service URL does not lead to its API.")
+        try:
+            return response.json()
+        except ValueError as exc:
+            logger.error("%s: %d, not JSON", where, response.status_code)
+            raise ServiceCallFailed(f"The {self.app} service answered with no JSON.") from exc
 
     def _error(self, response: httpx.Response, errors: ErrorClasses) -> DomainError:
         where = f"{response.request.method} {response.request.url}"

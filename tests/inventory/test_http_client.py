@@ -3,6 +3,7 @@ running this project: the same DTOs and the same domain errors as in-process."""
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 from uuid import uuid4
 
 import httpx
@@ -187,6 +188,30 @@ def test_internal_endpoints_refuse_callers_without_the_service_token(
     assert response.json()["errors"][0]["code"] == "permission_denied"
     assert counters(mug.product_id) == (5, 0)
     assert not Reservation.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "ttl_seconds", [1e12, 366 * 86_400 + 1], ids=["past the calendar", "a year and a second"]
+)
+def test_a_reservation_asked_over_http_to_last_too_long_is_400(
+    stocked: Callable[..., StockDTO], over_http: OverHttp, settings: Any, ttl_seconds: float
+) -> None:
+    mug = stocked(5)
+    url = over_http("inventory")
+
+    response = httpx.post(
+        f"{url}/api/internal/inventory/reservations",
+        json={
+            "reference": str(uuid4()),
+            "lines": [{"product_id": str(mug.product_id), "quantity": 2}],
+            "ttl_seconds": ttl_seconds,
+        },
+        headers={"Authorization": f"Service {settings.SERVICE_TOKEN}"},
+    )
+
+    assert response.status_code == 400  # the date overflowed: a 500
+    assert response.json()["errors"][0]["attr"] == "ttl_seconds"
+    assert counters(mug.product_id) == (5, 0)
 
 
 def test_internal_endpoints_are_not_in_the_public_schema(over_http: OverHttp) -> None:

@@ -38,6 +38,20 @@ def test_products_over_http_are_the_same_dtos_as_in_process(
     assert services.product_get_many(product_ids=[]) == {}
 
 
+def test_a_lookup_of_more_products_than_one_call_takes_is_made_in_batches(
+    over_http: OverHttp,
+) -> None:
+    # A cart may hold more lines than one internal lookup takes (LOOKUP_BATCH): in one
+    # process that is one query, over HTTP it was a 400 turned ServiceCallFailed.
+    mug = make_product(stock=3)
+    ids = [mug.id, *(uuid4() for _ in range(services.LOOKUP_BATCH))]
+    here = services.product_get_many(product_ids=ids)
+
+    over_http("products")
+
+    assert services.product_get_many(product_ids=ids) == here == {mug.id: here[mug.id]}
+
+
 def test_an_unknown_product_over_http_is_product_not_found(over_http: OverHttp) -> None:
     over_http("products")
 

@@ -24,7 +24,8 @@ class Behaviour:
     failures_reach_target: bool = False  # the failing requests are proxied first (lost answers)
     delay: float = 0.0  # every request waits this long first
     target: str = ""  # proxy to this base URL ...
-    answer: tuple[int, dict[str, str], Any] = (200, {}, {})  # ... or answer this
+    answer: tuple[int, dict[str, str], Any] = (200, {}, {})  # ... or answer this (bytes as is)
+    trickle: float = 0.0  # the answer's body goes one byte at a time, this many seconds apart
     seen: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -60,7 +61,8 @@ def misbehaving_server(behaviour: Behaviour) -> Iterator[str]:
                 self.send(answer.status_code, dict(answer.headers), answer.content)
             else:
                 status, headers, payload = behaviour.answer
-                self.send(status, headers, json.dumps(payload).encode())
+                raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self.send(status, headers, raw)
 
         def send(self, status: int, headers: dict[str, str], content: bytes) -> None:
             # The client may have stopped waiting (the timeout tests).
@@ -75,7 +77,14 @@ def misbehaving_server(behaviour: Behaviour) -> Iterator[str]:
                     self.send_header(name, value)
             self.send_header("Content-Length", str(len(content)))
             self.end_headers()
-            self.wfile.write(content)
+            if not behaviour.trickle:
+                self.wfile.write(content)
+                return
+            self.wfile.flush()
+            for i in range(len(content)):
+                time.sleep(behaviour.trickle)
+                self.wfile.write(content[i : i + 1])
+                self.wfile.flush()
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -128,6 +128,41 @@ def test_a_service_slower_than_the_timeout_is_unavailable(
     assert wait_until(lambda: len(slow.seen) == 2, timeout=2)  # both attempts reached it
 
 
+def test_an_answer_trickling_in_longer_than_the_timeout_is_unavailable(
+    through: Callable[..., Any], settings: SettingsWrapper
+) -> None:
+    # httpx's timeout bounds each read: a byte every 0.1 s kept a 0.3 s timeout waiting 4 s,
+    # and a checkout waiting on it kept the cart's row locked.
+    settings.SERVICE_TIMEOUT_SECONDS = 0.3
+    settings.SERVICE_RETRIES = 0
+    trickling = Behaviour(answer=(200, {APP_HEADER: "products"}, [" "] * 10), trickle=0.1)
+    through("products", trickling)
+    started = time.monotonic()
+
+    with pytest.raises(ServiceUnavailable):
+        products.product_get_many(product_ids=[uuid4()])
+
+    assert time.monotonic() - started < 2.0  # the answer's 50 bytes take 5 s
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        pytest.param({"Content-Type": "application/json"}, [], id="not from the app"),
+        pytest.param({APP_HEADER: "products"}, b"<html>sign in</html>", id="not JSON"),
+    ],
+)
+def test_a_success_that_is_not_the_apps_answer_is_a_failed_call(
+    through: Callable[..., Any], headers: dict[str, str], body: Any
+) -> None:
+    # An empty list from a wrong server at a wrong URL read as "no such products" (a checkout
+    # would say product_unavailable); a proxy's HTML page was a JSONDecodeError.
+    through("products", Behaviour(answer=(200, headers, body)))
+
+    with pytest.raises(ServiceCallFailed):
+        products.product_get_many(product_ids=[uuid4()])
+
+
 def test_a_service_nobody_listens_for_is_unavailable(settings: SettingsWrapper) -> None:
     settings.SERVICE_URLS = {"inventory": "http://127.0.0.1:9"}  # the discard port: refused
 

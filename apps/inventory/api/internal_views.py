@@ -78,7 +78,8 @@ class ReservationCreateView(InventoryInternalView):
     class InternalReservationCreateInputSerializer(serializers.Serializer):
         reference = serializers.UUIDField()
         lines = InternalReservationLineInputSerializer(many=True)
-        ttl_seconds = serializers.FloatField(min_value=1, allow_null=True)
+        # Up to a year: far past any hold, short of the calendar's end.
+        ttl_seconds = serializers.FloatField(min_value=1, max_value=366 * 86_400, allow_null=True)
         renewing_expires_at = serializers.DateTimeField(allow_null=True, default=None)
 
     def post(self, request: Request) -> Response:

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from apps.products import services
 from ecommerce.remote.views import InternalAPIView, dto_response
 
-MAX_LOOKUP_IDS = 1_000
+MAX_LOOKUP_IDS = services.LOOKUP_BATCH
 
 
 class ProductsInternalView(InternalAPIView):
