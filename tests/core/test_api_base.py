@@ -1,5 +1,7 @@
 """The API's frame: health, the one error shape, OpenAPI, static admin."""
 
+from typing import Any
+
 import pytest
 from django.core.cache import cache
 from django.core.management import call_command
@@ -196,6 +198,17 @@ def test_a_body_sent_to_a_post_that_takes_none_is_400_and_changes_nothing(
     assert response.status_code == 400
     assert [(e["code"], e["attr"]) for e in response.json()["errors"]] == [(code, attr)]
     assert not Cart.objects.exists()
+
+
+def test_a_session_form_posting_only_its_csrf_token_sends_no_body(make_user: Any) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(make_user("ann@example.com"))
+    client.cookies["csrftoken"] = token = "a" * 32
+
+    response = client.post("/api/v1/carts/", {"csrfmiddlewaretoken": token})
+
+    assert response.status_code == 201, response.content
+    assert Cart.objects.count() == 1
 
 
 @pytest.mark.parametrize("body", ["", "{}"], ids=["no body", "an empty object"])
