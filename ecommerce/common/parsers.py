@@ -62,12 +62,19 @@ def no_body(request: Any) -> None:
 
 class KnownFieldsOnly(serializers.Serializer):
     """An input serializer that refuses fields it does not take (400 ``unknown_field``),
-    where DRF would drop them: a client changing a field that cannot change (a product's
-    SKU) is told so rather than answered 200 with nothing changed."""
+    where DRF would drop them: a typo, or a field this request cannot change, is told so
+    rather than answered 200 with nothing changed.
+
+    ``echoed``: fields of the resource as read that a client may send back with its change
+    (a PATCH of the body it got, one field edited); they are dropped, and the view checks
+    that they were sent unchanged where that matters.
+    """
+
+    echoed: frozenset[str] = frozenset()
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
-            unknown = [name for name in data if name not in self.fields]
+            unknown = [name for name in data if name not in self.fields and name not in self.echoed]
             if unknown:
                 known = ", ".join(self.fields)
                 raise ValidationError(

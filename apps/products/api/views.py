@@ -11,6 +11,7 @@ from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers, status
+from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -180,6 +181,8 @@ class ProductDetailView(APIView):
     permission_classes = (IsStaffOrReadOnly,)
 
     class ProductUpdateInputSerializer(KnownFieldsOnly):
+        echoed = frozenset(ProductDetailOutputSerializer().fields)
+
         name = serializers.CharField(max_length=200, required=False)
         description = serializers.CharField(allow_blank=True, required=False)
         category = serializers.SlugField(max_length=100, allow_null=True, required=False)
@@ -215,6 +218,11 @@ class ProductDetailView(APIView):
     def patch(self, request: Request, product_id: UUID) -> Response:
         data = self.ProductUpdateInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
+        sent_sku = data.initial_data.get("sku")  # a mapping: the serializer took it
+        if sent_sku is not None and sent_sku != services.product_get(product_id=product_id).sku:
+            raise ValidationError(
+                {"sku": ErrorDetail("A product's SKU never changes.", code="sku_immutable")}
+            )
         fields: dict[str, Any] = dict(data.validated_data)
         price = fields.pop("price", None)
         actor_id = request.user.pk
