@@ -22,13 +22,17 @@ def on_product_created(event: ProductCreated) -> None:
 def on_product_updated(event: ProductUpdated) -> None:
     """A draft published, or a product moved back to draft: its stock is shown, or hidden."""
     if "status" in event.changed:
+        # The row too, if ``create_stock`` has not made it yet (it is another subscriber, so
+        # it may run later, retried): its older ProductCreated then changes nothing.
+        services.stock_create(product_id=event.product_id, sku=event.sku)
         services.stock_set_listed(
             product_id=event.product_id, listed=event.status == "active", as_of=event.occurred_at
         )
 
 
 def on_product_discontinued(event: ProductDiscontinued) -> None:
-    """No longer sold: its stock is staff's only."""
+    """No longer sold: its stock is staff's only (the row made first if need be, as above)."""
+    services.stock_create(product_id=event.product_id, sku=event.sku)
     services.stock_set_listed(product_id=event.product_id, listed=False, as_of=event.occurred_at)
 
 

@@ -4,6 +4,7 @@ order per subscriber only, so an older event one subscriber retries late must no
 newer one another subscriber applied."""
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -56,3 +57,33 @@ def test_a_publish_retried_after_the_discontinuation_does_not_list_the_stock_aga
 
     assert Stock.objects.get(product_id=draft.id).listed is False
     assert api.get(f"/api/v1/inventory/{draft.id}/").status_code == 404
+
+
+def test_a_publish_applied_before_the_late_create_stock_is_not_undone_by_it(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No initial stock: the row is made by inventory.create_stock. That delivery fails
+    # once; meanwhile list_stock applies the publish (to no row, it used to: nothing kept),
+    # and the retried ProductCreated (draft) must not hide an active product.
+    settings.BUS_EAGER = False
+    real = inventory_handlers.services.stock_create
+    calls = {"n": 0}
+
+    def flaky(**kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("database hiccup")
+        return real(**kwargs)
+
+    monkeypatch.setattr(inventory_handlers.services, "stock_create", flaky)
+    draft = products.product_create(
+        sku="TENT-1", name="Tent", price=Decimal("99.00"), status="draft"
+    )
+    Relay().drain()
+    products.product_update(product_id=draft.id, status="active")
+    Relay().drain()
+    Delivery.objects.filter(status="pending").update(next_attempt_at=timezone.now() - timedelta(1))
+    Relay().drain()
+    assert not Delivery.objects.exclude(status="delivered").exists()
+
+    assert Stock.objects.get(product_id=draft.id).listed is True
