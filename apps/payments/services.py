@@ -580,11 +580,14 @@ def payment_refund(
             _refund(payment, reference=result.reference, detail=detail)
         return to_dto(_load(payment_id))
     with transaction.atomic():
-        declined = _refund_declined(payment, result, detail=detail)
-    if declined:  # else it was refunded meanwhile (a webhook): the row says so
+        _refund_declined(payment, result, detail=detail)
+    # Declined, unless it was refunded meanwhile (a webhook): the row says which. A decline
+    # that another request (or the sweep) recorded first is still this request's answer.
+    now = _load(payment_id)
+    if now.status != Status.REFUNDED:
         reason = f" ({result.failure_reason})" if result.failure_reason else ""
         raise RefundDeclined(f"The payment provider declined the refund{reason}; nothing changed.")
-    return to_dto(_load(payment_id))
+    return to_dto(now)
 
 
 def _asked_to_refund(payment: Payment, *, actor: str | None, idempotency_key: str) -> bool:
@@ -836,7 +839,7 @@ def _refund(
     """``settled_by_hand``: a failed payment with no refund owed any more (the gateway declined
     it) is refunded too: a person made the refund at the gateway."""
     # A staff refund's actor and key were recorded with its debt (``_owe_staff_refund``).
-    refundable = _REFUNDABLE | Q(status=Status.FAILED) if settled_by_hand else _REFUNDABLE
+    refundable = (_REFUNDABLE | Q(status=Status.FAILED)) if settled_by_hand else _REFUNDABLE
     changed = Payment.objects.filter(refundable, pk=payment.pk).update(
         status=Status.REFUNDED, refund_reference=reference, updated_at=timezone.now()
     )
