@@ -44,5 +44,22 @@ def test_categories_get_uuids_and_keep_their_parents_and_products() -> None:
             "L-1": "outdoors",
             "C-1": None,
         }
+        # And back again: the categories and their links, with integer ids.
+        back = migrate(BEFORE)
+        Category, Product = (
+            back.get_model("products", "Category"),
+            back.get_model("products", "Product"),
+        )
+        assert sorted(Category.objects.values_list("slug", "parent__slug")) == [
+            ("camping", "outdoors"),
+            ("mugs", None),
+            ("outdoors", None),
+        ]
+        assert all(isinstance(pk, int) for pk in Category.objects.values_list("pk", flat=True))
+        assert dict(Product.objects.values_list("sku", "category__slug")) == {
+            "T-1": "camping",
+            "L-1": "outdoors",
+            "C-1": None,
+        }
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

@@ -26,6 +26,21 @@ def copy_categories(apps, schema_editor):  # type: ignore[no-untyped-def]
         Product.objects.filter(category_id=old_id).update(new_category=copy)
 
 
+def copy_categories_back(apps, schema_editor):  # type: ignore[no-untyped-def]
+    """Migrating back to 0001: the same categories, links and all, with integer ids again."""
+    Category = apps.get_model("products", "Category")
+    NewCategory = apps.get_model("products", "CategoryByUUID")
+    Product = apps.get_model("products", "Product")
+    copies = {
+        new.pk: Category.objects.create(name=new.name, slug=new.slug)
+        for new in NewCategory.objects.all()
+    }
+    for new in NewCategory.objects.exclude(parent=None):
+        Category.objects.filter(pk=copies[new.pk].pk).update(parent=copies[new.parent_id])
+    for new_id, copy in copies.items():
+        Product.objects.filter(new_category_id=new_id).update(category=copy)
+
+
 class Migration(migrations.Migration):
     dependencies = [("products", "0001_initial")]
 
@@ -65,7 +80,7 @@ class Migration(migrations.Migration):
                 to="products.categorybyuuid",
             ),
         ),
-        migrations.RunPython(copy_categories, migrations.RunPython.noop),
+        migrations.RunPython(copy_categories, copy_categories_back),
         migrations.RemoveField("product", "category"),
         migrations.DeleteModel("Category"),
         migrations.RenameModel("CategoryByUUID", "Category"),
