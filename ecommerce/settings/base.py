@@ -184,7 +184,7 @@ def throttle_rate(name: str, default: str) -> str | None:
     if value.lower() == "off":
         return None
     # DRF reads only the period's first letter: "5/moment" would be per minute.
-    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+    if not re.fullmatch(r"[1-9][0-9]*/(s|secs?|seconds?|m|mins?|minutes?|h|hours?|d|days?)", value):
         raise ImproperlyConfigured(
             f"{name} must be a rate such as 120/minute (per second, minute, hour or day) or "
             f"off, not {value!r}"
