@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 from django.core.cache import cache
 from rest_framework.authtoken.models import Token
@@ -31,12 +33,15 @@ def test_the_token_authenticates_later_requests(api: APIClient, ada: User) -> No
     ["\x00", "a" * 39 + "\x00", "A" * 40, "not-a-token", "a" * 41],
     ids=["NUL", "NUL at the end", "upper case", "junk", "too long"],
 )
-def test_a_key_that_cannot_be_a_token_is_401(api: APIClient, ada: User, key: str) -> None:
+def test_a_key_that_cannot_be_a_token_is_401_without_a_query(
+    api: APIClient, ada: User, key: str, django_assert_num_queries: Any
+) -> None:
     # PostgreSQL refuses a NUL in a query: asked about it, the lookup was a 500.
     Token.objects.create(user=ada, key="a" * 40)
     api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
 
-    response = api.get("/api/v1/notifications/")
+    with django_assert_num_queries(0):
+        response = api.get("/api/v1/notifications/")
 
     assert response.status_code == 401
     assert response.json()["errors"][0]["code"] == "authentication_failed"
