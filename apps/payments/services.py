@@ -52,6 +52,7 @@ from ecommerce.common.db import (
     fetch_models,
     insert_row,
     insert_unless_exists,
+    lock_name,
     transactional,
     update_if,
 )
@@ -551,11 +552,8 @@ def payment_refund(
     for good: the debt is cleared again, the payment stays succeeded, nothing is published.
     """
     payment = _load(payment_id)
-    if (
-        idempotency_key
-        and Payment.objects.filter(refunded_by=actor_id, refund_idempotency_key=idempotency_key)
-        .exclude(pk=payment_id)
-        .exists()
+    if idempotency_key and _key_used_elsewhere(
+        payment_id, actor_id=actor_id, idempotency_key=idempotency_key
     ):
         raise RefundKeyReused()
     actor = str(actor_id) if actor_id else None
@@ -607,6 +605,15 @@ def _asked_to_refund(payment: Payment, *, actor: str | None, idempotency_key: st
     ).exists()
 
 
+def _key_used_elsewhere(payment_id: UUID, *, actor_id: UUID | None, idempotency_key: str) -> bool:
+    """Whether the actor's refund key is already the key of another payment's refund."""
+    return (
+        Payment.objects.filter(refunded_by=actor_id, refund_idempotency_key=idempotency_key)
+        .exclude(pk=payment_id)
+        .exists()
+    )
+
+
 def _owe_staff_refund(
     payment: Payment, *, actor_id: UUID | None, idempotency_key: str, detail: dict[str, Any]
 ) -> Payment:
@@ -614,6 +621,12 @@ def _owe_staff_refund(
     called, and return the row as it was locked. Raises ``PaymentNotRefundable`` if it is not
     succeeded (refunded meanwhile, or still pending)."""
     with transaction.atomic():
+        if idempotency_key:
+            # Checked before, without a lock; now again, serialised per actor and key: two
+            # payments refunded at once with one key would both have passed.
+            lock_name(f"payments.refund_key:{actor_id}:{idempotency_key}")
+            if _key_used_elsewhere(payment.pk, actor_id=actor_id, idempotency_key=idempotency_key):
+                raise RefundKeyReused()
         locked = Payment.objects.select_for_update().get(pk=payment.pk)
         if locked.status != Status.SUCCEEDED:
             raise PaymentNotRefundable(

@@ -94,6 +94,15 @@ def _insert(obj: Model, on_conflict: str) -> bool:
     return True
 
 
+def lock_name(name: str) -> None:
+    """Hold a lock on ``name`` until the transaction ends, for two transactions that check
+    for a row and then write it, with no row to lock yet (``pg_advisory_xact_lock``). A no-op
+    on SQLite, where one transaction writes at a time."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [name])
+
+
 def lock_row(model: type[M], **where: Any) -> M | None:
     """The row of ``model`` whose fields equal ``where``, locked until the transaction ends
     (``SELECT ... FOR UPDATE``, where the database has it); ``None`` if there is none.

@@ -1,4 +1,5 @@
-"""Two staff refunds of one payment at once (API and admin) when the gateway declines."""
+"""Staff refunds at once: of one payment from the API and the admin, of two payments with
+one key."""
 
 import threading
 from typing import Any
@@ -8,6 +9,7 @@ from django.db import connection
 from django.test import Client
 from rest_framework.test import APIClient
 
+from apps.payments import services
 from apps.payments.gateways import RefundResult
 from apps.payments.gateways.fake import FakeGateway
 from apps.payments.models import Payment, PaymentEvent
@@ -89,3 +91,44 @@ def test_a_declined_refund_asked_from_the_api_and_the_admin_at_once_is_reported_
         f"api answered {api_status} {api_body}, admin reported {outcomes['admin']!r}, "
         f"payment is {Payment.objects.get(pk=payment.pk).status}"
     )
+
+
+def test_one_idempotency_key_sent_for_two_payments_at_once_refunds_only_one(
+    make_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    both_checked = threading.Barrier(2, timeout=10)
+    original = services._owe_staff_refund
+
+    def owe_once_both_checked(*args: Any, **kwargs: Any) -> Any:
+        """Each request has looked for the key on another payment, found none, and goes on."""
+        both_checked.wait()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_owe_staff_refund", owe_once_both_checked)
+    first, second = PaymentFactory(succeeded=True), PaymentFactory(succeeded=True)
+    staff = may_refund(make_user("refunds@example.com", staff=True))
+    answers: dict[str, Any] = {}
+
+    def refund(payment: Payment) -> None:
+        client = APIClient()
+        client.force_authenticate(staff)
+        try:
+            response = client.post(
+                f"/api/v1/payments/{payment.id}/refund", HTTP_IDEMPOTENCY_KEY="refund-42"
+            )
+            answers[str(payment.id)] = response.status_code
+        except Exception as exc:
+            answers[str(payment.id)] = repr(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=refund, args=(p,)) for p in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+
+    statuses = sorted(Payment.objects.values_list("status", flat=True))
+    # docs/PAYMENTS.md: the same key on another payment's refund is 409 idempotency_key_reused.
+    assert sorted(answers.values()) == [200, 409], (answers, statuses)
+    assert statuses == ["refunded", "succeeded"]
