@@ -176,22 +176,37 @@ def test_a_patch_of_the_product_as_read_with_one_field_edited_is_applied(
     url = f"/api/v1/products/{product.pk}/"
     as_read = staff_api.get(url).json()
 
-    response = staff_api.patch(url, {**as_read, "name": "Electric Kettle"}, format="json")
+    response = staff_api.patch(
+        url, {**as_read, "sku": " K-1 ", "name": "Electric Kettle"}, format="json"
+    )
 
     assert response.status_code == 200, response.json()
     assert Product.objects.get().name == "Electric Kettle"
 
 
-def test_a_patch_of_the_sku_is_a_400_since_it_never_changes(staff_api: APIClient) -> None:
-    # It answered 200 with nothing changed.
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"sku": "K-2"},
+        {"sku": None},
+        {"currency": "USD"},
+        {"available_quantity": 50},
+        {"in_stock": True},  # it has no stock
+    ],
+    ids=["sku", "sku null", "currency", "available quantity", "in stock"],
+)
+def test_a_patch_changing_a_field_only_shown_is_a_400_not_ignored(
+    staff_api: APIClient, change: dict[str, Any]
+) -> None:
+    # It answered 200 with nothing changed ({"price": ..., "currency": "USD"}: a price in EUR).
     product = ProductFactory(sku="K-1", name="Kettle")
 
     response = staff_api.patch(
-        f"/api/v1/products/{product.pk}/", {"sku": "K-2", "name": "Pot"}, format="json"
+        f"/api/v1/products/{product.pk}/", {**change, "name": "Pot"}, format="json"
     )
 
     assert response.status_code == 400
-    assert [(e["code"], e["attr"]) for e in response.json()["errors"]] == [("sku_immutable", "sku")]
+    assert [(e["code"], e["attr"]) for e in response.json()["errors"]] == [("read_only", *change)]
     assert list(Product.objects.values_list("sku", "name")) == [("K-1", "Kettle")]
     assert product_events() == []
 

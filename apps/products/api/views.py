@@ -218,11 +218,7 @@ class ProductDetailView(APIView):
     def patch(self, request: Request, product_id: UUID) -> Response:
         data = self.ProductUpdateInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        sent_sku = data.initial_data.get("sku")  # a mapping: the serializer took it
-        if sent_sku is not None and sent_sku != services.product_get(product_id=product_id).sku:
-            raise ValidationError(
-                {"sku": ErrorDetail("A product's SKU never changes.", code="sku_immutable")}
-            )
+        _refuse_changes_to_echoed_fields(data, product_id)
         fields: dict[str, Any] = dict(data.validated_data)
         price = fields.pop("price", None)
         actor_id = request.user.pk
@@ -234,6 +230,37 @@ class ProductDetailView(APIView):
                     product_id=product_id, price=price, actor_id=actor_id
                 )
         return _product_response(product)
+
+
+def _refuse_changes_to_echoed_fields(data: KnownFieldsOnly, product_id: UUID) -> None:
+    """Fields of the product as read that a PATCH sent back (``echoed``) must be sent as
+    read: a changed one (a new SKU, another currency, a stock level) is 400 ``read_only``
+    rather than dropped with a 200."""
+    sent = {
+        name: value
+        for name, value in data.initial_data.items()
+        if name in data.echoed and name not in data.fields
+    }
+    if not sent:
+        return
+    shown = ProductDetailOutputSerializer(services.product_get(product_id=product_id)).data
+    changed = [name for name, value in sent.items() if _as_sent(value) != _as_sent(shown[name])]
+    if changed:
+        raise ValidationError(
+            {
+                name: ErrorDetail(
+                    "A product's SKU never changes."
+                    if name == "sku"
+                    else "Read only: this field cannot be changed here.",
+                    code="read_only",
+                )
+                for name in changed
+            }
+        )
+
+
+def _as_sent(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
 
 
 class ProductDiscontinueView(APIView):
