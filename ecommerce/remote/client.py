@@ -5,9 +5,9 @@ sends the arguments, turns the JSON back into the DTO and tells which error code
 its domain exceptions. What this module adds is the same for every app:
 
 - one ``httpx.Client`` per base URL for the whole process, so connections are reused;
-- a timeout per attempt (``SERVICE_TIMEOUT_SECONDS``): for the connection, for the answer to
-  begin, and for the whole answer to arrive, so a service trickling its body cannot hold
-  the caller (and the row locks of its transaction) for longer;
+- a timeout per attempt (``SERVICE_TIMEOUT_SECONDS``): for the connection, for each read of
+  the status line and headers, and for the whole body, so a service trickling its body
+  cannot hold the caller (and the row locks of its transaction) for longer;
 - retries with exponential backoff and equal jitter (``SERVICE_RETRIES``,
   ``SERVICE_BACKOFF_SECONDS``) for calls that are safe to repeat: reads, and writes that are
   idempotent by key. Any other call is retried only when the connection was never made
