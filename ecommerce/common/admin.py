@@ -32,6 +32,16 @@ class ChangedFieldsOnly(admin.ModelAdmin):
                 for field in self.fields.values():
                     field.show_hidden_initial = True
 
+            def clean(self) -> dict[str, Any]:
+                cleaned: dict[str, Any] = super().clean()
+                # A field this user did not edit keeps the row's value as it is now: the
+                # value shown long ago is neither checked (a slug someone reused since) nor
+                # written.
+                for name in self.fields:
+                    if name not in self.changed_data and hasattr(self.instance, name):
+                        cleaned[name] = getattr(self.instance, name)
+                return cleaned
+
         ComparedWithWhatWasShown.__name__ = form.__name__
         return ComparedWithWhatWasShown
 

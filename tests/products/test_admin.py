@@ -305,6 +305,22 @@ def test_a_form_opened_before_a_publish_does_not_take_the_product_back_to_draft(
     assert (product.status, product.description) == ("active", "Sleeps two.")
 
 
+def test_a_form_opened_before_its_slug_was_reused_still_saves_another_edit(
+    admin_client: Client,
+) -> None:
+    product = ProductFactory(name="Tent", slug="tent")
+    url = f"/admin/products/product/{product.pk}/change/"
+    shown = form_as_shown(admin_client.get(url))
+    services.product_update(product_id=product.pk, slug="dome-tent")  # staff B, meanwhile,
+    ProductFactory(name="Other tent", slug="tent")  # and the old slug goes to another product
+
+    response = admin_client.post(url, {**shown, "description": "Sleeps two."})
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    product.refresh_from_db()
+    assert (product.slug, product.description) == ("dome-tent", "Sleeps two.")
+
+
 def test_a_form_saved_unchanged_writes_nothing(admin_client: Client) -> None:
     product = ProductFactory(name="Tent", slug="tent", description="Sleeps\ntwo.")
     url = f"/admin/products/product/{product.pk}/change/"
