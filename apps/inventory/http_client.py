@@ -38,14 +38,9 @@ class InventoryClient:
 
     def stock_get_many(self, *, product_ids: Iterable[UUID]) -> dict[UUID, services.StockDTO]:
         ids = sorted({str(product_id) for product_id in product_ids})
-        stock = {}
-        # A POST, since a page of a large catalog asks about more ids than fit in a URL; in
-        # batches, as many as the endpoint takes.
-        for start in range(0, len(ids), services.LOOKUP_BATCH):
-            body = {"product_ids": ids[start : start + services.LOOKUP_BATCH]}
-            data = self.http.post("stock/lookup", body, idempotent=True)
-            stock.update({dto.product_id: dto for dto in decode(list[services.StockDTO], data)})
-        return stock
+        # A POST, since a page of a large catalog asks about more ids than fit in a URL.
+        data = self.http.lookup("stock/lookup", "product_ids", ids, batch=services.LOOKUP_BATCH)
+        return {dto.product_id: dto for dto in decode(list[services.StockDTO], data)}
 
     def stock_create(
         self, *, product_id: UUID, sku: str, on_hand: int, low_stock_threshold: int

@@ -25,9 +25,5 @@ class ProductsClient:
 
     def product_get_many(self, *, product_ids: list[UUID]) -> dict[UUID, services.ProductDTO]:
         ids = sorted({str(product_id) for product_id in product_ids})
-        found = {}
-        for start in range(0, len(ids), services.LOOKUP_BATCH):  # as many as the endpoint takes
-            body = {"product_ids": ids[start : start + services.LOOKUP_BATCH]}
-            data = self.http.post("products/lookup", body, idempotent=True)
-            found.update({dto.id: dto for dto in decode(list[services.ProductDTO], data)})
-        return found
+        data = self.http.lookup("products/lookup", "product_ids", ids, batch=services.LOOKUP_BATCH)
+        return {dto.id: dto for dto in decode(list[services.ProductDTO], data)}

@@ -22,7 +22,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -72,6 +72,15 @@ class ServiceClient:
         self, path: str, body: Any, *, idempotent: bool, errors: ErrorClasses | None = None
     ) -> Any:
         return self.call("POST", path, body=body, idempotent=idempotent, errors=errors)
+
+    def lookup(self, path: str, field: str, values: Sequence[Any], *, batch: int) -> list[Any]:
+        """A read by many values (ids), POSTed as ``{field: [...]}`` in batches of ``batch``,
+        the most the endpoint takes; the answers' lists joined (no call for no values)."""
+        found: list[Any] = []
+        for start in range(0, len(values), batch):
+            body = {field: list(values[start : start + batch])}
+            found += self.post(path, body, idempotent=True)
+        return found
 
     def call(
         self,
@@ -140,21 +149,25 @@ class ServiceClient:
         )
 
     def _answer(self, response: httpx.Response) -> Any:
-        where = f"{response.request.method} {response.request.url}"
-        if response.headers.get(APP_HEADER) != self.app:
-            logger.error("%s: %d, not from %s", where, response.status_code, self.app)
-            raise ServiceCallFailed(f"The {self.app} service URL does not lead to its API.")
+        if elsewhere := self._not_from_the_app(response):
+            raise elsewhere
         try:
             return response.json()
         except ValueError as exc:
-            logger.error("%s: %d, not JSON", where, response.status_code)
+            logger.error("%s: %d, not JSON", _where(response), response.status_code)
             raise ServiceCallFailed(f"The {self.app} service answered with no JSON.") from exc
 
+    def _not_from_the_app(self, response: httpx.Response) -> ServiceCallFailed | None:
+        """The error for an answer that does not name the app (a proxy's, a wrong URL's)."""
+        if response.headers.get(APP_HEADER) == self.app:
+            return None
+        logger.error("%s: %d, not from %s", _where(response), response.status_code, self.app)
+        return ServiceCallFailed(f"The {self.app} service URL does not lead to its API.")
+
     def _error(self, response: httpx.Response, errors: ErrorClasses) -> DomainError:
-        where = f"{response.request.method} {response.request.url}"
-        if response.headers.get(APP_HEADER) != self.app:
-            logger.error("%s: %d, not from %s", where, response.status_code, self.app)
-            return ServiceCallFailed(f"The {self.app} service URL does not lead to its API.")
+        if elsewhere := self._not_from_the_app(response):
+            return elsewhere
+        where = _where(response)
         try:
             error = response.json()["errors"][0]
             code, detail, attr = str(error["code"]), str(error["detail"]), error.get("attr")
@@ -165,6 +178,10 @@ class ServiceClient:
             logger.error("%s refused: %d %s %s", where, response.status_code, code, detail)
             return ServiceCallFailed(f"The {self.app} service refused the call ({code or '?'}).")
         return exception_class(detail, attr=attr)
+
+
+def _where(response: httpx.Response) -> str:
+    return f"{response.request.method} {response.request.url}"
 
 
 def decode(tp: type[T], data: Any) -> T:
