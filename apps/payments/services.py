@@ -581,11 +581,11 @@ def payment_refund(
         _refund_declined(payment, result, detail=detail)
     # Declined, unless it was refunded meanwhile (a webhook): the row says which. A decline
     # that another request (or the sweep) recorded first is still this request's answer.
-    now = _load(payment_id)
-    if now.status != Status.REFUNDED:
+    current = _load(payment_id)
+    if current.status != Status.REFUNDED:
         reason = f" ({result.failure_reason})" if result.failure_reason else ""
         raise RefundDeclined(f"The payment provider declined the refund{reason}; nothing changed.")
-    return to_dto(now)
+    return to_dto(current)
 
 
 def _asked_to_refund(payment: Payment, *, actor: str | None, idempotency_key: str) -> bool:
@@ -697,7 +697,9 @@ def payment_apply_webhook(*, body: bytes, headers: Mapping[str, str]) -> Webhook
         )
         if PaymentEvent.objects.filter(gateway_event_id=event.id).exists():
             return duplicate
-        if _may_fit_later(payment, event.type):
+        # A refund made by hand, at the gateway, of money whose owed refund it declined.
+        settled_by_hand = event.type == "charge.refunded" and _left_to_a_person(payment)
+        if _may_fit_later(payment, event.type, settled_by_hand=settled_by_hand):
             logger.info(
                 "webhook %s (%s) is early for payment %s (%s): not recorded, to be sent again",
                 event.id,
@@ -729,10 +731,7 @@ def payment_apply_webhook(*, body: bytes, headers: Mapping[str, str]) -> Webhook
             )
         elif event.type == "charge.refunded":
             applied = _refund(
-                payment,
-                reference=event.reference,
-                detail=detail,
-                settled_by_hand=_left_to_a_person(payment),
+                payment, reference=event.reference, detail=detail, settled_by_hand=settled_by_hand
             )
     return WebhookOutcomeDTO(
         gateway_event_id=event.id,
@@ -751,7 +750,7 @@ def _declined_code(gateway_code: str) -> str:
     return code
 
 
-def _may_fit_later(payment: Payment, event_type: str) -> bool:
+def _may_fit_later(payment: Payment, event_type: str, *, settled_by_hand: bool) -> bool:
     """Whether the event does not fit the payment now but may once an earlier event lands: a
     refund of a charge not reported yet (it may still arrive, as ``charge.succeeded`` or as
     the charge task's answer, even after the payment failed)."""
@@ -760,7 +759,7 @@ def _may_fit_later(payment: Payment, event_type: str) -> bool:
     return payment.status == Status.PENDING or (
         payment.status == Status.FAILED
         and payment.refund_owed_since is None
-        and not _left_to_a_person(payment)
+        and not settled_by_hand
     )
 
 
