@@ -13,27 +13,26 @@ logger = logging.getLogger(__name__)
 def on_product_created(event: ProductCreated) -> None:
     """Every product gets a stock row (empty until staff adjust it), shown to shoppers only
     while the product is for sale; idempotent."""
-    services.stock_create(product_id=event.product_id, sku=event.sku)
-    services.stock_set_listed(
-        product_id=event.product_id, listed=event.status == "active", as_of=event.occurred_at
-    )
+    _list(event, listed=event.status == "active")
 
 
 def on_product_updated(event: ProductUpdated) -> None:
     """A draft published, or a product moved back to draft: its stock is shown, or hidden."""
     if "status" in event.changed:
-        # The row too, if ``create_stock`` has not made it yet (it is another subscriber, so
-        # it may run later, retried): its older ProductCreated then changes nothing.
-        services.stock_create(product_id=event.product_id, sku=event.sku)
-        services.stock_set_listed(
-            product_id=event.product_id, listed=event.status == "active", as_of=event.occurred_at
-        )
+        _list(event, listed=event.status == "active")
 
 
 def on_product_discontinued(event: ProductDiscontinued) -> None:
-    """No longer sold: its stock is staff's only (the row made first if need be, as above)."""
+    """No longer sold: its stock is staff's only."""
+    _list(event, listed=False)
+
+
+def _list(event: ProductCreated | ProductUpdated | ProductDiscontinued, *, listed: bool) -> None:
+    """Show or hide the product's stock as of the event. The row is made first if need be:
+    each product event has its own subscriber, so a status change may run before
+    ``create_stock`` (retried), whose older ProductCreated then changes nothing."""
     services.stock_create(product_id=event.product_id, sku=event.sku)
-    services.stock_set_listed(product_id=event.product_id, listed=False, as_of=event.occurred_at)
+    services.stock_set_listed(product_id=event.product_id, listed=listed, as_of=event.occurred_at)
 
 
 def on_payment_succeeded(event: PaymentSucceeded) -> None:
