@@ -109,10 +109,6 @@ class Notification(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} to {self.recipient} ({self.channel}, {self.status})"
 
-    @property
-    def is_read(self) -> bool:
-        return self.read_at is not None
-
 
 class Subscription(models.Model):
     """A shopper's wish to hear once when a product is back in stock or cheaper."""

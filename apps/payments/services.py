@@ -363,15 +363,21 @@ def _enqueue_charge(payment_id: UUID) -> None:
 
 
 def payments_resume_stalled(*, older_than_seconds: float | None = None) -> int:
-    """Queue the charge again for pending payments nobody is working on. Returns how many.
+    """Queue again the gateway work nobody is doing: charges of pending payments, owed
+    refunds, and failed payments' unsettled charges. Returns how many were queued.
 
-    The charge is queued after the checkout commits; a crash in between, or a lost broker
-    message, would leave the payment pending for ever. A payment is stalled when it has been
-    pending and untouched for ``PAYMENT_STALL_SECONDS`` and no retry is scheduled. Charging
-    again is safe: the task skips settled payments and the gateway key is the same.
+    Each is queued after a commit; a crash in between, a lost broker message or a worker that
+    died would leave it undone for ever. It counts as stalled when its payment has been
+    untouched for ``PAYMENT_STALL_SECONDS``. Queueing again is safe: each task checks the
+    payment's state first and calls the gateway with the same idempotency key.
     """
     seconds = payment_settings().stall_seconds if older_than_seconds is None else older_than_seconds
     cutoff = timezone.now() - timedelta(seconds=seconds)
+    return _resume_charges(cutoff) + _resume_owed_refunds(cutoff) + _resume_settlements(cutoff)
+
+
+def _resume_charges(cutoff: datetime) -> int:
+    """Pending payments untouched since ``cutoff`` with no retry scheduled."""
     stalled = Payment.objects.filter(status=Status.PENDING, updated_at__lt=cutoff)
     scheduled = set(Schedule.objects.filter(func=CHARGE_TASK).values_list("args", flat=True))
     resumed = 0
@@ -381,22 +387,30 @@ def payments_resume_stalled(*, older_than_seconds: float | None = None) -> int:
         logger.warning("payment %s was stalled; charging it again", payment_id)
         _enqueue_charge(payment_id)
         resumed += 1
-    # An owed refund whose task was lost, or whose gateway call failed (a staff refund the
-    # gateway did not confirm, or whose worker died), is tried again.
+    return resumed
+
+
+def _resume_owed_refunds(cutoff: datetime) -> int:
+    """Owed refunds whose task was lost or whose gateway call failed (a staff refund the
+    gateway did not confirm, or whose worker died)."""
     owed = Payment.objects.filter(
         _REFUNDABLE, refund_owed_since__isnull=False, updated_at__lt=cutoff
     )
-    for payment_id in owed.values_list("pk", flat=True):
+    payment_ids = list(owed.values_list("pk", flat=True))
+    for payment_id in payment_ids:
         logger.warning("payment %s still owes its refund; refunding it again", payment_id)
         _enqueue_refund_owed(payment_id)
-        resumed += 1
-    # A failed payment whose unanswered charge the gateway has not accounted for yet.
+    return len(payment_ids)
+
+
+def _resume_settlements(cutoff: datetime) -> int:
+    """Failed payments whose unanswered charge the gateway has not accounted for yet."""
     unsettled = Payment.objects.filter(charge_unsettled_since__isnull=False, updated_at__lt=cutoff)
-    for payment_id in unsettled.values_list("pk", flat=True):
+    payment_ids = list(unsettled.values_list("pk", flat=True))
+    for payment_id in payment_ids:
         logger.warning("payment %s's charge is still unsettled; asking the gateway", payment_id)
         _enqueue_settle_charge(payment_id)
-        resumed += 1
-    return resumed
+    return len(payment_ids)
 
 
 # -- orders that ended without their money ---------------------------------------------------

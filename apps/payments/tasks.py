@@ -11,7 +11,8 @@ def charge_payment(payment_id: str) -> str:
 
 
 def resume_stalled_payments() -> int:
-    """Scheduled (every 5 minutes): re-queue charges for payments nobody is working on."""
+    """Scheduled (every 5 minutes): queue again the charges, owed refunds and settlements
+    nobody is working on."""
     return services.payments_resume_stalled()
 
 

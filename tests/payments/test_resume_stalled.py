@@ -32,7 +32,7 @@ def test_a_stalled_payment_is_charged_again_and_the_others_are_left_alone(capsys
 
     call_command("resume_stalled_payments", "--older-than", "300")
 
-    assert "1 stalled payments queued" in capsys.readouterr().out
+    assert "1 stalled payments queued again." in capsys.readouterr().out
     statuses = dict(Payment.objects.values_list("pk", "status"))
     assert statuses[stalled.pk] == "succeeded"
     assert statuses[recent.pk] == "pending"

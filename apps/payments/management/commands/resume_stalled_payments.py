@@ -1,4 +1,5 @@
-"""Queue the charge again for pending payments nobody is working on (also scheduled)."""
+"""Queue again the gateway work nobody is doing: charges, owed refunds, settlements (also
+scheduled)."""
 
 from typing import Any
 
@@ -9,7 +10,10 @@ from ecommerce.common.arguments import seconds
 
 
 class Command(BaseCommand):
-    help = "Queue the charge again for payments pending longer than PAYMENT_STALL_SECONDS."
+    help = (
+        "Queue again the charges, owed refunds and settlements of payments untouched for "
+        "longer than PAYMENT_STALL_SECONDS."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -22,4 +26,4 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         resumed = services.payments_resume_stalled(older_than_seconds=options["older_than"])
-        self.stdout.write(f"{resumed} stalled payments queued for charging again.")
+        self.stdout.write(f"{resumed} stalled payments queued again.")
