@@ -10,14 +10,17 @@ from django.db import models
 from django.db.models import Q
 
 
+class PaymentStatus(models.TextChoices):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+
+
 class Payment(models.Model):
     """One payment per cart: the money side of an order."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
-        REFUNDED = "refunded"
+    Status = PaymentStatus
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     cart_id = models.UUIDField(unique=True)
@@ -61,7 +64,7 @@ class Payment(models.Model):
         ordering = ("-created_at", "id")
         constraints = [
             models.CheckConstraint(
-                condition=Q(status__in=["pending", "succeeded", "failed", "refunded"]),
+                condition=Q(status__in=PaymentStatus.values),
                 name="payment_status_valid",
             ),
             models.CheckConstraint(condition=Q(amount__gte=0), name="payment_amount_not_negative"),

@@ -250,7 +250,7 @@ SPECTACULAR_SETTINGS = {
         # Several models have a "status" field with different choices: name each set.
         "ProductStatusEnum": "apps.products.models.ProductStatus.choices",
         "CartStatusEnum": "apps.cart.models.CartStatus.choices",
-        "PaymentStatusEnum": ["pending", "succeeded", "failed", "refunded"],
+        "PaymentStatusEnum": "apps.payments.models.PaymentStatus.choices",
         "NotificationKindEnum": "apps.notifications.models.NotificationKind.choices",
         "SubscriptionKindEnum": "apps.notifications.models.SubscriptionKind.choices",
     },

@@ -26,7 +26,7 @@ class PaymentOutputSerializer(serializers.Serializer):
     cart_id = serializers.UUIDField()
     amount = serializers.DecimalField(max_digits=12, decimal_places=2)
     currency = serializers.CharField()
-    status = serializers.ChoiceField(choices=["pending", "succeeded", "failed", "refunded"])
+    status = serializers.ChoiceField(choices=services.Status.choices)
     failure_code = serializers.CharField(allow_blank=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
