@@ -1,24 +1,18 @@
 """Carts (the order records) in the admin: read-only, with their lines."""
 
 from django.contrib import admin
-from django.http import HttpRequest
 
 from apps.cart.models import Cart, CartLine
+from ecommerce.common.admin import ReadOnlyAdmin, ReadOnlyInline
 
 
-class CartLineInline(admin.TabularInline):
+class CartLineInline(ReadOnlyInline):
     model = CartLine
     fields = ("product_id", "sku", "name", "unit_price", "quantity")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(Cart)
-class CartAdmin(admin.ModelAdmin):
+class CartAdmin(ReadOnlyAdmin):
     list_display = ("id", "status", "owner", "email", "currency", "checked_out_at", "updated_at")
     list_filter = ("status",)
     search_fields = ("=id", "email", "owner__email", "=payment_id")
@@ -40,12 +34,3 @@ class CartAdmin(admin.ModelAdmin):
     readonly_fields = fields
     inlines = (CartLineInline,)
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False

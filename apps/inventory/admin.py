@@ -17,18 +17,8 @@ from django.utils.html import format_html
 
 from apps.inventory import services
 from apps.inventory.models import Reservation, ReservationLine, Stock, StockMovement
+from ecommerce.common.admin import ReadOnlyAdmin, ReadOnlyInline
 from ecommerce.common.errors import DomainError
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 class StockLevelFilter(admin.SimpleListFilter):
@@ -161,18 +151,9 @@ class StockAdmin(ReadOnlyAdmin):
         return TemplateResponse(request, "admin/inventory/stock/adjust.html", context)
 
 
-class ReservationLineInline(admin.TabularInline):
+class ReservationLineInline(ReadOnlyInline):
     model = ReservationLine
     fields = ("product_id", "sku", "quantity")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(Reservation)

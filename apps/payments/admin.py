@@ -6,22 +6,13 @@ from django.http import HttpRequest
 
 from apps.payments import services
 from apps.payments.models import Payment, PaymentEvent
-from ecommerce.common.admin import ReadOnlyWithActions
+from ecommerce.common.admin import ReadOnlyInline, ReadOnlyWithActions
 from ecommerce.common.errors import DomainError
 
 
-class PaymentEventInline(admin.TabularInline):
+class PaymentEventInline(ReadOnlyInline):
     model = PaymentEvent
     fields = ("created_at", "kind", "gateway_event_id", "detail")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(Payment)

@@ -6,29 +6,12 @@ from django.http import HttpRequest
 
 from ecommerce.bus import operations
 from ecommerce.bus.models import Delivery, OutboxEvent
-from ecommerce.common.admin import ReadOnlyWithActions
+from ecommerce.common.admin import ReadOnlyAdmin, ReadOnlyInline, ReadOnlyWithActions
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-class DeliveryInline(admin.TabularInline):
+class DeliveryInline(ReadOnlyInline):
     model = Delivery
     fields = ("subscriber", "status", "attempts", "next_attempt_at", "delivered_at", "last_error")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(OutboxEvent)

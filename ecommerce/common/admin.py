@@ -65,6 +65,35 @@ class RefusalsAsMessages(admin.ModelAdmin):
             return HttpResponseRedirect(request.get_full_path())
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records staff look at and never change here: ledgers, logs, order records."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """A record's rows shown on its page, as they are: every field read-only, none added."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.get_fields(request, obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class ReadOnlyWithActions(admin.ModelAdmin):
     """Records staff look at but never edit, with actions that change them through the
     services (refund, resend, retry).
