@@ -46,8 +46,8 @@ class StockLevelFilter(admin.SimpleListFilter):
 
 class StockAdjustForm(forms.Form):
     delta = forms.IntegerField(
-        min_value=-1_000_000,
-        max_value=1_000_000,
+        min_value=-services.MAX_UNITS_TYPED,
+        max_value=services.MAX_UNITS_TYPED,
         help_text="Units to add (positive) or remove (negative), e.g. 24 for a delivery.",
     )
     reason = forms.CharField(max_length=255, help_text="Why: delivery, stock count, breakage...")

@@ -46,6 +46,9 @@ Kind = StockMovement.Kind
 # The most units one product's stock counts, and one change moves. Under half the integer
 # columns' range: a counter plus a change never overflows them.
 MAX_UNITS = 1_000_000_000
+# The most units a staff member types into one change (an adjustment, a new product's
+# stock) in the API and the admin: a bound on typing, well within MAX_UNITS.
+MAX_UNITS_TYPED = 1_000_000
 # The most products one statement (or one call of the internal API) asks about.
 LOOKUP_BATCH = 10_000
 # Why a renewed reservation's units went back (``reservation_create(renewing_expires_at=...)``).

@@ -51,7 +51,11 @@ class ProductAddForm(ProductForm):
     """The add form, with the stock the product starts with."""
 
     initial_stock = forms.IntegerField(
-        min_value=0, max_value=1_000_000, initial=0, required=False, help_text="Units on hand."
+        min_value=0,
+        max_value=inventory.MAX_UNITS_TYPED,
+        initial=0,
+        required=False,
+        help_text="Units on hand.",
     )
 
 

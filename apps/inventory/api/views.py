@@ -49,7 +49,9 @@ class StockAdjustView(APIView):
     permission_classes = (IsAdminUser,)
 
     class InventoryAdjustmentInputSerializer(serializers.Serializer):
-        delta = serializers.IntegerField(min_value=-1_000_000, max_value=1_000_000)
+        delta = serializers.IntegerField(
+            min_value=-services.MAX_UNITS_TYPED, max_value=services.MAX_UNITS_TYPED
+        )
         reason = serializers.CharField(max_length=255)
 
     @extend_schema(

@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.inventory import services as inventory
 from apps.products import selectors, services
 from apps.products.dtos import products_to_dtos
 from apps.products.models import Product, ProductStatus
@@ -123,7 +124,7 @@ class ProductCollectionView(APIView):
         )
         slug = serializers.SlugField(max_length=220, required=False, default="")
         initial_stock = serializers.IntegerField(
-            min_value=0, max_value=1_000_000, required=False, default=0
+            min_value=0, max_value=inventory.MAX_UNITS_TYPED, required=False, default=0
         )
 
     @extend_schema(
