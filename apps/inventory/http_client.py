@@ -43,13 +43,20 @@ class InventoryClient:
         return {dto.product_id: dto for dto in decode(list[services.StockDTO], data)}
 
     def stock_create(
-        self, *, product_id: UUID, sku: str, on_hand: int, low_stock_threshold: int
+        self,
+        *,
+        product_id: UUID,
+        sku: str,
+        on_hand: int,
+        low_stock_threshold: int,
+        actor_id: UUID | None,
     ) -> services.StockDTO:
         body = {
             "product_id": str(product_id),
             "sku": sku,
             "on_hand": on_hand,
             "low_stock_threshold": low_stock_threshold,
+            "actor_id": _str_or_none(actor_id),
         }
         return decode(services.StockDTO, self.http.post("stock", body, idempotent=True))
 

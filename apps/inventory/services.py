@@ -152,19 +152,32 @@ class StockDriftDTO:
 
 
 def stock_create(
-    *, product_id: UUID, sku: str, on_hand: int = 0, low_stock_threshold: int = 5
+    *,
+    product_id: UUID,
+    sku: str,
+    on_hand: int = 0,
+    low_stock_threshold: int = 5,
+    actor_id: UUID | None = None,
 ) -> StockDTO:
     """Start keeping stock for a product. Idempotent: an existing stock is returned unchanged.
 
-    Units on hand at creation are booked as an adjustment: publishes ``StockAdjusted`` (and
-    ``BackInStock``) when ``on_hand`` is above zero.
+    Units on hand at creation are booked as an adjustment ("initial stock", by ``actor_id``):
+    publishes ``StockAdjusted`` (and ``BackInStock``) when ``on_hand`` is above zero.
     """
     if remote := _remote():
         return remote.stock_create(
-            product_id=product_id, sku=sku, on_hand=on_hand, low_stock_threshold=low_stock_threshold
+            product_id=product_id,
+            sku=sku,
+            on_hand=on_hand,
+            low_stock_threshold=low_stock_threshold,
+            actor_id=actor_id,
         )
     return _stock_create(
-        product_id=product_id, sku=sku, on_hand=on_hand, low_stock_threshold=low_stock_threshold
+        product_id=product_id,
+        sku=sku,
+        on_hand=on_hand,
+        low_stock_threshold=low_stock_threshold,
+        actor_id=actor_id,
     )
 
 
@@ -180,7 +193,7 @@ def stock_set_listed(*, product_id: UUID, listed: bool, as_of: datetime) -> None
 
 @transactional
 def _stock_create(
-    *, product_id: UUID, sku: str, on_hand: int, low_stock_threshold: int
+    *, product_id: UUID, sku: str, on_hand: int, low_stock_threshold: int, actor_id: UUID | None
 ) -> StockDTO:
     if on_hand < 0:
         raise InvalidQuantity("Initial stock cannot be negative.", attr="on_hand")
@@ -190,7 +203,9 @@ def _stock_create(
         product_id=product_id, defaults={"sku": sku, "low_stock_threshold": low_stock_threshold}
     )
     if created and on_hand:
-        return _adjust(product_id=product_id, delta=on_hand, reason="initial stock", actor_id=None)
+        return _adjust(
+            product_id=product_id, delta=on_hand, reason="initial stock", actor_id=actor_id
+        )
     return _stock_dto(stock)
 
 

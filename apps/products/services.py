@@ -220,9 +220,8 @@ def product_create(
         )
     )
     if initial_stock > 0:
-        inventory.stock_create(product_id=product.pk, sku=product.sku)
-        inventory.stock_adjust(
-            product_id=product.pk, delta=initial_stock, reason="initial stock", actor_id=actor_id
+        inventory.stock_create(
+            product_id=product.pk, sku=product.sku, on_hand=initial_stock, actor_id=actor_id
         )
     return _dto(product)
 

@@ -122,11 +122,14 @@ def test_bad_input_over_http_is_the_same_invalid_quantity(
     assert not Reservation.objects.exists()
 
 
-def test_stock_create_and_adjust_over_http(over_http: OverHttp) -> None:
+def test_stock_create_and_adjust_over_http(over_http: OverHttp, make_user: Any) -> None:
+    staff = make_user("staff@example.com", staff=True)
     product_id = uuid4()
     over_http("inventory")
 
-    created = services.stock_create(product_id=product_id, sku="MUG-1", on_hand=4)
+    created = services.stock_create(
+        product_id=product_id, sku="MUG-1", on_hand=4, actor_id=staff.pk
+    )
     created_again = services.stock_create(product_id=product_id, sku="MUG-1", on_hand=9)
     adjusted = services.stock_adjust(product_id=product_id, delta=-1, reason="broken")
 
@@ -146,8 +149,8 @@ def test_stock_create_and_adjust_over_http(over_http: OverHttp) -> None:
     assert list(
         StockMovement.objects.filter(product_id=product_id)
         .order_by("id")
-        .values_list("on_hand_delta", "reason")
-    ) == [(4, "initial stock"), (-1, "broken")]
+        .values_list("on_hand_delta", "reason", "actor_id")
+    ) == [(4, "initial stock", staff.pk), (-1, "broken", None)]
 
 
 def test_removing_more_than_is_free_over_http_is_insufficient_stock(

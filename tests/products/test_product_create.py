@@ -7,6 +7,7 @@ import pytest
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from apps.inventory import services as inventory
+from apps.inventory.models import StockMovement
 from apps.products import services
 from apps.products.models import Product
 from ecommerce.common.errors import DomainError
@@ -44,6 +45,11 @@ def test_a_product_is_created_with_its_initial_stock_and_announced(make_user: An
     )
     assert (product.in_stock, product.available_quantity, product.image_url) == (True, 12, "")
     assert inventory.stock_get(product_id=product.id).on_hand == 12
+    assert list(
+        StockMovement.objects.filter(product_id=product.id).values_list(
+            "on_hand_delta", "reason", "actor_id"
+        )
+    ) == [(12, "initial stock", staff.pk)]
     assert product_events(product.id) == [
         (
             "products.ProductCreated",

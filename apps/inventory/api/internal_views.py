@@ -43,6 +43,7 @@ class StockCreateView(InventoryInternalView):
         sku = serializers.CharField(max_length=64)
         on_hand = serializers.IntegerField()
         low_stock_threshold = serializers.IntegerField(min_value=0)
+        actor_id = serializers.UUIDField(allow_null=True, required=False, default=None)
 
     def post(self, request: Request) -> Response:
         data = self.InternalStockCreateInputSerializer(data=request.data)
