@@ -4,6 +4,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Permission
 from pytest_django.fixtures import Settings as SettingsWrapper
 from pytest_django.live_server_helper import LiveServer
 from rest_framework.test import APIClient
@@ -52,10 +53,31 @@ def user_api(make_user: Callable[..., User]) -> APIClient:
     return client
 
 
+# What the staff who run the catalog and stock may do (refunds are apart: tests/payments).
+CATALOG_STAFF_PERMISSIONS = (
+    ("add_product", "products", "product"),
+    ("change_product", "products", "product"),
+    ("change_stock", "inventory", "stock"),
+)
+
+
 @pytest.fixture
 def staff_api(make_user: Callable[..., User]) -> APIClient:
+    """A staff member who runs the catalog and stock."""
+    staff = make_user("staff@example.com", staff=True)
+    staff.user_permissions.add(
+        *(Permission.objects.get_by_natural_key(*key) for key in CATALOG_STAFF_PERMISSIONS)
+    )
     client = APIClient()
-    client.force_authenticate(make_user("staff@example.com", staff=True))
+    client.force_authenticate(User.objects.get(pk=staff.pk))  # permissions are cached per object
+    return client
+
+
+@pytest.fixture
+def bare_staff_api(make_user: Callable[..., User]) -> APIClient:
+    """A staff member granted no permission (one who only reads orders, say)."""
+    client = APIClient()
+    client.force_authenticate(make_user("support@example.com", staff=True))
     return client
 
 

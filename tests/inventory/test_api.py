@@ -193,6 +193,23 @@ def test_shoppers_cannot_adjust_or_read_the_ledger(
     assert counters(mug.product_id) == (10, 0)
 
 
+def test_staff_adjust_only_with_the_change_stock_permission(
+    bare_staff_api: APIClient, stocked: StockMaker
+) -> None:
+    mug = stocked(10)
+
+    adjust = bare_staff_api.post(
+        f"/api/v1/inventory/{mug.product_id}/adjustments", {"delta": 1000, "reason": "made up"}
+    )
+
+    assert adjust.status_code == 403
+    assert adjust.json() == error(
+        "permission_denied", "This needs the inventory.change_stock permission."
+    )
+    assert counters(mug.product_id) == (10, 0)
+    assert not StockMovement.objects.filter(reason="made up").exists()
+
+
 def test_anonymous_adjustments_must_authenticate(api: APIClient, stocked: StockMaker) -> None:
     mug = stocked(10)
 

@@ -256,6 +256,35 @@ def test_shoppers_may_not_write(user_api: APIClient) -> None:
     assert product_events() == []
 
 
+@pytest.mark.parametrize(
+    ("write", "permission"),
+    [(0, "products.add_product"), (1, "products.change_product"), (2, "products.change_product")],
+)
+def test_staff_write_only_with_the_permission_the_admin_asks_for(
+    bare_staff_api: APIClient, write: int, permission: str
+) -> None:
+    product = ProductFactory(price=Decimal("30.00"))
+    method, url, body = _writes(product.pk)[write]
+
+    response = getattr(bare_staff_api, method)(url, body)
+
+    assert response.status_code == 403
+    assert response.json()["errors"] == [
+        {
+            "code": "permission_denied",
+            "detail": f"This needs the {permission} permission.",
+            "attr": None,
+        }
+    ]
+    product.refresh_from_db()
+    assert (product.price, product.status, Product.objects.count()) == (
+        Decimal("30.00"),
+        "active",
+        1,
+    )
+    assert product_events() == []
+
+
 def test_anonymous_clients_are_asked_to_sign_in(api: APIClient) -> None:
     product = ProductFactory()
 

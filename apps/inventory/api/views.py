@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from apps.inventory import selectors, services
 from ecommerce.common.pagination import PageNumberPagination
+from ecommerce.common.permissions import StaffPermissions
 
 
 class StockDetailView(APIView):
@@ -46,7 +47,8 @@ class StockDetailView(APIView):
 
 
 class StockAdjustView(APIView):
-    permission_classes = (IsAdminUser,)
+    permission_classes = (IsAdminUser, StaffPermissions)
+    staff_permissions = {"POST": "inventory.change_stock"}
 
     class InventoryAdjustmentInputSerializer(serializers.Serializer):
         delta = serializers.IntegerField(

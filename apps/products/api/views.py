@@ -23,6 +23,7 @@ from apps.products.models import Product, ProductStatus
 from ecommerce.common.money import money_str
 from ecommerce.common.pagination import PageNumberPagination
 from ecommerce.common.parsers import KnownFieldsOnly, no_body
+from ecommerce.common.permissions import StaffPermissions
 
 MAX_PRICE = services.MAX_PRICE
 
@@ -104,7 +105,8 @@ def _product_response(dto: services.ProductDTO, code: int = status.HTTP_200_OK) 
 class ProductCollectionView(APIView):
     """GET: the product list (everyone). POST: add a product (staff)."""
 
-    permission_classes = (IsStaffOrReadOnly,)
+    permission_classes = (IsStaffOrReadOnly, StaffPermissions)
+    staff_permissions = {"POST": "products.add_product"}
 
     class ProductCreateInputSerializer(KnownFieldsOnly):
         sku = serializers.CharField(max_length=64)
@@ -179,7 +181,8 @@ class ProductCollectionView(APIView):
 class ProductDetailView(APIView):
     """GET: one product (shoppers: active ones only). PATCH: change it (staff)."""
 
-    permission_classes = (IsStaffOrReadOnly,)
+    permission_classes = (IsStaffOrReadOnly, StaffPermissions)
+    staff_permissions = {"PATCH": "products.change_product"}
 
     class ProductUpdateInputSerializer(KnownFieldsOnly):
         echoed = frozenset(ProductDetailOutputSerializer().fields)
@@ -267,7 +270,8 @@ def _as_sent(value: object) -> object:
 class ProductDiscontinueView(APIView):
     """Take a product off sale for good (staff). Doing it twice is harmless."""
 
-    permission_classes = (permissions.IsAdminUser,)
+    permission_classes = (permissions.IsAdminUser, StaffPermissions)
+    staff_permissions = {"POST": "products.change_product"}
 
     @extend_schema(
         operation_id="products_discontinue",
