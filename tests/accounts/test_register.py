@@ -1,5 +1,7 @@
 import pytest
+from django.core.cache import cache
 from rest_framework.test import APIClient
+from rest_framework.throttling import ScopedRateThrottle
 
 from ecommerce.accounts.models import User
 
@@ -71,3 +73,27 @@ def test_a_body_that_is_not_json_is_a_parse_error(api: APIClient) -> None:
     assert response.json()["type"] == "client_error"
     assert error_codes(response) == [("parse_error", None)]
     assert not User.objects.exists()
+
+
+def test_registrations_count_with_sign_in_attempts(
+    api: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each answer tells whether an email has an account: as limited as guessing passwords.
+    cache.clear()
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"auth": "3/minute"})
+    User.objects.create_user(email="ada@example.com", password="correct horse battery")
+
+    statuses = [
+        api.post(
+            "/api/v1/auth/token", {"email": "ada@example.com", "password": "guess"}
+        ).status_code,
+        api.post(URL, {"email": "ada@example.com", "password": "a long passphrase"}).status_code,
+        api.post(URL, {"email": "bob@example.com", "password": "a long passphrase"}).status_code,
+        api.post(URL, {"email": "eve@example.com", "password": "a long passphrase"}).status_code,
+    ]
+
+    assert statuses == [400, 400, 201, 429]
+    assert list(User.objects.order_by("email").values_list("email", flat=True)) == [
+        "ada@example.com",
+        "bob@example.com",
+    ]

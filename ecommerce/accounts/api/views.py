@@ -17,6 +17,10 @@ from ecommerce.accounts.models import User
 class RegisterView(APIView):
     authentication_classes = ()
     permission_classes = ()
+    # Counted with sign-in attempts: each answer tells whether an email has an account, and
+    # each new account costs a password hash.
+    throttle_classes = (ScopedRateThrottle,)
+    throttle_scope = "auth"
 
     class RegisterInputSerializer(serializers.Serializer):
         email = serializers.EmailField(max_length=254)
