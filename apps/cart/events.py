@@ -54,8 +54,11 @@ class CartItemRemoved(Event, event_type="cart.CartItemRemoved", aggregate="cart_
 
 
 @dataclass(frozen=True, kw_only=True)
-class CartCheckedOut(Event, event_type="cart.CartCheckedOut", aggregate="cart_id"):
-    """Stock is reserved; payment can start. ``payment_token`` is the gateway's token only."""
+class CartCheckedOut(
+    Event, event_type="cart.CartCheckedOut", aggregate="cart_id", hidden=("payment_token",)
+):
+    """Stock is reserved; payment can start. ``payment_token`` is the gateway's token only,
+    left out of staff pages as the cart's and payment's admins leave it out."""
 
     cart_id: UUID
     user_id: UUID | None

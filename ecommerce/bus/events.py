@@ -10,7 +10,8 @@ An event is a frozen, keyword-only dataclass named in the past tense::
 ``event_type`` is its stable name on the wire, ``aggregate`` the field holding the id of the
 aggregate it is about (the bus keeps one aggregate's events in commit order), and
 ``aggregate_type`` defaults to the part of ``event_type`` before the dot. ``version`` goes up
-only for a breaking change, which is then a new class.
+only for a breaking change, which is then a new class. ``hidden`` names fields that staff
+pages do not show (a gateway's payment token): subscribers get them as any other.
 """
 
 import dataclasses
@@ -34,6 +35,7 @@ class Event:
     version: ClassVar[int] = 1
     aggregate_type: ClassVar[str]
     aggregate_field: ClassVar[str]
+    hidden_fields: ClassVar[frozenset[str]] = frozenset()
 
     # The envelope: set by the bus, carried in the outbox's own columns.
     event_id: UUID = field(default_factory=uuid4)
@@ -48,6 +50,7 @@ class Event:
         aggregate: str,
         aggregate_type: str | None = None,
         version: int = 1,
+        hidden: tuple[str, ...] = (),
         **kwargs: Any,
     ) -> None:
         super().__init_subclass__(**kwargs)
@@ -59,6 +62,7 @@ class Event:
         cls.version = version
         cls.aggregate_type = aggregate_type or event_type.split(".", 1)[0]
         cls.aggregate_field = aggregate
+        cls.hidden_fields = frozenset(hidden)
         _event_types[event_type] = cls
 
     @property

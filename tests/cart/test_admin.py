@@ -5,8 +5,10 @@ from collections.abc import Callable
 import pytest
 from django.test import Client
 
+from apps.cart import services
 from ecommerce.accounts.models import User
-from tests.cart.factories import CartFactory, CartLineFactory
+from ecommerce.bus.models import OutboxEvent
+from tests.cart.factories import TOKEN, CartFactory, CartLineFactory, make_product
 
 pytestmark = pytest.mark.django_db
 
@@ -43,3 +45,22 @@ def test_a_cart_shows_its_lines_and_cannot_be_changed(admin_client: Client) -> N
     assert b"tok_secret_of_the_gateway" not in page.content  # as in the payments admin
     assert b'name="_save"' not in page.content
     assert admin_client.get("/admin/cart/cart/add/").status_code == 403
+
+
+def test_the_outbox_shows_a_checkout_without_its_payment_token(admin_client: Client) -> None:
+    product = make_product(name="Blue mug", stock=5)
+    cart = CartFactory.anonymous()
+    services.cart_add_item(cart_id=cart.id, product_id=product.id, quantity=1, cart_token=TOKEN)
+    services.cart_checkout(
+        cart_id=cart.id, email="ann@example.com", payment_token="tok_secret", cart_token=TOKEN
+    )
+    event = OutboxEvent.objects.get(event_type="cart.CartCheckedOut")
+
+    page = admin_client.get(f"/admin/bus/outboxevent/{event.pk}/change/")
+
+    assert page.status_code == 200
+    assert b"ann@example.com" in page.content  # the payload is shown
+    assert b"Blue mug" in page.content
+    assert b"tok_secret" not in page.content
+    assert b"&quot;payment_token&quot;: &quot;(hidden)&quot;" in page.content
+    assert event.payload["payment_token"] == "tok_secret"  # subscribers still get it
