@@ -311,13 +311,15 @@ def cart_add_item(
 
     The line takes a fresh snapshot of the product's SKU, name and price. Publishes
     ``CartItemAdded``. Raises ``CartNotFound``, ``CartNotOpen``, ``InvalidQuantity`` (400; also
-    when the line would exceed ``MAX_LINE_QUANTITY``), ``ProductNotFound`` (404),
-    ``ProductUnavailable`` (409, draft or discontinued) and ``OutOfStock`` (409, more than is
-    available).
+    when the line would exceed ``MAX_LINE_QUANTITY``), ``ProductNotFound`` (404; also for a
+    draft, which the catalog does not show shoppers either), ``ProductUnavailable`` (409,
+    discontinued) and ``OutOfStock`` (409, more than is available).
     """
     _check_quantity(quantity)
     cart = _locked_open_cart(cart_id=cart_id, user_id=user_id, cart_token=cart_token)
     product = products.product_get(product_id=product_id)
+    if product.status == "draft":
+        raise products.ProductNotFound()
     if product.status != "active":
         raise ProductUnavailable(attr="product_id")
 

@@ -161,7 +161,7 @@ def test_an_unknown_cart_or_malformed_id_is_404(anon_api: AnonApi) -> None:
         ({"product_id": str(uuid4()), "quantity": 1}, 404, "not_found", None),
         ({"product_id": "PRODUCT", "quantity": 11}, 409, "out_of_stock", "PRODUCT"),
         ({"product_id": "DISCONTINUED", "quantity": 1}, 409, "product_unavailable", "product_id"),
-        ({"product_id": "DRAFT", "quantity": 1}, 409, "product_unavailable", "product_id"),
+        ({"product_id": "DRAFT", "quantity": 1}, 404, "not_found", None),
     ],
 )
 def test_a_bad_item_is_refused_with_a_specific_code_and_nothing_changes(

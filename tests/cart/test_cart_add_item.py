@@ -92,14 +92,23 @@ def test_an_unknown_product_is_not_found(cart_events: Events) -> None:
     assert_nothing_added(cart, cart_events)
 
 
-@pytest.mark.parametrize("status", ["draft", "discontinued"])
-def test_a_product_not_for_sale_is_unavailable(status: str, cart_events: Events) -> None:
+def test_a_discontinued_product_is_unavailable(cart_events: Events) -> None:
     cart = CartFactory.anonymous()
-    product = make_product(status="draft" if status == "draft" else "active")
-    if status == "discontinued":
-        products.product_discontinue(product_id=product.id)
+    product = make_product()
+    products.product_discontinue(product_id=product.id)
 
     with pytest.raises(services.ProductUnavailable):
+        services.cart_add_item(cart_id=cart.id, product_id=product.id, quantity=1, cart_token=TOKEN)
+
+    assert_nothing_added(cart, cart_events)
+
+
+def test_a_draft_is_not_found_as_in_the_catalog(cart_events: Events) -> None:
+    # Shoppers are not told that an unpublished product exists.
+    cart = CartFactory.anonymous()
+    product = make_product(status="draft")
+
+    with pytest.raises(products.ProductNotFound):
         services.cart_add_item(cart_id=cart.id, product_id=product.id, quantity=1, cart_token=TOKEN)
 
     assert_nothing_added(cart, cart_events)
