@@ -1,7 +1,13 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from rest_framework.authtoken.models import TokenProxy
 
 from ecommerce.accounts.models import User
+
+# DRF lists every API token's key, which signs in as its user, to staff allowed to view
+# tokens: a way to act as any shopper or staff member. A user is signed out everywhere by a
+# new password (User.save), and nothing here needs the keys.
+admin.site.unregister(TokenProxy)
 
 
 @admin.register(User)

@@ -2,6 +2,7 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
@@ -98,3 +99,20 @@ def test_a_new_password_revokes_the_api_token_and_nothing_else_does(
 
     assert api.get("/api/v1/notifications/").status_code == 401
     assert not Token.objects.filter(user=ada).exists()
+
+
+def test_the_admin_shows_no_api_token(api: APIClient, ada: User) -> None:
+    key = api.post(URL, {"email": "ada@example.com", "password": "correct horse battery"})
+    boss = User.objects.create_superuser(email="boss@example.com", password="a-long-passphrase")
+    web = Client()
+    web.force_login(boss)
+
+    index = web.get("/admin/")
+
+    assert index.status_code == 200
+    assert b"authtoken" not in index.content
+    assert web.get("/admin/authtoken/tokenproxy/").status_code == 404
+    assert (
+        key.json()["token"].encode()
+        not in web.get(f"/admin/accounts/user/{ada.pk}/change/").content
+    )
