@@ -6,9 +6,14 @@ so its events tell an order's whole story in commit order.
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Final
 from uuid import UUID
 
 from ecommerce.bus import Event
+
+# Why a line left a cart (``CartItemRemoved.reason``).
+REMOVED_BY_CUSTOMER: Final = "removed_by_customer"
+PRODUCT_DISCONTINUED: Final = "product_discontinued"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,7 +53,7 @@ class CartItemRemoved(Event, event_type="cart.CartItemRemoved", aggregate="cart_
     sku: str
     name: str
     quantity: int
-    reason: str  # "removed_by_customer" | "product_discontinued"
+    reason: str  # REMOVED_BY_CUSTOMER | PRODUCT_DISCONTINUED
     user_id: UUID | None = None
     email: str | None = None
 

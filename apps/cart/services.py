@@ -52,6 +52,7 @@ __all__ = [
     "CheckoutInterrupted",
     "InvalidCheckout",
     "InvalidQuantity",
+    "OrderTooLarge",
     "OutOfStock",
     "ProductUnavailable",
     "cart_add_item",
@@ -75,9 +76,6 @@ Status = Cart.Status
 # More of one product than a shopper plausibly wants is a typo or abuse, not an order.
 MAX_LINE_QUANTITY: Final = 100
 MAX_PAYMENT_TOKEN_LENGTH: Final = 100
-
-REMOVED_BY_CUSTOMER: Final = "removed_by_customer"
-PRODUCT_DISCONTINUED: Final = "product_discontinued"
 
 
 # -- errors -------------------------------------------------------------------------------------
@@ -424,7 +422,7 @@ def cart_remove_item(
             sku=line.sku,
             name=line.name,
             quantity=line.quantity,
-            reason=REMOVED_BY_CUSTOMER,
+            reason=events.REMOVED_BY_CUSTOMER,
             user_id=cart.owner_id,
             email=_customer_email(cart),
         )
@@ -647,7 +645,7 @@ def carts_remove_product(*, product_id: UUID) -> int:
                 sku=line.sku,
                 name=line.name,
                 quantity=line.quantity,
-                reason=PRODUCT_DISCONTINUED,
+                reason=events.PRODUCT_DISCONTINUED,
                 user_id=cart.owner_id,
                 email=_customer_email(cart),
             )

@@ -11,13 +11,17 @@ gave up. Refunds have no order event: ``PaymentRefunded``, whose in-app message 
 user the order's earlier notifications went to.
 """
 
-from apps.cart.events import CartCheckedOut, CartItemRemoved, CartPaid, CartPaymentFailed
+from apps.cart.events import (
+    PRODUCT_DISCONTINUED,
+    CartCheckedOut,
+    CartItemRemoved,
+    CartPaid,
+    CartPaymentFailed,
+)
 from apps.inventory.events import BackInStock
 from apps.notifications import services
 from apps.payments.events import PaymentRefunded
 from apps.products.events import ProductPriceChanged
-
-PRODUCT_DISCONTINUED = "product_discontinued"
 
 
 def on_cart_checked_out(event: CartCheckedOut) -> None:
