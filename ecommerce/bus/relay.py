@@ -563,9 +563,13 @@ def deliver_event_now(event_pk: int) -> None:
         _eager.queue = None
 
 
-def install_stop_signals(stop: threading.Event) -> None:
+def install_stop_signals(
+    stop: threading.Event, stopping: str = "relay stopping after the delivery in hand"
+) -> None:
+    """SIGTERM and SIGINT set ``stop``, and log ``stopping`` with the signal's number."""
+
     def handle(signum: int, frame: FrameType | None) -> None:
-        logger.info("relay stopping after the delivery in hand (signal %s)", signum)
+        logger.info("%s (signal %s)", stopping, signum)
         stop.set()
 
     signal.signal(signal.SIGTERM, handle)

@@ -1,15 +1,14 @@
 """Run one app's subscribers as a Kafka consumer group until SIGTERM/SIGINT."""
 
 import logging
-import signal
 import threading
-from types import FrameType
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ecommerce.bus.management.commands.replay_events import _when
+from ecommerce.bus.relay import install_stop_signals
 from ecommerce.common import arguments
 
 logger = logging.getLogger(__name__)
@@ -59,13 +58,7 @@ class Command(BaseCommand):
         except (NoSubscribers, ImproperlyConfigured) as exc:
             raise CommandError(str(exc)) from exc
         stop = threading.Event()
-
-        def request_stop(signum: int, frame: FrameType | None) -> None:
-            logger.info("consumer stopping after the message in hand (signal %s)", signum)
-            stop.set()
-
-        signal.signal(signal.SIGTERM, request_stop)
-        signal.signal(signal.SIGINT, request_stop)
+        install_stop_signals(stop, "consumer stopping after the message in hand")
         self.stdout.write(
             f"consuming {', '.join(consumer.topics)} as group {consumer.group_id}; "
             "Ctrl-C or SIGTERM stops it"
