@@ -527,7 +527,12 @@ def reservation_return(*, reference: UUID) -> ReservationDTO:
         reservation = _lock_reservation(reference)
         if reservation.status == Status.ACTIVE:
             raise ReservationNotCommitted()
-        return _reservation_dto(reservation)
+        if reservation.status != Status.COMMITTED:
+            return _reservation_dto(reservation)
+        # Committed while the update above ran: it read the row as still active, so it did
+        # not match and did not wait for the commit's lock. Under the lock now, it matches.
+        ended = _end_if(reference, Status.COMMITTED, Status.RETURNED)
+        assert ended is not None, "a committed reservation held locked is returned"
     publish(events.StockReturned(reference=reference, lines=ended.lines))
     for line in ended.lines:
         change = _change_reserved_stock(
