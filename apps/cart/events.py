@@ -100,3 +100,6 @@ class CartExpired(Event, event_type="cart.CartExpired", aggregate="cart_id"):
     cart_id: UUID
     user_id: UUID | None
     email: str
+    # What the order came to; None in events published before these fields were added.
+    total: Decimal | None = None
+    currency: str | None = None

@@ -741,7 +741,15 @@ def cart_expire(*, cart_id: UUID) -> bool:
     cart = _end_order(cart_id, Status.EXPIRED)
     if cart is None:
         return False
-    publish(events.CartExpired(cart_id=cart.id, user_id=cart.owner_id, email=cart.email))
+    publish(
+        events.CartExpired(
+            cart_id=cart.id,
+            user_id=cart.owner_id,
+            email=cart.email,
+            total=_total(cart),
+            currency=cart.currency,
+        )
+    )
     return True
 
 

@@ -19,5 +19,12 @@ def on_cart_checked_out(event: CartCheckedOut) -> None:
 
 def on_cart_expired(event: CartExpired) -> None:
     """The order expired unpaid: a pending payment must never charge, a charge that landed
-    anyway is refunded (both conditional, so safe to run twice)."""
-    services.payment_cancel_for_expired_order(cart_id=event.cart_id)
+    anyway is refunded, and a payment not started yet never starts (all conditional, so safe
+    to run twice)."""
+    services.payment_cancel_for_expired_order(
+        cart_id=event.cart_id,
+        user_id=event.user_id,
+        email=event.email,
+        total=event.total,
+        currency=event.currency,
+    )

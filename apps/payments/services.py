@@ -110,13 +110,6 @@ class RefundDeclined(DomainError):
     default_detail = "The payment provider declined the refund; nothing was changed."
 
 
-class PaymentNotStarted(DomainError):
-    """The cart's payment does not exist yet (its checkout is still on its way to payments)."""
-
-    code = "payment_not_started"
-    default_detail = "The cart has no payment yet."
-
-
 class RefundKeyReused(DomainError):
     """The caller's ``Idempotency-Key`` already refunded another payment."""
 
@@ -417,19 +410,29 @@ def _resume_settlements(cutoff: datetime) -> int:
 
 
 @transactional
-def payment_cancel_for_expired_order(*, cart_id: UUID) -> PaymentDTO:
+def payment_cancel_for_expired_order(
+    *,
+    cart_id: UUID,
+    user_id: UUID | None = None,
+    email: str = "",
+    total: Decimal | None = None,
+    currency: str | None = None,
+) -> PaymentDTO:
     """The cart's order expired unpaid (``CartExpired``): its payment must not keep money.
 
     A pending payment fails with ``order_expired`` (publishes ``PaymentFailed``), so the charge
     task, which charges pending payments only, never charges it; a charge already in flight is
     refunded when it lands. A succeeded payment (charged after the reservation expired) is
-    owed back: its refund is queued after commit. Anything else is left alone, so running it
-    twice is safe. Raises ``PaymentNotStarted`` while the cart's payment does not exist yet
-    (the bus retries: the checkout that creates it may be late).
+    owed back: its refund is queued after commit. When the checkout has not reached payments
+    yet, the cart's payment is recorded failed already (``order_expired``, ``PaymentFailed``),
+    so the checkout, when it comes, finds it and charges nothing. Anything else is left alone,
+    so running it twice is safe.
     """
-    payment = Payment.objects.select_for_update().filter(cart_id=cart_id).first()
-    if payment is None:
-        raise PaymentNotStarted()
+    if _record_expired_before_start(
+        cart_id=cart_id, user_id=user_id, email=email, total=total, currency=currency
+    ):
+        return to_dto(Payment.objects.get(cart_id=cart_id))
+    payment = Payment.objects.select_for_update().get(cart_id=cart_id)
     detail = {"source": ORDER_EXPIRED}
     if payment.status == Status.PENDING:
         failed = _fail(
@@ -442,6 +445,52 @@ def payment_cancel_for_expired_order(*, cart_id: UUID) -> PaymentDTO:
     elif payment.status == Status.SUCCEEDED:
         _owe_refund(payment, Status.SUCCEEDED, reference=payment.gateway_reference, detail=detail)
     return to_dto(_load(payment.id))
+
+
+def _record_expired_before_start(
+    *,
+    cart_id: UUID,
+    user_id: UUID | None,
+    email: str,
+    total: Decimal | None,
+    currency: str | None,
+) -> bool:
+    """Insert the cart's payment as failed with ``order_expired`` unless it has one; whether
+    it did. The cart's unique payment row is what orders this with the checkout's
+    ``payment_start_for_checkout``: whichever inserts first, the other finds its row (on
+    PostgreSQL, after waiting for it to commit)."""
+    payment = Payment(
+        cart_id=cart_id,
+        user_id=user_id,
+        email=email,
+        amount=total if total is not None else Decimal("0.00"),
+        currency=currency or "",
+        status=Status.FAILED,
+        failure_code=ORDER_EXPIRED,
+        gateway=get_gateway().name,
+        payment_token="",
+        idempotency_key=f"charge:{cart_id}:expired",
+    )
+    if not insert_unless_exists(payment, unique_fields=["cart_id"]):
+        return False
+    _log(
+        payment.id,
+        Kind.FAILED,
+        {"source": ORDER_EXPIRED, "failure_code": ORDER_EXPIRED, "checkout": "not received yet"},
+    )
+    publish(
+        PaymentFailed(
+            payment_id=payment.id,
+            cart_id=cart_id,
+            amount=payment.amount,
+            currency=payment.currency,
+            email=email,
+            failure_code=ORDER_EXPIRED,
+            reason=_ORDER_EXPIRED_REASON,
+        )
+    )
+    logger.info("cart %s expired before its payment started; none will be charged", cart_id)
+    return True
 
 
 def _leave_unsettled(payment: Payment) -> None:

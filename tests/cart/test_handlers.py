@@ -255,7 +255,16 @@ def test_an_expired_reservation_expires_the_checked_out_order_once(cart_events: 
     cart.refresh_from_db()
     assert cart.status == "expired"
     assert cart_events() == [
-        ("CartExpired", {"cart_id": str(cart.id), "user_id": None, "email": "ann@example.com"})
+        (
+            "CartExpired",
+            {
+                "cart_id": str(cart.id),
+                "user_id": None,
+                "email": "ann@example.com",
+                "total": "25.00",
+                "currency": "EUR",
+            },
+        )
     ]
 
 

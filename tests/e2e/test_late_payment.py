@@ -2,9 +2,11 @@
 once: the saga's race between a slow payment and an expiring reservation, end to end."""
 
 from datetime import timedelta
+from io import StringIO
 from uuid import UUID
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -97,4 +99,65 @@ def test_a_payment_that_loses_the_race_with_expiry_is_refunded_and_the_unit_sell
             "aggregate_id", flat=True
         )
     ) == [other_cart]
+    assert not Delivery.objects.exclude(status="delivered").exists()
+
+
+START_PAYMENT = "payments.start_payment"
+
+
+def test_a_checkout_reaching_payments_after_its_order_expired_charges_nothing(
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    mug = make_product(stock=5)
+    client = APIClient()
+    cart_id, _ = shop(client, mug, 2)
+    settings.BUS_EAGER = False
+    assert checkout(client, cart_id, "tok_ok").status_code == 202
+    # Payments' handler is failing for now: its delivery waits for a retry.
+    Delivery.objects.filter(subscriber=START_PAYMENT).update(
+        next_attempt_at=timezone.now() + timedelta(hours=1)
+    )
+    Relay().drain()
+    expire_reservation(cart_id)
+    Relay().drain()
+    assert status_of(client, cart_id) == "expired"
+
+    Delivery.objects.filter(subscriber=START_PAYMENT).update(next_attempt_at=timezone.now())
+    Relay().drain()
+    run_due_charge_retries()
+
+    [payment] = payments.payment_list_for_cart(cart_id=UUID(cart_id))
+    assert (payment.status, payment.failure_code) == ("failed", "order_expired")
+    assert not FakeGatewayRequest.objects.exists()  # the gateway was never called
+    assert stock(mug) == (5, 0, 5)
+    assert ledger(cart_id) == [("reservation", 0, 2), ("expiry", 0, -2)]
+    assert not Delivery.objects.exclude(status="delivered").exists()
+
+
+def test_a_dead_checkout_retried_by_an_operator_after_its_order_expired_charges_nothing(
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    mug = make_product(stock=5)
+    client = APIClient()
+    cart_id, _ = shop(client, mug, 2)
+    settings.BUS_EAGER = False
+    assert checkout(client, cart_id, "tok_ok").status_code == 202
+    # Payments' delivery ran out of attempts (its database was unreachable, say).
+    Delivery.objects.filter(subscriber=START_PAYMENT).update(
+        status="dead", attempts=10, last_error="OperationalError: could not connect"
+    )
+    Relay().drain()
+    expire_reservation(cart_id)
+    Relay().drain()
+
+    # Much later an operator retries the dead delivery.
+    call_command("dead_letters", "retry", "--subscriber", START_PAYMENT, stdout=StringIO())
+    Relay().drain()
+    run_due_charge_retries()
+
+    assert status_of(client, cart_id) == "expired"
+    [payment] = payments.payment_list_for_cart(cart_id=UUID(cart_id))
+    assert (payment.status, payment.failure_code) == ("failed", "order_expired")
+    assert not FakeGatewayRequest.objects.exists()
+    assert stock(mug) == (5, 0, 5)
     assert not Delivery.objects.exclude(status="delivered").exists()

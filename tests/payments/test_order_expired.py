@@ -34,10 +34,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SECRET = "whsec-test-secret"
 
 
-def expire_order(cart_id: UUID) -> None:
+def expire_order(cart_id: UUID, **fields: Any) -> None:
     """Publish CartExpired as cart_expire does: inside its transaction."""
     with transaction.atomic():
-        publish(CartExpired(cart_id=cart_id, user_id=None, email="shopper@example.com"))
+        publish(CartExpired(cart_id=cart_id, user_id=None, email="shopper@example.com", **fields))
 
 
 def kinds(payment: Payment) -> list[str]:
@@ -204,23 +204,35 @@ def test_an_owed_refund_the_gateway_declines_for_good_is_no_longer_owed(
     assert kinds(payment) == ["created", "succeeded", "refund_owed", "refund_declined"]
 
 
-def test_an_expiry_that_overtakes_the_checkout_waits_for_the_payment() -> None:
+def test_an_expiry_that_overtakes_the_checkout_ends_the_payment_before_it_starts() -> None:
     cart_id = UUID("00000000-0000-0000-0000-0000000000c1")
 
-    expire_order(cart_id)
-
-    delivery = Delivery.objects.get(subscriber="payments.cancel_expired_order")
-    assert (delivery.status, delivery.attempts) == ("pending", 1)
-    assert "PaymentNotStarted" in delivery.last_error
-    assert not Payment.objects.exists()
-
-    publish_checkout(cart_id=cart_id, payment_token="tok_flaky")  # the charge timed out
-    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
-    Relay().drain()
+    expire_order(cart_id, total=Decimal("20.00"), currency="EUR")
 
     payment = payment_of(cart_id)
-    assert (payment.status, payment.failure_code) == ("failed", "order_expired")
-    assert Delivery.objects.get(pk=delivery.pk).status == "delivered"
+    assert (payment.status, payment.failure_code, payment.attempts) == (
+        "failed",
+        "order_expired",
+        0,
+    )
+    assert (payment.amount, payment.currency, payment.email) == (
+        Decimal("20.00"),
+        "EUR",
+        "shopper@example.com",
+    )
+    assert kinds(payment) == ["failed"]
+    assert Delivery.objects.get(subscriber="payments.cancel_expired_order").status == "delivered"
+    [failed] = published("payments.PaymentFailed")
+    assert (failed["payment_id"], failed["failure_code"]) == (str(payment.id), "order_expired")
+
+    publish_checkout(cart_id=cart_id, payment_token="tok_ok")  # the checkout, late
+
+    assert Payment.objects.get() == payment
+    assert (payment_of(cart_id).status, kinds(payment)) == ("failed", ["failed"])
+    assert gateway_calls("charge") == []
+    assert len(published("payments.PaymentFailed")) == 1
+    expire_order(cart_id, total=Decimal("20.00"), currency="EUR")  # another, changes nothing
+    assert (Payment.objects.count(), kinds(payment)) == (1, ["failed"])
 
 
 def test_refund_owed_does_nothing_for_a_payment_that_owes_nothing() -> None:
