@@ -185,13 +185,10 @@ class CategoryForm(forms.ModelForm):
 
     def clean_parent(self) -> Category | None:
         parent: Category | None = self.cleaned_data["parent"]
-        ancestor = parent
-        while ancestor is not None and self.instance.pk is not None:
-            if ancestor.pk == self.instance.pk:
-                raise forms.ValidationError(
-                    "A category cannot sit under itself or one of its subcategories."
-                )
-            ancestor = ancestor.parent
+        if parent is not None and self.instance.pk is not None and parent.is_within(self.instance):
+            raise forms.ValidationError(
+                "A category cannot sit under itself or one of its subcategories."
+            )
         return parent
 
 

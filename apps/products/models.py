@@ -27,6 +27,16 @@ class Category(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def is_within(self, category: "Category") -> bool:
+        """Whether this is ``category`` or one of its subcategories: under it, ``category``
+        would sit under itself."""
+        ancestor: Category | None = self
+        while ancestor is not None:  # categories are few and shallow
+            if ancestor.pk == category.pk:
+                return True
+            ancestor = ancestor.parent
+        return False
+
 
 class ProductStatus(models.TextChoices):
     DRAFT = "draft", "Draft"

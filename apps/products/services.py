@@ -397,11 +397,8 @@ def category_update(
             raise DuplicateSlug(attr="slug")
     if not isinstance(parent, _Unset):
         parent_row = _category_by_slug(parent, attr="parent") if parent is not None else None
-        ancestor = parent_row
-        while ancestor is not None:  # categories are few and shallow
-            if ancestor.pk == category.pk:
-                raise InvalidCategoryParent(attr="parent")
-            ancestor = ancestor.parent
+        if parent_row is not None and parent_row.is_within(category):
+            raise InvalidCategoryParent(attr="parent")
         category.parent = parent_row
     with _slug_race():
         category.save()
