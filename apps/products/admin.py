@@ -139,9 +139,9 @@ class ProductAdmin(RefusalsAsMessages, ChangedFieldsOnly):
             }
             if "category" in fields:
                 fields["category"] = category
-            services.product_update(product_id=obj.pk, actor_id=actor_id, **fields)
             if "price" in form.changed_data:
-                services.product_change_price(product_id=obj.pk, price=obj.price, actor_id=actor_id)
+                fields["price"] = obj.price
+            services.product_update(product_id=obj.pk, actor_id=actor_id, **fields)
         obj.refresh_from_db()
 
     @admin.action(description="Change price of selected products", permissions=["change"])

@@ -236,17 +236,21 @@ def product_update(
     status: str | _Unset = UNSET,
     image_url: str | _Unset = UNSET,
     slug: str | _Unset = UNSET,
+    price: Decimal | _Unset = UNSET,
     actor_id: UUID | None = None,
 ) -> ProductDTO:
-    """Change a product's details; fields left ``UNSET`` stay as they are. The price changes
-    only through ``product_change_price``, and the SKU never changes.
+    """Change a product's details and price together; fields left ``UNSET`` stay as they are.
+    The SKU never changes.
 
-    Publishes ``ProductUpdated`` naming the fields that changed (nothing when none did), and
-    also ``ProductDiscontinued`` when the status becomes discontinued.
-    Raises ``ProductNotFound``, ``CategoryNotFound``, ``DuplicateSlug``, ``InvalidProduct``,
+    Publishes ``ProductUpdated`` naming the details that changed (nothing when none did),
+    ``ProductDiscontinued`` when the status becomes discontinued, then ``ProductPriceChanged``
+    for a new price, as ``product_change_price`` does. Raises ``ProductNotFound``,
+    ``CategoryNotFound``, ``DuplicateSlug``, ``InvalidProduct``, ``InvalidPrice``,
     ``ProductDiscontinuedIsFinal`` (a discontinued product's status never changes again).
     """
     product = _locked(product_id)
+    if not isinstance(price, _Unset):
+        price = _valid_price(price)
     wanted: dict[str, object] = {}
     if not isinstance(name, _Unset):
         wanted["name"] = _required_text(name, attr="name", max_length=200)
@@ -268,25 +272,25 @@ def product_update(
 
     was_discontinued = product.status == ProductStatus.DISCONTINUED
     changed = tuple(sorted(f for f, value in wanted.items() if getattr(product, f) != value))
-    if not changed:
-        return _dto(product)
-    for field in changed:
-        setattr(product, field, wanted[field])
-    with _slug_race():
-        product.save(update_fields=[*changed, "updated_at"])
-
-    publish(
-        ProductUpdated(
-            product_id=product.pk,
-            sku=product.sku,
-            name=product.name,
-            status=product.status,
-            changed=changed,
-            actor_id=actor_id,
+    if changed:
+        for field in changed:
+            setattr(product, field, wanted[field])
+        with _slug_race():
+            product.save(update_fields=[*changed, "updated_at"])
+        publish(
+            ProductUpdated(
+                product_id=product.pk,
+                sku=product.sku,
+                name=product.name,
+                status=product.status,
+                changed=changed,
+                actor_id=actor_id,
+            )
         )
-    )
-    if product.status == ProductStatus.DISCONTINUED and not was_discontinued:
-        publish(_discontinued(product, actor_id=actor_id))
+        if product.status == ProductStatus.DISCONTINUED and not was_discontinued:
+            publish(_discontinued(product, actor_id=actor_id))
+    if not isinstance(price, _Unset):
+        _reprice(product, price, actor_id=actor_id)
     return _dto(product)
 
 
@@ -301,9 +305,16 @@ def product_change_price(
     """
     price = _valid_price(price)
     product = _locked(product_id)
+    _reprice(product, price, actor_id=actor_id)
+    return _dto(product)
+
+
+def _reprice(product: Product, price: Decimal, *, actor_id: UUID | None) -> None:
+    """``price`` is valid and ``product`` locked; publishes ``ProductPriceChanged`` if it is
+    new."""
     old_price = product.price
     if price == old_price:
-        return _dto(product)
+        return
     product.price = price
     product.save(update_fields=["price", "updated_at"])
     publish(
@@ -317,7 +328,6 @@ def product_change_price(
             actor_id=actor_id,
         )
     )
-    return _dto(product)
 
 
 @transaction.atomic

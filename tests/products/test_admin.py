@@ -237,10 +237,10 @@ def test_a_rule_only_the_services_know_comes_back_as_a_message_and_saves_nothing
 ) -> None:
     product = ProductFactory(sku="TENT-1", name="Tent", slug="tent", price=Decimal("100.00"))
 
-    def refused(**kwargs: Any) -> None:  # as if the product changed between load and save
+    def refused(*args: Any, **kwargs: Any) -> None:  # after the details were written
         raise services.InvalidPrice("The price changed meanwhile.")
 
-    monkeypatch.setattr(services, "product_change_price", refused)
+    monkeypatch.setattr(services, "_reprice", refused)
     url = f"/admin/products/product/{product.pk}/change/"
     response = admin_client.post(url, _form(name="Dome Tent", slug="tent", price="90.00"))
 

@@ -153,6 +153,28 @@ def test_a_price_change_announces_the_old_and_the_new_price(make_user: Any) -> N
     ]
 
 
+def test_details_and_price_change_together_details_first() -> None:
+    given = ProductFactory(sku="K-1", name="Kettle", price=Decimal("30.00"))
+
+    product = services.product_update(product_id=given.pk, name="Big Kettle", price=Decimal("25"))
+
+    assert (product.name, product.price) == ("Big Kettle", Decimal("25.00"))
+    assert [(t, p.get("changed"), p.get("new_price")) for t, p in product_events(given.pk)] == [
+        ("products.ProductUpdated", ["name"], None),
+        ("products.ProductPriceChanged", None, "25.00"),
+    ]
+
+
+def test_a_bad_price_in_an_update_changes_no_detail_either() -> None:
+    given = ProductFactory(name="Kettle", price=Decimal("30.00"))
+
+    with pytest.raises(services.InvalidPrice):
+        services.product_update(product_id=given.pk, name="Big Kettle", price=Decimal("-1"))
+
+    assert Product.objects.values_list("name", "price").get() == ("Kettle", Decimal("30.00"))
+    assert product_events() == []
+
+
 def test_the_same_price_again_changes_nothing() -> None:
     given = ProductFactory(price=Decimal("30.00"))
 

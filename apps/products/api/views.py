@@ -7,7 +7,6 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers, status
@@ -223,16 +222,9 @@ class ProductDetailView(APIView):
         data = self.ProductUpdateInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         _refuse_changes_to_echoed_fields(data, product_id)
-        fields: dict[str, Any] = dict(data.validated_data)
-        price = fields.pop("price", None)
-        actor_id = request.user.pk
-        # Details and price change together or not at all.
-        with transaction.atomic():
-            product = services.product_update(product_id=product_id, actor_id=actor_id, **fields)
-            if price is not None:
-                product = services.product_change_price(
-                    product_id=product_id, price=price, actor_id=actor_id
-                )
+        product = services.product_update(
+            product_id=product_id, actor_id=request.user.pk, **data.validated_data
+        )
         return _product_response(product)
 
 
