@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from apps.inventory import services
+from apps.inventory import selectors, services
 from apps.inventory.models import Reservation, ReservationLine, Stock, StockMovement
 from ecommerce.common.admin import ReadOnlyAdmin, ReadOnlyInline
 from ecommerce.common.errors import DomainError
@@ -144,9 +144,7 @@ class StockAdmin(ReadOnlyAdmin):
             "title": f"Adjust stock: {stock.sku}",
             "stock": stock,
             "form": form,
-            "movements": StockMovement.objects.filter(product_id=stock.product_id)
-            .select_related("actor")
-            .order_by("-id")[:10],
+            "movements": selectors.stock_movement_list(product_id=stock.product_id)[:10],
         }
         return TemplateResponse(request, "admin/inventory/stock/adjust.html", context)
 
