@@ -29,7 +29,6 @@ from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
-from django_q.models import Schedule
 
 from apps.notifications.conf import notification_settings
 from apps.notifications.events import NotificationFailed, NotificationSent
@@ -46,7 +45,12 @@ from apps.products import services as products
 from ecommerce.bus import publish
 from ecommerce.common.db import fetch_models, insert_unless_exists, transactional, update_if
 from ecommerce.common.errors import DomainError, NotFound
-from ecommerce.common.retry import backoff_seconds, schedule_task_once
+from ecommerce.common.retry import (
+    backoff_seconds,
+    cancel_scheduled,
+    schedule_task_once,
+    scheduled_arguments,
+)
 from ecommerce.common.tasks import queue_task
 
 logger = logging.getLogger(__name__)
@@ -700,7 +704,7 @@ def retry_delay_seconds(attempt: int) -> float:
 
 
 def _cancel_retries(notification_id: UUID) -> None:
-    Schedule.objects.filter(func=SEND_TASK, args=repr(str(notification_id))).delete()
+    cancel_scheduled(SEND_TASK, str(notification_id))
 
 
 def _enqueue_send(notification_id: UUID) -> None:
@@ -766,10 +770,10 @@ def notifications_resume_stalled(*, older_than_seconds: float | None = None) -> 
     stalled = Notification.objects.filter(
         status=Status.PENDING, channel=Channel.EMAIL, updated_at__lt=cutoff
     )
-    scheduled = set(Schedule.objects.filter(func=SEND_TASK).values_list("args", flat=True))
+    scheduled = scheduled_arguments(SEND_TASK)
     resumed = 0
     for notification_id in stalled.values_list("pk", flat=True):
-        if repr(str(notification_id)) in scheduled:
+        if (str(notification_id),) in scheduled:
             continue
         logger.warning("notification %s was stalled; sending it again", notification_id)
         _enqueue_send(notification_id)

@@ -35,7 +35,6 @@ from uuid import UUID
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django_q.models import Schedule
 
 from apps.payments.conf import payment_settings
 from apps.payments.events import PaymentFailed, PaymentRefunded, PaymentSucceeded
@@ -57,7 +56,11 @@ from ecommerce.common.db import (
     update_if,
 )
 from ecommerce.common.errors import DomainError, NotFound
-from ecommerce.common.retry import backoff_seconds, schedule_task_once
+from ecommerce.common.retry import (
+    backoff_seconds,
+    schedule_task_once,
+    scheduled_arguments,
+)
 from ecommerce.common.tasks import queue_task
 
 logger = logging.getLogger(__name__)
@@ -372,10 +375,10 @@ def payments_resume_stalled(*, older_than_seconds: float | None = None) -> int:
 def _resume_charges(cutoff: datetime) -> int:
     """Pending payments untouched since ``cutoff`` with no retry scheduled."""
     stalled = Payment.objects.filter(status=Status.PENDING, updated_at__lt=cutoff)
-    scheduled = set(Schedule.objects.filter(func=CHARGE_TASK).values_list("args", flat=True))
+    scheduled = scheduled_arguments(CHARGE_TASK)
     resumed = 0
     for payment_id in stalled.values_list("pk", flat=True):
-        if repr(str(payment_id)) in scheduled:
+        if (str(payment_id),) in scheduled:
             continue
         logger.warning("payment %s was stalled; charging it again", payment_id)
         _enqueue_charge(payment_id)

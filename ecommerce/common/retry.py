@@ -1,5 +1,6 @@
 """Retrying later: the one backoff every retry in the shop uses, and one-off task schedules."""
 
+import ast
 import random
 from datetime import datetime
 
@@ -21,8 +22,32 @@ def schedule_task_once(*, name: str, func: str, args: tuple[str, ...], run_at: d
     Schedule.objects.create(
         name=name,
         func=func,
-        args=", ".join(repr(a) for a in args) if len(args) != 1 else repr(args[0]),
+        args=_as_schedule_args(args),
         schedule_type=Schedule.ONCE,
         repeats=-1,
         next_run=run_at,
     )
+
+
+def scheduled_arguments(func: str) -> set[tuple[str, ...]]:
+    """The arguments of every schedule of ``func`` not run yet, as ``schedule_task_once``
+    was given them."""
+    from django_q.models import Schedule
+
+    found: set[tuple[str, ...]] = set()
+    for args in Schedule.objects.filter(func=func).values_list("args", flat=True):
+        value = ast.literal_eval(args) if args else ()
+        found.add(value if isinstance(value, tuple) else (value,))
+    return found
+
+
+def cancel_scheduled(func: str, *args: str) -> None:
+    """Delete the schedules of ``func(*args)`` not run yet."""
+    from django_q.models import Schedule
+
+    Schedule.objects.filter(func=func, args=_as_schedule_args(args)).delete()
+
+
+def _as_schedule_args(args: tuple[str, ...]) -> str:
+    # How django-q2 reads a schedule's args: a Python literal, a tuple unless there is one.
+    return ", ".join(repr(a) for a in args) if len(args) != 1 else repr(args[0])
