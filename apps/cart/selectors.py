@@ -2,10 +2,8 @@
 
 from uuid import UUID
 
-from django.db import connection
-
 from apps.cart.models import Cart, CartLine
-from ecommerce.common.db import fetch_models
+from ecommerce.common.db import db_value, fetch_models
 
 # Hand-written: a storefront polls its cart until the order is paid, every change to a cart
 # reads its lines, and compiling the ORM queries cost several times what running them did.
@@ -16,7 +14,7 @@ _LINES_SQL = f"SELECT * FROM {CartLine._meta.db_table} WHERE cart_id = %s ORDER 
 def cart_with_lines(*, cart_id: UUID) -> tuple[Cart, list[CartLine]] | None:
     """The cart and its lines (in ``CartLine``'s order), in two queries; the owner is only
     its id: no join."""
-    pk = Cart._meta.get_field("id").get_db_prep_value(cart_id, connection)
+    pk = db_value(Cart, "id", cart_id)
     cart = next(iter(fetch_models(Cart, _CART_SQL, [pk])), None)
     if cart is None:
         return None
@@ -25,5 +23,4 @@ def cart_with_lines(*, cart_id: UUID) -> tuple[Cart, list[CartLine]] | None:
 
 def cart_lines(*, cart_id: UUID) -> list[CartLine]:
     """The cart's lines in ``CartLine``'s order: what every change to a cart starts from."""
-    pk = Cart._meta.get_field("id").get_db_prep_value(cart_id, connection)
-    return fetch_models(CartLine, _LINES_SQL, [pk])
+    return fetch_models(CartLine, _LINES_SQL, [db_value(Cart, "id", cart_id)])

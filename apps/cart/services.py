@@ -26,8 +26,8 @@ from uuid import UUID
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
-from django.db import connection, transaction
-from django.db.models import Field, Q
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.cart import events
@@ -37,7 +37,7 @@ from apps.inventory import services as inventory
 from apps.inventory.services import OutOfStock
 from apps.products import services as products
 from ecommerce.bus import publish
-from ecommerce.common.db import fetch_models, lock_row, save_fields, transactional
+from ecommerce.common.db import db_value, fetch_models, lock_row, save_fields, transactional
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.common.money import MAX_AMOUNT, quantize
 
@@ -784,9 +784,7 @@ def _end_order(cart_id: UUID, outcome: str, **changes: Any) -> Cart | None:
 
 
 def _db_value(field_name: str, value: Any) -> Any:
-    field = Cart._meta.get_field(field_name)
-    assert isinstance(field, Field)
-    return field.get_db_prep_value(value, connection)
+    return db_value(Cart, field_name, value)
 
 
 def _total(cart: Cart) -> Decimal:

@@ -31,7 +31,7 @@ from apps.inventory import events
 from apps.inventory.events import ReservedLine
 from apps.inventory.models import Reservation, ReservationLine, Stock, StockMovement
 from ecommerce.bus import publish
-from ecommerce.common.db import lock_row, transactional
+from ecommerce.common.db import db_value, lock_row, transactional
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.remote import service_url
 
@@ -770,16 +770,12 @@ def _change_stock(
     params: dict[str, Any] = {
         "on_hand": on_hand_delta,
         "reserved": reserved_delta,
-        "now": Stock._meta.get_field("updated_at").get_db_prep_value(now, connection),
-        "product_id": Stock._meta.get_field("product_id").get_db_prep_value(product_id, connection),
+        "now": db_value(Stock, "updated_at", now),
+        "product_id": db_value(Stock, "product_id", product_id),
         "kind": kind,
         "reason": reason,
-        "reference": StockMovement._meta.get_field("reference").get_db_prep_value(
-            reference, connection
-        ),
-        "actor_id": StockMovement._meta.get_field("actor_id").get_db_prep_value(
-            actor_id, connection
-        ),
+        "reference": db_value(StockMovement, "reference", reference),
+        "actor_id": db_value(StockMovement, "actor_id", actor_id),
     }
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -910,15 +906,14 @@ def _insert_reservation(reference: UUID, *, expires_at: datetime, now: datetime)
     A concurrent insert of the same reference waits on the unique index until the first
     transaction ends, so no savepoint is needed to tell the two apart.
     """
-    prep = Reservation._meta.get_field("expires_at").get_db_prep_value
     with connection.cursor() as cursor:
         cursor.execute(
             _INSERT_RESERVATION_SQL,
             {
                 "reference": _db_uuid(reference),
                 "status": Status.ACTIVE,
-                "expires_at": prep(expires_at, connection),
-                "now": prep(now, connection),
+                "expires_at": db_value(Reservation, "expires_at", expires_at),
+                "now": db_value(Reservation, "expires_at", now),
             },
         )
         row = cursor.fetchone()
@@ -999,7 +994,7 @@ def _unreserve(reference: UUID, lines: Sequence[ReservedLine], kind: str, reason
 
 
 def _db_uuid(value: UUID) -> Any:
-    return ReservationLine._meta.get_field("product_id").get_db_prep_value(value, connection)
+    return db_value(ReservationLine, "product_id", value)
 
 
 def _uuid(value: UUID | str) -> UUID:

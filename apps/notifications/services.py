@@ -43,7 +43,13 @@ from apps.notifications.models import (
 from apps.notifications.rendering import Rendered, RenderFailed, render_email, render_in_app
 from apps.products import services as products
 from ecommerce.bus import publish
-from ecommerce.common.db import fetch_models, insert_unless_exists, transactional, update_if
+from ecommerce.common.db import (
+    db_value,
+    fetch_models,
+    insert_unless_exists,
+    transactional,
+    update_if,
+)
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.common.retry import (
     backoff_seconds,
@@ -622,7 +628,7 @@ def _claim_for_send(notification_id: UUID) -> Notification | None:
     ops, now = connection.ops, timezone.now()
     lease_until = ops.adapt_datetimefield_value(now + timedelta(seconds=SEND_LEASE_SECONDS))
     at = ops.adapt_datetimefield_value(now)
-    pk = Notification._meta.get_field("id").get_db_prep_value(notification_id, connection)
+    pk = db_value(Notification, "id", notification_id)
     return next(
         iter(fetch_models(Notification, _CLAIM_FOR_SEND_SQL, [lease_until, at, pk, at])), None
     )

@@ -32,7 +32,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -48,6 +48,7 @@ from apps.payments.gateways import (
 from apps.payments.models import Payment, PaymentEvent
 from ecommerce.bus import publish
 from ecommerce.common.db import (
+    db_value,
     fetch_models,
     insert_row,
     insert_unless_exists,
@@ -303,7 +304,7 @@ _CLAIM_FOR_CHARGE_SQL = f"""
 def _claim_for_charge(payment_id: UUID) -> Payment | None:
     """Count a charge attempt of a pending payment and return the payment; ``None`` if it is
     not pending. One autocommit statement, so the count stays even if the worker dies."""
-    pk = Payment._meta.get_field("id").get_db_prep_value(payment_id, connection)
+    pk = db_value(Payment, "id", payment_id)
     claimed = fetch_models(Payment, _CLAIM_FOR_CHARGE_SQL, [timezone.now(), pk, Status.PENDING])
     return next(iter(claimed), None)
 

@@ -12,7 +12,7 @@ from rest_framework.exceptions import ErrorDetail, ValidationError
 
 from apps.inventory import services as inventory
 from apps.products.models import Category, Product, ProductStatus
-from ecommerce.common.db import fetch_models
+from ecommerce.common.db import db_value, fetch_models
 
 # Ids one ``IN (...)`` binds at most; a longer list goes as one array on PostgreSQL.
 BIND_IDS = 10_000
@@ -90,9 +90,7 @@ def products_by_id(product_ids: Collection[UUID]) -> list[Product]:
     if not product_ids:
         return []
     placeholders = ", ".join(["%s"] * len(product_ids))
-    pk = Product._meta.pk
-    assert pk is not None
-    params = [pk.get_db_prep_value(product_id, connection) for product_id in product_ids]
+    params = [db_value(Product, "id", product_id) for product_id in product_ids]
     sql = f"{_WITH_CATEGORY_SLUG} WHERE p.id IN ({placeholders})"
     return fetch_models(Product, sql, params)
 

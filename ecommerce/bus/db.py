@@ -6,6 +6,7 @@ from uuid import UUID
 from django.db import connection, transaction
 
 from ecommerce.bus.models import Delivery
+from ecommerce.common.db import db_value
 
 
 def fetch_all(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -23,7 +24,7 @@ def fetch_all(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
 def lease_token_value(token: UUID) -> Any:
     """A lease token as a hand-written statement passes it (a uuid on PostgreSQL, text on
     SQLite)."""
-    return Delivery._meta.get_field("lease_token").get_db_prep_value(token, connection)
+    return db_value(Delivery, "lease_token", token)
 
 
 def flush_wal() -> None:

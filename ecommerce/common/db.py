@@ -239,6 +239,12 @@ def update_if(obj: Model, changes: Mapping[str, Any], **where: Any) -> bool:
     return changed
 
 
+def db_value(model: type[Model], field_name: str, value: Any) -> Any:
+    """``value`` as a hand-written statement passes it for the model's field: a UUID is a
+    uuid on PostgreSQL and 32 hex digits on SQLite, a datetime is adapted, and so on."""
+    return _field(model, field_name).get_db_prep_value(value, connection)
+
+
 def _field(model: type[Model], name: str) -> "Field[Any, Any]":
     field = model._meta.pk if name == "pk" else model._meta.get_field(name)
     if not isinstance(field, Field):

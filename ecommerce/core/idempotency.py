@@ -37,7 +37,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ecommerce.common.db import all_or_nothing, save_fields
+from ecommerce.common.db import all_or_nothing, db_value, save_fields
 from ecommerce.common.errors import DomainError
 from ecommerce.core.models import IdempotencyKey
 
@@ -159,7 +159,7 @@ def _claim(*, scope: str, key: str, fingerprint: str) -> IdempotencyKey:
     request's transaction is open, so a row found here without a response is our own.
     """
     now = timezone.now()
-    created_at = IdempotencyKey._meta.get_field("created_at").get_db_prep_value(now, connection)
+    created_at = db_value(IdempotencyKey, "created_at", now)
     while True:
         with connection.cursor() as cursor:
             cursor.execute(_CLAIM_SQL, [scope, key, fingerprint, created_at])
