@@ -3,7 +3,7 @@ else's notification or subscription is 404, as if it did not exist."""
 
 from uuid import UUID
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -11,13 +11,8 @@ from rest_framework.views import APIView
 
 from apps.notifications import selectors, services
 from apps.notifications.models import NotificationKind, SubscriptionKind
-from ecommerce.common.pagination import PageNumberPagination
+from ecommerce.common.pagination import PAGE_PARAMETERS, PageNumberPagination, page_of
 from ecommerce.common.parsers import no_body
-
-PAGE_PARAMETERS = [
-    OpenApiParameter("page", int, description="Page number."),
-    OpenApiParameter("page_size", int, description="Results per page (at most 100)."),
-]
 
 
 def _user_id(request: Request) -> UUID:
@@ -60,11 +55,9 @@ class SubscriptionOutputSerializer(serializers.Serializer):
 class NotificationListView(APIView):
     permission_classes = (permissions.IsAuthenticated,)
 
-    class NotificationListOutputSerializer(serializers.Serializer):
-        count = serializers.IntegerField()
-        next = serializers.URLField(allow_null=True)
-        previous = serializers.URLField(allow_null=True)
-        results = NotificationOutputSerializer(many=True)
+    NotificationListOutputSerializer = page_of(
+        NotificationOutputSerializer, "NotificationListOutputSerializer"
+    )
 
     @extend_schema(
         operation_id="notifications_list",
@@ -121,11 +114,9 @@ class SubscriptionListCreateView(APIView):
         product_id = serializers.UUIDField()
         kind = serializers.ChoiceField(choices=SubscriptionKind.choices)
 
-    class SubscriptionListOutputSerializer(serializers.Serializer):
-        count = serializers.IntegerField()
-        next = serializers.URLField(allow_null=True)
-        previous = serializers.URLField(allow_null=True)
-        results = SubscriptionOutputSerializer(many=True)
+    SubscriptionListOutputSerializer = page_of(
+        SubscriptionOutputSerializer, "SubscriptionListOutputSerializer"
+    )
 
     @extend_schema(
         operation_id="notifications_subscriptions_list",

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.payments import selectors, services
-from ecommerce.common.pagination import PageNumberPagination
+from ecommerce.common.pagination import PAGE_PARAMETERS, PageNumberPagination, page_of
 from ecommerce.common.parsers import no_body
 from ecommerce.core import idempotency
 
@@ -42,18 +42,13 @@ class PaymentListView(APIView):
     class PaymentListFilterSerializer(serializers.Serializer):
         cart = serializers.UUIDField(required=False, help_text="Only this cart's payments.")
 
-    class PaymentListOutputSerializer(serializers.Serializer):
-        count = serializers.IntegerField()
-        next = serializers.URLField(allow_null=True)
-        previous = serializers.URLField(allow_null=True)
-        results = PaymentOutputSerializer(many=True)
+    PaymentListOutputSerializer = page_of(PaymentOutputSerializer, "PaymentListOutputSerializer")
 
     @extend_schema(
         operation_id="payments_list",
         parameters=[
             PaymentListFilterSerializer,
-            OpenApiParameter("page", int, description="Page number."),
-            OpenApiParameter("page_size", int, description="Results per page (at most 100)."),
+            *PAGE_PARAMETERS,
         ],
         responses={200: PaymentListOutputSerializer},
     )

@@ -20,7 +20,7 @@ from apps.products import selectors, services
 from apps.products.dtos import products_to_dtos
 from apps.products.models import Product, ProductStatus
 from ecommerce.common.money import money_str
-from ecommerce.common.pagination import PageNumberPagination
+from ecommerce.common.pagination import PAGE_PARAMETERS, PageNumberPagination, page_of
 from ecommerce.common.parsers import KnownFieldsOnly, no_body
 from ecommerce.common.permissions import StaffPermissions
 
@@ -61,18 +61,7 @@ class ProductDetailOutputSerializer(ProductListOutputSerializer):
     updated_at = serializers.DateTimeField()
 
 
-class ProductPageOutputSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = ProductListOutputSerializer(many=True)
-
-
-def _page_parameters() -> list[OpenApiParameter]:
-    return [
-        OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1."),
-        OpenApiParameter("page_size", OpenApiTypes.INT, description="Items per page (max 100)."),
-    ]
+ProductPageOutputSerializer = page_of(ProductListOutputSerializer, "ProductPageOutputSerializer")
 
 
 def product_list_item(dto: services.ProductDTO) -> dict[str, object]:
@@ -149,7 +138,7 @@ class ProductCollectionView(APIView):
                 enum=ProductStatus.values,
                 description="Staff only: shoppers always see active products.",
             ),
-            *_page_parameters(),
+            *PAGE_PARAMETERS,
         ],
         responses={200: ProductPageOutputSerializer},
     )
@@ -291,11 +280,7 @@ class CategoryOutputSerializer(serializers.Serializer):
     )
 
 
-class CategoryPageOutputSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = CategoryOutputSerializer(many=True)
+CategoryPageOutputSerializer = page_of(CategoryOutputSerializer, "CategoryPageOutputSerializer")
 
 
 class CategoryListView(APIView):
@@ -306,7 +291,7 @@ class CategoryListView(APIView):
     @extend_schema(
         operation_id="categories_list",
         summary="List categories by name.",
-        parameters=_page_parameters(),
+        parameters=PAGE_PARAMETERS,
         responses={200: CategoryPageOutputSerializer},
     )
     def get(self, request: Request) -> Response:
