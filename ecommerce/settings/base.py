@@ -29,6 +29,23 @@ class Env(environ.Env):
         except (ValueError, TypeError) as exc:
             raise ImproperlyConfigured(f"{var} is not valid: {exc}") from None
 
+    def whole(self, var: str, *, default: int, minimum: int = 1, maximum: int | None = None) -> int:
+        """A whole number from ``minimum`` to ``maximum``: a count of attempts, a batch, a
+        number of days. Out of range stops the start, naming the variable."""
+        value = self.int(var, default=default)
+        if value < minimum or (maximum is not None and value > maximum):
+            upto = f" to {maximum}" if maximum is not None else " or more"
+            raise ImproperlyConfigured(f"{var} must be {minimum}{upto}, not {value}")
+        return value
+
+    def seconds(self, var: str, *, default: float, zero: bool = False) -> float:
+        """A length of time in seconds: above zero (or zero too, with ``zero``)."""
+        value = self.float(var, default=default)
+        if value < 0 or (value == 0 and not zero):
+            more = "0 or more" if zero else "more than 0"
+            raise ImproperlyConfigured(f"{var} must be {more} seconds, not {value:g}")
+        return value
+
 
 env = Env()
 
@@ -114,7 +131,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
 else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_MAX_AGE"] = env.whole("DB_CONN_MAX_AGE", default=60, minimum=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # Django's backend, with a health check that asks the server only when the
@@ -123,7 +140,7 @@ else:
     # Queries are bound and, once run DB_PREPARE_THRESHOLD times on a connection, prepared
     # on the server: for the short statements of this shop, planning costs as much as running.
     # Set DB_PREPARE_THRESHOLD=0 behind a pooler that cannot keep prepared statements.
-    if prepare_threshold := env.int("DB_PREPARE_THRESHOLD", default=5):
+    if prepare_threshold := env.whole("DB_PREPARE_THRESHOLD", default=5, minimum=0):
         DATABASES["default"]["OPTIONS"] = {
             "server_side_binding": True,
             "prepare_threshold": prepare_threshold,
@@ -162,18 +179,18 @@ CACHES = {
 # --- Email ------------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
-EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_PORT = env.whole("EMAIL_PORT", default=25, maximum=65535)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
-EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+EMAIL_TIMEOUT = env.whole("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="shop@localhost")
 
 # --- The shop ---------------------------------------------------------------------------------
 STORE_NAME = env.str("STORE_NAME", default="Example Shop")
 STORE_CURRENCY = env.str("STORE_CURRENCY", default="EUR")
 # How long checked-out stock stays reserved waiting for payment.
-RESERVATION_TTL_MINUTES = env.int("RESERVATION_TTL_MINUTES", default=15)
+RESERVATION_TTL_MINUTES = env.whole("RESERVATION_TTL_MINUTES", default=15)
 
 
 # --- REST API ---------------------------------------------------------------------------------
@@ -214,7 +231,7 @@ REST_FRAMEWORK = {
     # Proxies in front that append to X-Forwarded-For (1 behind one load balancer). With 0
     # the client address is the connection's: a header the client sends cannot pick its
     # throttle bucket.
-    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
+    "NUM_PROXIES": env.whole("NUM_PROXIES", default=0, minimum=0),
     "DEFAULT_PARSER_CLASSES": [
         "ecommerce.common.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
@@ -262,13 +279,13 @@ SPECTACULAR_SETTINGS = {
 # catch_up=False so a cluster that was down does not fire every missed schedule at once.
 Q_CLUSTER = {
     "name": "shop",
-    "workers": env.int("Q_WORKERS", default=2),
+    "workers": env.whole("Q_WORKERS", default=2),
     "timeout": 60,
     "retry": 120,
     "catch_up": False,
     # Keep failed tasks (the admin shows them) but not every success: storing each success
     # is a write per task on the busiest path (a charge per checkout, an email per message).
-    "save_limit": env.int("Q_SAVE_LIMIT", default=-1),
+    "save_limit": env.whole("Q_SAVE_LIMIT", default=-1, minimum=-1),
     "ack_failures": True,
     "poll": 0.5,
     **({"redis": REDIS_URL} if REDIS_URL else {"orm": "default"}),
@@ -277,14 +294,14 @@ Q_CLUSTER = {
 # --- Event bus (docs/EVENTS.md) -------------------------------------------------------------
 # Eager: deliver right after commit in the publishing process (tests, local development).
 BUS_EAGER = env.bool("BUS_EAGER", default=False)
-BUS_MAX_ATTEMPTS = env.int("BUS_MAX_ATTEMPTS", default=10)
-BUS_BACKOFF_BASE_SECONDS = env.float("BUS_BACKOFF_BASE_SECONDS", default=1.0)
-BUS_BACKOFF_MAX_SECONDS = env.float("BUS_BACKOFF_MAX_SECONDS", default=600.0)
-BUS_LEASE_SECONDS = env.float("BUS_LEASE_SECONDS", default=30.0)
-BUS_BATCH_SIZE = env.int("BUS_BATCH_SIZE", default=100)
-BUS_DELIVERIES_PER_TRANSACTION = env.int("BUS_DELIVERIES_PER_TRANSACTION", default=20)
-BUS_POLL_SECONDS = env.float("BUS_POLL_SECONDS", default=1.0)
-EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=30)
+BUS_MAX_ATTEMPTS = env.whole("BUS_MAX_ATTEMPTS", default=10)
+BUS_BACKOFF_BASE_SECONDS = env.seconds("BUS_BACKOFF_BASE_SECONDS", default=1.0)
+BUS_BACKOFF_MAX_SECONDS = env.seconds("BUS_BACKOFF_MAX_SECONDS", default=600.0)
+BUS_LEASE_SECONDS = env.seconds("BUS_LEASE_SECONDS", default=30.0)
+BUS_BATCH_SIZE = env.whole("BUS_BATCH_SIZE", default=100)
+BUS_DELIVERIES_PER_TRANSACTION = env.whole("BUS_DELIVERIES_PER_TRANSACTION", default=20)
+BUS_POLL_SECONDS = env.seconds("BUS_POLL_SECONDS", default=1.0)
+EVENT_RETENTION_DAYS = env.whole("EVENT_RETENTION_DAYS", default=30)
 # "inprocess": the relay runs local subscribers; "kafka": the relay produces every event to
 # Kafka and `consume_events --app <label>` runs each app's subscribers (docs/EVENTS.md).
 EVENT_TRANSPORT = env.str("EVENT_TRANSPORT", default="inprocess")
@@ -300,31 +317,31 @@ KAFKA_CONSUMER_CONFIG = env.json("KAFKA_CONSUMER_CONFIG", default={})
 # run in this process. SERVICE_TOKEN is the shared secret of the internal endpoints (both sides).
 SERVICE_URLS: dict[str, str] = env.dict("SERVICE_URLS", default={})
 SERVICE_TOKEN = env.str("SERVICE_TOKEN", default="")
-SERVICE_TIMEOUT_SECONDS = env.float("SERVICE_TIMEOUT_SECONDS", default=5.0)
-SERVICE_RETRIES = env.int("SERVICE_RETRIES", default=2)
-SERVICE_BACKOFF_SECONDS = env.float("SERVICE_BACKOFF_SECONDS", default=0.2)
+SERVICE_TIMEOUT_SECONDS = env.seconds("SERVICE_TIMEOUT_SECONDS", default=5.0)
+SERVICE_RETRIES = env.whole("SERVICE_RETRIES", default=2, minimum=0)
+SERVICE_BACKOFF_SECONDS = env.seconds("SERVICE_BACKOFF_SECONDS", default=0.2, zero=True)
 
 # --- Payments (docs/PAYMENTS.md) ---------------------------------------------------------------
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="apps.payments.gateways.fake.FakeGateway")
 PAYMENT_WEBHOOK_SECRET = env.str("PAYMENT_WEBHOOK_SECRET", default="insecure-local-webhook-secret")
-PAYMENT_WEBHOOK_TOLERANCE_SECONDS = env.int("PAYMENT_WEBHOOK_TOLERANCE_SECONDS", default=300)
-PAYMENT_MAX_ATTEMPTS = env.int("PAYMENT_MAX_ATTEMPTS", default=5)
-PAYMENT_RETRY_BASE_SECONDS = env.float("PAYMENT_RETRY_BASE_SECONDS", default=5.0)
-PAYMENT_RETRY_MAX_SECONDS = env.float("PAYMENT_RETRY_MAX_SECONDS", default=300.0)
-PAYMENT_STALL_SECONDS = env.float("PAYMENT_STALL_SECONDS", default=300.0)
+PAYMENT_WEBHOOK_TOLERANCE_SECONDS = env.whole("PAYMENT_WEBHOOK_TOLERANCE_SECONDS", default=300)
+PAYMENT_MAX_ATTEMPTS = env.whole("PAYMENT_MAX_ATTEMPTS", default=5)
+PAYMENT_RETRY_BASE_SECONDS = env.seconds("PAYMENT_RETRY_BASE_SECONDS", default=5.0)
+PAYMENT_RETRY_MAX_SECONDS = env.seconds("PAYMENT_RETRY_MAX_SECONDS", default=300.0)
+PAYMENT_STALL_SECONDS = env.seconds("PAYMENT_STALL_SECONDS", default=300.0)
 
 # --- Notifications (docs/NOTIFICATIONS.md) -----------------------------------------------------
-NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
-NOTIFICATION_RETRY_BASE_SECONDS = env.float("NOTIFICATION_RETRY_BASE_SECONDS", default=30.0)
-NOTIFICATION_RETRY_MAX_SECONDS = env.float("NOTIFICATION_RETRY_MAX_SECONDS", default=3600.0)
-NOTIFICATION_STALL_SECONDS = env.float("NOTIFICATION_STALL_SECONDS", default=600.0)
+NOTIFICATION_MAX_ATTEMPTS = env.whole("NOTIFICATION_MAX_ATTEMPTS", default=5)
+NOTIFICATION_RETRY_BASE_SECONDS = env.seconds("NOTIFICATION_RETRY_BASE_SECONDS", default=30.0)
+NOTIFICATION_RETRY_MAX_SECONDS = env.seconds("NOTIFICATION_RETRY_MAX_SECONDS", default=3600.0)
+NOTIFICATION_STALL_SECONDS = env.seconds("NOTIFICATION_STALL_SECONDS", default=600.0)
 
 # --- Server (read by `manage.py serve`) -------------------------------------------------------
 HOST = env.str("HOST", default="127.0.0.1")
-PORT = env.int("PORT", default=8000)
-WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=2)
+PORT = env.whole("PORT", default=8000, minimum=0, maximum=65535)
+WEB_CONCURRENCY = env.whole("WEB_CONCURRENCY", default=2)
 # How much lower the web server's CPU priority is than the relay's and the workers' (nice).
-WEB_NICE = env.int("WEB_NICE", default=0)
+WEB_NICE = env.whole("WEB_NICE", default=0, minimum=0, maximum=19)
 
 LOGGING = {
     "version": 1,

@@ -134,6 +134,42 @@ def test_a_number_that_does_not_parse_names_its_variable(variable: str, value: s
 
 
 @pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("BUS_BATCH_SIZE", "0", "BUS_BATCH_SIZE must be 1 or more, not 0"),  # claims nothing
+        ("BUS_DELIVERIES_PER_TRANSACTION", "0", "must be 1 or more, not 0"),
+        ("BUS_MAX_ATTEMPTS", "0", "BUS_MAX_ATTEMPTS must be 1 or more, not 0"),
+        ("RESERVATION_TTL_MINUTES", "-5", "must be 1 or more, not -5"),  # born expired
+        ("EVENT_RETENTION_DAYS", "-1", "must be 1 or more, not -1"),  # nothing to replay
+        ("PAYMENT_MAX_ATTEMPTS", "0", "PAYMENT_MAX_ATTEMPTS must be 1 or more, not 0"),
+        ("BUS_POLL_SECONDS", "0", "BUS_POLL_SECONDS must be more than 0 seconds, not 0"),
+        ("PAYMENT_STALL_SECONDS", "-1", "must be more than 0 seconds, not -1"),
+        ("SERVICE_BACKOFF_SECONDS", "-0.5", "must be 0 or more seconds, not -0.5"),
+        ("WEB_NICE", "20", "WEB_NICE must be 0 to 19, not 20"),
+        ("PORT", "70000", "PORT must be 0 to 65535, not 70000"),
+    ],
+)
+def test_a_number_out_of_its_range_stops_the_start(variable: str, value: str, said: str) -> None:
+    result = manage("check", env={**PRODUCTION_ENV, variable: value})
+
+    assert result.returncode != 0
+    assert said in result.stderr.strip().splitlines()[-1]
+
+
+def test_numbers_at_the_edge_of_their_range_are_taken() -> None:
+    edges = {
+        "SERVICE_BACKOFF_SECONDS": "0",
+        "WEB_NICE": "19",
+        "Q_SAVE_LIMIT": "-1",
+        "BUS_BATCH_SIZE": "1",
+    }
+
+    result = manage("check", env={**PRODUCTION_ENV, **edges})
+
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
     "rate", ["100", "100/fortnight", "-5/minute", "many/minute", "5/moment", "5/hourly"]
 )
 def test_a_malformed_throttle_rate_is_refused_at_start(rate: str) -> None:
