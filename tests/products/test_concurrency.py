@@ -118,7 +118,7 @@ def first_commits_late(first: Callable[[], object], second: Callable[[], object]
 
 
 def test_a_slug_patch_racing_another_is_a_400_not_a_500() -> None:
-    staff = User.objects.create_user(email="s@example.com", password="x" * 12, is_staff=True)
+    staff = User.objects.create_superuser(email="s@example.com", password="x" * 12)
     a, b = ProductFactory(slug="tent-a"), ProductFactory(slug="tent-b")
     client = APIClient(raise_request_exception=False)
     client.force_authenticate(staff)
