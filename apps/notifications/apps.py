@@ -9,7 +9,13 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
-        from apps.cart.events import CartCheckedOut, CartItemRemoved, CartPaid, CartPaymentFailed
+        from apps.cart.events import (
+            CartCheckedOut,
+            CartExpired,
+            CartItemRemoved,
+            CartPaid,
+            CartPaymentFailed,
+        )
         from apps.inventory.events import BackInStock
         from apps.notifications import handlers
         from apps.payments.events import PaymentRefunded
@@ -21,6 +27,7 @@ class NotificationsConfig(AppConfig):
         subscribe(
             CartPaymentFailed, handlers.on_cart_payment_failed, name="notifications.payment_failed"
         )
+        subscribe(CartExpired, handlers.on_cart_expired, name="notifications.order_expired")
         subscribe(PaymentRefunded, handlers.on_payment_refunded, name="notifications.refund_issued")
         subscribe(
             CartItemRemoved, handlers.on_cart_item_removed, name="notifications.item_discontinued"

@@ -14,6 +14,7 @@ user the order's earlier notifications went to.
 from apps.cart.events import (
     PRODUCT_DISCONTINUED,
     CartCheckedOut,
+    CartExpired,
     CartItemRemoved,
     CartPaid,
     CartPaymentFailed,
@@ -64,6 +65,18 @@ def on_cart_payment_failed(event: CartPaymentFailed) -> None:
         user_id=event.user_id,
         email=event.email,
         failure_code=event.failure_code,
+        total=event.total,
+        currency=event.currency,
+    )
+
+
+def on_cart_expired(event: CartExpired) -> None:
+    """An order that ran out of time unpaid ends with no CartPaymentFailed: its own notice."""
+    services.notify_order_expired(
+        source_event_id=event.event_id,
+        order_id=event.cart_id,
+        user_id=event.user_id,
+        email=event.email,
         total=event.total,
         currency=event.currency,
     )

@@ -310,6 +310,37 @@ def notify_payment_failed(
 
 
 @transactional
+def notify_order_expired(
+    *,
+    source_event_id: UUID,
+    order_id: UUID,
+    user_id: UUID | None,
+    email: str,
+    total: Decimal | None,
+    currency: str | None,
+) -> list[NotificationDTO]:
+    """The order's time to pay ran out: tell the customer as for a failed payment, with
+    ``order_expired`` (a charge, if any, is refunded). ``total`` and ``currency`` as the order
+    came to; when the event did not carry them (one published before it did), as the
+    order-received message recorded them, and nothing is sent if there is none."""
+    if total is None or currency is None:
+        received = _order_received_context(order_id)
+        if received is None:
+            logger.warning("order %s expired; nothing recorded to tell its customer", order_id)
+            return []
+        total, currency = Decimal(received["total"]), str(received["currency"])
+    return notify_payment_failed(
+        source_event_id=source_event_id,
+        order_id=order_id,
+        user_id=user_id,
+        email=email,
+        failure_code="order_expired",
+        total=total,
+        currency=currency,
+    )
+
+
+@transactional
 def notify_refund_issued(
     *,
     source_event_id: UUID,
@@ -905,15 +936,18 @@ def _publish_failed(notification: Notification) -> None:
 # -- small reads ----------------------------------------------------------------------------------
 
 
-def _order_lines(order_id: UUID) -> list[dict[str, Any]]:
-    """The order's lines as the order-received message recorded them, or none."""
-    received = (
+def _order_received_context(order_id: UUID) -> dict[str, Any] | None:
+    return (
         Notification.objects.filter(order_id=order_id, kind=Kind.ORDER_RECEIVED)
         .order_by("created_at")
         .values_list("context", flat=True)
         .first()
     )
-    return list((received or {}).get("lines", []))
+
+
+def _order_lines(order_id: UUID) -> list[dict[str, Any]]:
+    """The order's lines as the order-received message recorded them, or none."""
+    return list((_order_received_context(order_id) or {}).get("lines", []))
 
 
 def _order_user(order_id: UUID) -> UUID | None:

@@ -5,14 +5,18 @@ Same setup as test_checkout.py: the API, the eager bus, django-q2 running tasks 
 """
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 from django_q.models import Schedule
 from rest_framework.test import APIClient
 
+from apps.inventory import services as inventory
+from apps.inventory.models import Reservation
 from apps.notifications.models import Notification
 from apps.payments.tasks import charge_payment
 from apps.products import services as products
@@ -143,3 +147,26 @@ def test_a_refund_by_staff_is_announced(user_api: APIClient, refund_api: APIClie
     assert Notification.objects.get(kind="refund_issued", channel="in_app").order_id == UUID(
         cart_id
     )
+
+
+def test_an_order_that_runs_out_of_time_unpaid_is_received_then_failed(
+    user_api: APIClient,
+) -> None:
+    mug = make_product(price="4.50", stock=10)
+    cart_id = shop(user_api, mug, 2)
+    assert checkout(user_api, cart_id, "tok_flaky").status_code == 202  # the charge timed out
+
+    # RESERVATION_TTL_MINUTES passes before the retry; the scheduled expiry runs.
+    Reservation.objects.filter(reference=UUID(cart_id)).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert inventory.reservations_expire_due() == 1
+    run_due_charge_retries()  # finds the payment failed: charges nothing
+
+    assert status_of(user_api, cart_id) == "expired"
+    assert emails() == [(["ann@example.com"], RECEIVED), (["ann@example.com"], FAILED)]
+    [notice] = [m for m in mail.outbox if m.subject == FAILED]
+    assert "payment of 9.00 EUR" in notice.body
+    assert "The time to pay for the order ran out; if you were charged" in notice.body
+    assert "Nothing was charged" not in notice.body
+    assert inbox(user_api) == [("payment_failed", cart_id), ("order_received", cart_id)]

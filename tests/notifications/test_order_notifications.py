@@ -11,7 +11,7 @@ import pytest
 from django.core import mail
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from apps.cart.events import CartPaid, CartPaymentFailed
+from apps.cart.events import CartExpired, CartPaid, CartPaymentFailed
 from apps.notifications.models import Notification
 from apps.payments.events import PaymentRefunded
 from ecommerce.accounts.models import User
@@ -233,6 +233,47 @@ def test_a_failure_that_may_have_charged_promises_a_refund_not_that_nothing_was_
     assert "The items we had put aside are back on sale." in message.body
     assert reason in message.alternatives[0][0]
     assert "Nothing was charged" not in message.alternatives[0][0]
+
+
+FAILED_SUBJECT = "Example Shop: your payment did not go through"
+
+
+def test_an_order_that_expired_unpaid_tells_the_customer_once(ann: User) -> None:
+    checkout = deliver(checkout_event(user_id=ann.pk))
+    expired = CartExpired(
+        cart_id=checkout.cart_id,
+        user_id=ann.pk,
+        email="ann@example.com",
+        total=Decimal("29.25"),
+        currency="EUR",
+    )
+
+    deliver(expired)
+    replay("notifications.order_expired")
+
+    [message] = [m for m in mail.outbox if m.subject == FAILED_SUBJECT]
+    assert "We could not take the payment of 29.25 EUR for your order." in message.body
+    assert "The time to pay for the order ran out; if you were charged" in message.body
+    assert "Nothing was charged" not in message.body
+    assert notifications(kind="payment_failed") == [
+        ("payment_failed", "email", "ann@example.com", "sent"),
+        ("payment_failed", "in_app", str(ann.pk), "sent"),
+    ]
+
+
+def test_an_expiry_published_without_its_total_takes_the_order_as_received() -> None:
+    checkout = deliver(checkout_event())  # 29.25 EUR
+    deliver(CartExpired(cart_id=checkout.cart_id, user_id=None, email="ann@example.com"))
+
+    [message] = [m for m in mail.outbox if m.subject == FAILED_SUBJECT]
+    assert "We could not take the payment of 29.25 EUR for your order." in message.body
+
+
+def test_an_expiry_of_an_order_never_announced_sends_nothing() -> None:
+    deliver(CartExpired(cart_id=uuid4(), user_id=None, email="ann@example.com"))
+
+    assert mail.outbox == []
+    assert not Notification.objects.exists()
 
 
 def test_an_invalid_payment_token_reads_as_the_gateway_names_it() -> None:
