@@ -5,6 +5,7 @@ from typing import Any
 from uuid import UUID
 
 import django_filters  # type: ignore[import-untyped]
+from django import forms
 from django.db import connection
 from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
@@ -18,12 +19,33 @@ from ecommerce.common.db import db_value, fetch_models
 BIND_IDS = 10_000
 
 
+class _TrueOrFalse(forms.Field):
+    """true/false (1/0, any case); absent is no filter. Anything else is refused, where
+    Django's NullBooleanField reads it as absent: ``in_stock=maybe`` listed everything."""
+
+    widget = forms.TextInput
+
+    def to_python(self, value: Any) -> bool | None:
+        if value in (None, ""):
+            return None
+        text = str(value).strip().lower()
+        if text in ("true", "1"):
+            return True
+        if text in ("false", "0"):
+            return False
+        raise forms.ValidationError("Enter true or false.", code="invalid")
+
+
+class _BooleanFilter(django_filters.BooleanFilter):
+    field_class = _TrueOrFalse
+
+
 class ProductFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(method="filter_search", max_length=100)
     category = django_filters.CharFilter(method="filter_category", max_length=100)
     min_price = django_filters.NumberFilter(field_name="price", lookup_expr="gte", min_value=0)
     max_price = django_filters.NumberFilter(field_name="price", lookup_expr="lte", min_value=0)
-    in_stock = django_filters.BooleanFilter()  # applied last, in filter_queryset
+    in_stock = _BooleanFilter()  # applied last, in filter_queryset
     status = django_filters.ChoiceFilter(choices=ProductStatus.choices)
     ordering = django_filters.OrderingFilter(
         fields=(("price", "price"), ("name", "name"), ("created_at", "created_at"))

@@ -7,6 +7,9 @@ from typing import Any
 from rest_framework import parsers, serializers
 from rest_framework.exceptions import ErrorDetail, ParseError, ValidationError
 
+# A browsable-API or HTML form (session auth) sends its CSRF token as a field.
+CSRF_FIELD = "csrfmiddlewaretoken"
+
 
 class JSONParser(parsers.JSONParser):
     """DRF's JSON parser, except that these are parse errors like any other malformed JSON,
@@ -52,8 +55,7 @@ def no_body(request: Any) -> None:
     data = request.data  # parses the body, if any
     refusal = ErrorDetail("This request takes no body.", code="unknown_field")
     if isinstance(data, Mapping):
-        # A browsable-API or HTML form (session auth) sends its CSRF token as a field.
-        fields = [name for name in data if name != "csrfmiddlewaretoken"]
+        fields = [name for name in data if name != CSRF_FIELD]
         if fields:
             raise ValidationError(dict.fromkeys(fields, refusal))
     elif data:
@@ -74,7 +76,11 @@ class KnownFieldsOnly(serializers.Serializer):
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
-            unknown = [name for name in data if name not in self.fields and name not in self.echoed]
+            unknown = [
+                name
+                for name in data
+                if name not in self.fields and name not in self.echoed and name != CSRF_FIELD
+            ]
             if unknown:
                 known = ", ".join(self.fields)
                 raise ValidationError(

@@ -191,6 +191,50 @@ def test_a_bad_item_is_refused_with_a_specific_code_and_nothing_changes(
     assert not CartLine.objects.exists()
 
 
+def test_a_field_a_cart_change_does_not_take_is_a_400_and_changes_nothing(
+    shopper: tuple[APIClient, dict[str, Any]],
+) -> None:
+    client, cart = shopper
+    mug, kettle = make_product(stock=10), make_product(stock=10)
+    items = f"/api/v1/carts/{cart['id']}/items"
+
+    add = client.post(items, {"product_id": str(mug.id), "quantity": 1, "unit_price": "0.01"})
+    line = client.post(items, {"product_id": str(mug.id), "quantity": 1}).json()["items"][0]
+    change = client.patch(
+        f"{items}/{line['id']}", {"quantity": 2, "product_id": str(kettle.id)}, format="json"
+    )
+    checkout = client.post(
+        f"/api/v1/carts/{cart['id']}/checkout",
+        {"email": "ann@example.com", "payment_token": "tok_ok", "total": "0.01"},
+        format="json",
+    )
+
+    for response, field in ((add, "unit_price"), (change, "product_id"), (checkout, "total")):
+        assert response.status_code == 400
+        [error] = response.json()["errors"]
+        assert (error["code"], error["attr"]) == ("unknown_field", field)
+    assert list(CartLine.objects.values_list("product_id", "quantity", "unit_price")) == [
+        (mug.id, 1, mug.price)
+    ]
+    assert client.get(f"/api/v1/carts/{cart['id']}/").json()["status"] == "open"
+
+
+def test_a_form_with_its_csrf_token_adds_as_json_does(
+    shopper: tuple[APIClient, dict[str, Any]],
+) -> None:
+    # The browsable API's form (session auth) sends its CSRF token as a field.
+    client, cart = shopper
+    mug = make_product(stock=10)
+
+    response = client.post(
+        f"/api/v1/carts/{cart['id']}/items",
+        {"product_id": str(mug.id), "quantity": 1, "csrfmiddlewaretoken": "x" * 32},
+        format="multipart",
+    )
+
+    assert response.status_code == 201, response.content
+
+
 def test_a_body_that_is_not_an_object_is_400(shopper: tuple[APIClient, dict[str, Any]]) -> None:
     client, cart = shopper
 

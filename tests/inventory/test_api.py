@@ -153,6 +153,7 @@ def test_an_adjustment_below_reserved_is_insufficient_stock(
         ({"delta": 1, "reason": ""}, "blank", "reason"),
         ({"delta": 1, "reason": "   "}, "blank", "reason"),
         ({"delta": 1}, "required", "reason"),
+        ({"delta": 1, "reason": "count", "on_hand": 100}, "unknown_field", "on_hand"),
     ],
 )
 def test_bad_adjustments_are_400_and_change_nothing(

@@ -267,6 +267,7 @@ def test_the_other_kind_for_the_same_product_is_a_new_subscription(
         ({"product_id": "PRODUCT", "kind": "sale"}, "kind", "invalid_choice"),
         ({"product_id": "not-a-uuid", "kind": "price_drop"}, "product_id", "invalid"),
         ({"kind": "price_drop"}, "product_id", "required"),
+        ({"product_id": "PRODUCT", "kind": "price_drop", "price": "1"}, "price", "unknown_field"),
     ],
 )
 def test_bad_input_is_a_validation_error(

@@ -182,6 +182,8 @@ def test_equal_prices_do_not_repeat_or_vanish_across_pages(api: APIClient) -> No
         ("max_price=-1", "max_price", "min_value"),
         ("ordering=sku", "ordering", "invalid_choice"),
         ("status=sold", "status", "invalid_choice"),
+        ("in_stock=maybe", "in_stock", "invalid"),  # was read as no filter at all
+        ("in_stock=2", "in_stock", "invalid"),
     ],
 )
 def test_a_malformed_filter_is_a_400_naming_it(

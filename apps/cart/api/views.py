@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from apps.cart import services
 from ecommerce.common.money import money_str
-from ecommerce.common.parsers import no_body
+from ecommerce.common.parsers import KnownFieldsOnly, no_body
 from ecommerce.core.idempotency import CART_TOKEN_HEADER, IDEMPOTENCY_KEY_PARAMETER, idempotent
 
 CART_TOKEN_PARAMETER = OpenApiParameter(
@@ -140,7 +140,7 @@ class CartDetailView(APIView):
 
 
 class CartItemAddView(APIView):
-    class CartItemAddInputSerializer(serializers.Serializer):
+    class CartItemAddInputSerializer(KnownFieldsOnly):
         product_id = serializers.UUIDField()
         quantity = quantity_field()
 
@@ -158,7 +158,7 @@ class CartItemAddView(APIView):
 
 
 class CartItemView(APIView):
-    class CartItemChangeInputSerializer(serializers.Serializer):
+    class CartItemChangeInputSerializer(KnownFieldsOnly):
         quantity = quantity_field()
 
     @extend_schema(
@@ -186,7 +186,7 @@ class CartItemView(APIView):
 
 
 class CartCheckoutView(APIView):
-    class CartCheckoutInputSerializer(serializers.Serializer):
+    class CartCheckoutInputSerializer(KnownFieldsOnly):
         email = serializers.EmailField(max_length=254)
         payment_token = serializers.CharField(max_length=services.MAX_PAYMENT_TOKEN_LENGTH)
 

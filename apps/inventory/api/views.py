@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from apps.inventory import selectors, services
 from ecommerce.common.pagination import PageNumberPagination
+from ecommerce.common.parsers import KnownFieldsOnly
 from ecommerce.common.permissions import StaffPermissions
 
 
@@ -50,7 +51,7 @@ class StockAdjustView(APIView):
     permission_classes = (IsAdminUser, StaffPermissions)
     staff_permissions = {"POST": "inventory.change_stock"}
 
-    class InventoryAdjustmentInputSerializer(serializers.Serializer):
+    class InventoryAdjustmentInputSerializer(KnownFieldsOnly):
         delta = serializers.IntegerField(
             min_value=-services.MAX_UNITS_TYPED, max_value=services.MAX_UNITS_TYPED
         )

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from apps.notifications import selectors, services
 from apps.notifications.models import NotificationKind, SubscriptionKind
 from ecommerce.common.pagination import PAGE_PARAMETERS, PageNumberPagination, page_of
-from ecommerce.common.parsers import no_body
+from ecommerce.common.parsers import KnownFieldsOnly, no_body
 
 
 def _user_id(request: Request) -> UUID:
@@ -110,7 +110,7 @@ class NotificationReadAllView(APIView):
 class SubscriptionListCreateView(APIView):
     permission_classes = (permissions.IsAuthenticated,)
 
-    class SubscriptionCreateInputSerializer(serializers.Serializer):
+    class SubscriptionCreateInputSerializer(KnownFieldsOnly):
         product_id = serializers.UUIDField()
         kind = serializers.ChoiceField(choices=SubscriptionKind.choices)
 
