@@ -342,6 +342,9 @@ PORT = env.whole("PORT", default=8000, minimum=0, maximum=65535)
 WEB_CONCURRENCY = env.whole("WEB_CONCURRENCY", default=2)
 # How much lower the web server's CPU priority is than the relay's and the workers' (nice).
 WEB_NICE = env.whole("WEB_NICE", default=0, minimum=0, maximum=19)
+# ensure_demo_admin may create the demo staff user with its published password
+# (shop-demo-admin) when DEMO_ADMIN_PASSWORD is not set: local runs and tests only.
+DEMO_ADMIN_DEFAULT_PASSWORD_ALLOWED = True
 
 LOGGING = {
     "version": 1,

@@ -60,6 +60,9 @@ if problems:
         "The production settings cannot start:\n" + "\n".join(f"- {p}" for p in problems)
     )
 
+# A superuser with the password printed in the README would be anyone's.
+DEMO_ADMIN_DEFAULT_PASSWORD_ALLOWED = False
+
 # Customers' emails go out by SMTP (EMAIL_HOST and the rest); local settings print them.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 

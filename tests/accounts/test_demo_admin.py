@@ -4,7 +4,8 @@ from io import StringIO
 
 import pytest
 from django.contrib.auth import authenticate
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
+from pytest_django.fixtures import Settings as SettingsWrapper
 
 from ecommerce.accounts import services as accounts
 from ecommerce.accounts.models import User
@@ -55,3 +56,16 @@ def test_a_shoppers_account_on_the_address_is_not_announced_as_staff(
     assert out == ""
     assert "a shopper's account, not staff" in err
     assert User.objects.get().is_staff is False  # left as it was
+
+
+def test_production_will_not_make_a_staff_user_with_the_published_password(
+    monkeypatch: pytest.MonkeyPatch, settings: SettingsWrapper
+) -> None:
+    settings.DEMO_ADMIN_DEFAULT_PASSWORD_ALLOWED = False  # as production sets it
+
+    with pytest.raises(CommandError, match="set DEMO_ADMIN_PASSWORD to one of your own"):
+        run(monkeypatch)
+    assert not User.objects.exists()
+
+    out, _ = run(monkeypatch, DEMO_ADMIN_PASSWORD="a-password-of-our-own")
+    assert out == "Demo staff user admin@example.com (created); password: a-password-of-our-own\n"

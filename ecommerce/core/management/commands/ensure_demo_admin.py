@@ -3,7 +3,8 @@
 import os
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 
 from ecommerce.accounts.services import user_ensure_staff
 
@@ -17,6 +18,12 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         email = os.environ.get("DEMO_ADMIN_EMAIL") or DEFAULT_EMAIL
         password = os.environ.get("DEMO_ADMIN_PASSWORD") or DEFAULT_PASSWORD
+        if password == DEFAULT_PASSWORD and not settings.DEMO_ADMIN_DEFAULT_PASSWORD_ALLOWED:
+            raise CommandError(
+                f"Not creating a staff user with the published demo password {password!r} "
+                "under these settings: set DEMO_ADMIN_PASSWORD to one of your own, or use "
+                "manage.py createsuperuser."
+            )
         ensured = user_ensure_staff(email=email, password=password)
         email = ensured.user.email
         if not ensured.user.is_staff:
