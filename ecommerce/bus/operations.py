@@ -157,6 +157,10 @@ class ReplaySlice:
         if self.event_type is not None and self.event_type not in event_types():
             known = ", ".join(sorted(event_types())) or "none"
             raise UnknownName(f"unknown event type {self.event_type!r} (known: {known})")
+        aggregate_types = {cls.aggregate_type for cls in event_types().values()}
+        if self.aggregate_type is not None and self.aggregate_type not in aggregate_types:
+            known = ", ".join(sorted(aggregate_types)) or "none"
+            raise UnknownName(f"unknown aggregate type {self.aggregate_type!r} (known: {known})")
         if (
             self.subscriber
             and self.event_type

@@ -1,7 +1,8 @@
 """Replay, dead letters, status, purge, health: what operators do with the bus."""
 
 import threading
-from datetime import timedelta
+import warnings
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
 from uuid import uuid4
@@ -101,11 +102,35 @@ def test_replay_by_time_range(relay: Relay, publish_committed) -> None:  # type:
     ) == [str(new)]
 
 
+def test_a_date_or_a_time_without_offset_is_utc(relay: Relay, publish_committed) -> None:  # type: ignore[no-untyped-def]
+    publish_committed(
+        ThingHappened(thing_id=uuid4(), occurred_at=datetime(2026, 3, 1, 23, 30, tzinfo=UTC)),
+        ThingHappened(thing_id=uuid4(), occurred_at=datetime(2026, 3, 2, 0, 30, tzinfo=UTC)),
+    )
+    relay.drain()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "naive datetime" RuntimeWarning
+        output = run(
+            "replay_events",
+            "--since",
+            "2026-03-02",
+            "--until",
+            "2026-03-02T01:00:00",
+            "--subscriber",
+            "bus_support.record",
+            "--dry-run",
+        )
+
+    assert "1 deliveries" in output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--subscriber", "nobody.here"], "unknown subscriber 'nobody.here'"),
         (["--type", "cart.NoSuchEvent"], "unknown event type 'cart.NoSuchEvent'"),
+        (["--aggregate-type", "cartz"], "unknown aggregate type 'cartz'"),
         (["--since", "yesterday"], "not an ISO 8601"),
         (["--since", "2026-02-30T00:00:00Z"], "not an ISO 8601"),  # no such day
         (["--until", "2026-13-01T00:00:00Z"], "not an ISO 8601"),

@@ -1,8 +1,10 @@
 """Re-deliver a slice of past events to their subscribers."""
 
+from datetime import UTC
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from tqdm import tqdm
 
@@ -16,6 +18,8 @@ def _when(value: str) -> Any:
         parsed = None
     if parsed is None:
         raise CommandError(f"{value!r} is not an ISO 8601 date-time (e.g. 2026-01-31T12:00:00Z)")
+    if timezone.is_naive(parsed):  # a date, or a time without its offset: UTC, as stored
+        parsed = timezone.make_aware(parsed, UTC)
     return parsed
 
 
@@ -33,8 +37,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--aggregate-id", help="only this aggregate's (a cart's, a product's id...)"
         )
-        parser.add_argument("--since", help="occurred at or after (ISO 8601)")
-        parser.add_argument("--until", help="occurred before (ISO 8601)")
+        parser.add_argument(
+            "--since", help="occurred at or after (ISO 8601; a date or a time without offset: UTC)"
+        )
+        parser.add_argument("--until", help="occurred before (ISO 8601, as --since)")
         parser.add_argument("--dry-run", action="store_true", help="print what would be replayed")
 
     def handle(self, *args: Any, **options: Any) -> None:
