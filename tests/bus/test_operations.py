@@ -165,6 +165,9 @@ def test_dead_letters_can_be_listed_and_discarded(
     assert f"{dead.pk:>8}  bus_support.fragile" in listing
     assert "is poisoned" in listing
     assert "1 dead deliveries" in listing
+    with pytest.raises(CommandError, match="no dead delivery with id 999999; nothing done"):
+        call_command("dead_letters", "retry", str(dead.pk), "999999")
+    assert Delivery.objects.get(pk=dead.pk).status == "dead"
 
     assert "1 deliveries discarded" in run("dead_letters", "discard", str(dead.pk))
     Relay().drain()  # discarded no longer blocks the aggregate

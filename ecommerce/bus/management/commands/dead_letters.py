@@ -41,6 +41,13 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from exc
         if ids:
             letters = letters.filter(pk__in=ids)
+            missing = sorted(set(ids) - set(letters.values_list("pk", flat=True)))
+            if missing:
+                # A typo, or a delivery no longer dead (retried and delivered since): said,
+                # and nothing done, rather than acting on the others alone.
+                which = " for that --subscriber/--type" if subscriber or event_type else ""
+                listed = ", ".join(str(pk) for pk in missing)
+                raise CommandError(f"no dead delivery with id {listed}{which}; nothing done")
         if action == "list":
             for d in letters:
                 last = d.last_error.strip().splitlines()[-1:] or [""]
