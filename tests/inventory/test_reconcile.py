@@ -5,7 +5,7 @@ from io import StringIO
 from uuid import uuid4
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from apps.inventory import services
 from apps.inventory.models import Stock, StockMovement
@@ -15,9 +15,15 @@ from tests.inventory.conftest import assert_ledger_adds_up, counters, lines
 pytestmark = pytest.mark.django_db
 
 
-def reconcile(*args: str) -> str:
+def reconcile(*args: str, drift_left: bool = False) -> str:
+    """The command's output; ``drift_left``: it must fail (exit 1), as drift is left."""
     out = StringIO()
-    call_command("reconcile_stock", *args, stdout=out)
+    if drift_left:
+        with pytest.raises(CommandError, match="products drift, not fixed") as failed:
+            call_command("reconcile_stock", *args, stdout=out)
+        assert failed.value.returncode == 1
+    else:
+        call_command("reconcile_stock", *args, stdout=out)
     return out.getvalue()
 
 
@@ -38,7 +44,7 @@ def test_drift_is_reported_and_left_alone_without_fix(stocked: Callable[..., Sto
     services.reservation_create(reference=uuid4(), lines=lines((mug.product_id, 2)))
     Stock.objects.filter(product_id=mug.product_id).update(reserved=5)  # a bug, a manual edit
 
-    out = reconcile()
+    out = reconcile(drift_left=True)
 
     assert f"MUG                      {mug.product_id}       10         5         2" in out
     assert out.endswith("1 products drift; run with --fix\n")
@@ -71,8 +77,10 @@ def test_fix_leaves_a_drift_on_hand_cannot_cover(stocked: Callable[..., StockDTO
     services.reservation_create(reference=uuid4(), lines=lines((mug.product_id, 3)))
     Stock.objects.filter(product_id=mug.product_id).update(on_hand=1, reserved=1)
 
-    [drift] = services.stock_reconcile(fix=True)
+    out = reconcile("--fix", drift_left=True)
 
+    assert "NOT FIXED: on hand cannot cover it" in out
+    [drift] = services.stock_reconcile(fix=True)
     assert (drift.reserved, drift.expected_reserved, drift.fixed) == (1, 3, False)
     assert counters(mug.product_id) == (1, 1)
 

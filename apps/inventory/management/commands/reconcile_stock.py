@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.inventory import services
 
@@ -10,7 +10,8 @@ from apps.inventory import services
 class Command(BaseCommand):
     help = (
         "Compare each product's reserved count with its active reservations and report drift; "
-        "--fix sets reserved to what the reservations hold, with a ledger row."
+        "--fix sets reserved to what the reservations hold, with a ledger row. Exits 1 while "
+        "any product drifts (not fixed), for monitoring."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -37,3 +38,5 @@ class Command(BaseCommand):
         fixed = sum(d.fixed for d in drifts)
         summary = f"{len(drifts)} products drift"
         self.stdout.write(f"{summary}, {fixed} fixed" if fix else f"{summary}; run with --fix")
+        if fixed < len(drifts):
+            raise CommandError(f"{len(drifts) - fixed} products drift, not fixed", returncode=1)
