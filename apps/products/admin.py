@@ -173,9 +173,15 @@ class ProductAdmin(RefusalsAsMessages, ChangedFieldsOnly):
 
     @admin.action(description="Discontinue selected products", permissions=["change"])
     def discontinue(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
-        for product_id in queryset.values_list("pk", flat=True):
+        already = 0
+        for product_id, status in queryset.values_list("pk", "status"):
+            already += status == ProductStatus.DISCONTINUED
             services.product_discontinue(product_id=product_id, actor_id=request.user.pk)
-        self.message_user(request, f"{queryset.count()} products discontinued.", messages.SUCCESS)
+        selected = queryset.count()
+        message = f"{selected - already} products discontinued."
+        if already:
+            message += f" {already} already were."
+        self.message_user(request, message, messages.SUCCESS)
 
 
 class CategoryForm(forms.ModelForm):
