@@ -49,13 +49,23 @@ class UnknownName(ValueError):
 # -- looking --------------------------------------------------------------------------------
 
 
-def backlog() -> dict[str, int]:
-    """Pending and dead deliveries over all subscribers (the health endpoint's numbers)."""
+def backlog() -> dict[str, Any]:
+    """The health endpoint's numbers: pending and dead deliveries over all subscribers, and
+    how long the oldest delivery that is due (not waiting out a retry's backoff) has waited
+    since its event, in seconds (``None``: none is due). That one grows while no relay runs."""
+    now = timezone.now()
     counts = (
         Delivery.objects.filter(status__in=[PENDING, DEAD]).values("status").annotate(n=Count("id"))
     )
     by_status = {row["status"]: row["n"] for row in counts}
-    return {"pending": by_status.get(PENDING, 0), "dead": by_status.get(DEAD, 0)}
+    oldest_due = Delivery.objects.filter(status=PENDING, next_attempt_at__lte=now).aggregate(
+        at=Min("event__occurred_at")
+    )["at"]
+    return {
+        "pending": by_status.get(PENDING, 0),
+        "dead": by_status.get(DEAD, 0),
+        "oldest_due_seconds": round((now - oldest_due).total_seconds(), 1) if oldest_due else None,
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,8 +41,19 @@ def api_not_found(request: HttpRequest, path: str = "") -> HttpResponse:
     return json_not_found(request)
 
 
+# A due delivery waiting longer than this means no relay is keeping up (or none runs).
+BUS_LAG_DEGRADED_SECONDS = 60
+
+
 class HealthView(APIView):
-    """Is the shop up? Checks the database with a real query and reports the bus backlog."""
+    """Is the shop up? Checks the database with a real query and reports the bus backlog.
+
+    200 with ``status`` ``ok`` when the site serves (a load balancer keeps it in rotation);
+    503 ``error`` when the database or the bus's tables cannot be read. ``bus.status`` is
+    ``degraded`` when orders will not move on by themselves: a dead delivery waits for an
+    operator, or a due one has waited over a minute (the relay is down or far behind). That
+    is for a monitor to alert on.
+    """
 
     authentication_classes = ()
     permission_classes = ()
@@ -58,7 +69,12 @@ class HealthView(APIView):
                     "database": serializers.CharField(),
                     "bus": inline_serializer(
                         "BusHealth",
-                        {"pending": serializers.IntegerField(), "dead": serializers.IntegerField()},
+                        {
+                            "pending": serializers.IntegerField(),
+                            "dead": serializers.IntegerField(),
+                            "oldest_due_seconds": serializers.FloatField(allow_null=True),
+                            "status": serializers.CharField(),
+                        },
                     ),
                 },
             ),
@@ -79,7 +95,10 @@ class HealthView(APIView):
             # a statement timeout, the connection dropped since): not healthy either
             body = {"status": "error", "database": "ok", "bus": f"error: {exc.__class__.__name__}"}
             return Response(body, status=503)
-        return Response({"status": "ok", "database": "ok", "bus": backlog})
+        lag = backlog["oldest_due_seconds"]
+        stuck = backlog["dead"] or (lag is not None and lag > BUS_LAG_DEGRADED_SECONDS)
+        bus = {**backlog, "status": "degraded" if stuck else "ok"}
+        return Response({"status": "ok", "database": "ok", "bus": bus})
 
 
 class _AdminSignInThrottle(SimpleRateThrottle):

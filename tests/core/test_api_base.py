@@ -1,17 +1,24 @@
 """The API's frame: health, the one error shape, OpenAPI, static admin."""
 
+from datetime import timedelta
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from django.core.cache import cache
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
+from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
 from apps.cart.models import Cart
 from ecommerce.accounts.models import User
+from ecommerce.bus import publish
+from ecommerce.bus.models import Delivery
+from ecommerce.bus.registry import subscribers_of
+from tests.bus.support.events import ThingHappened
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +27,72 @@ def test_health_checks_the_database_and_reports_the_bus(api: APIClient) -> None:
     response = api.get("/api/v1/health")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "bus": {"pending": 0, "dead": 0}}
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "bus": {"pending": 0, "dead": 0, "oldest_due_seconds": None, "status": "ok"},
+    }
+
+
+def _published(*, seconds_ago: float) -> None:
+    with transaction.atomic():
+        publish(
+            ThingHappened(
+                thing_id=uuid4(), occurred_at=timezone.now() - timedelta(seconds=seconds_ago)
+            )
+        )
+
+
+def test_health_is_ok_while_the_relay_keeps_up(api: APIClient, settings: Any) -> None:
+    settings.BUS_EAGER = False  # as in production: the relay delivers
+    _published(seconds_ago=5)
+
+    body = api.get("/api/v1/health").json()
+
+    assert (body["status"], body["bus"]["status"]) == ("ok", "ok")
+    assert body["bus"]["pending"] == len(subscribers_of("bus_support.ThingHappened"))
+    assert 4 < body["bus"]["oldest_due_seconds"] < 60
+
+
+def test_health_is_degraded_when_no_relay_has_delivered_for_over_a_minute(
+    api: APIClient, settings: Any
+) -> None:
+    settings.BUS_EAGER = False
+    _published(seconds_ago=90)
+
+    response = api.get("/api/v1/health")
+
+    assert response.status_code == 200  # the site serves: keep it in rotation
+    assert (response.json()["status"], response.json()["bus"]["status"]) == ("ok", "degraded")
+    assert response.json()["bus"]["oldest_due_seconds"] >= 90
+
+
+def test_health_is_degraded_while_a_dead_delivery_waits_for_an_operator(
+    api: APIClient, settings: Any
+) -> None:
+    settings.BUS_EAGER = False
+    _published(seconds_ago=1)
+    Delivery.objects.update(status="dead")
+
+    body = api.get("/api/v1/health").json()
+
+    dead = len(subscribers_of("bus_support.ThingHappened"))
+    assert body["bus"] == {
+        "pending": 0,
+        "dead": dead,
+        "oldest_due_seconds": None,
+        "status": "degraded",
+    }
+
+
+def test_a_retry_waiting_out_its_backoff_is_not_lag(api: APIClient, settings: Any) -> None:
+    settings.BUS_EAGER = False
+    _published(seconds_ago=600)
+    Delivery.objects.update(attempts=3, next_attempt_at=timezone.now() + timedelta(minutes=5))
+
+    body = api.get("/api/v1/health").json()
+
+    assert (body["bus"]["status"], body["bus"]["oldest_due_seconds"]) == ("ok", None)
 
 
 def test_health_is_503_when_the_bus_tables_cannot_be_read() -> None:
