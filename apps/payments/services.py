@@ -218,8 +218,10 @@ def payment_start_for_checkout(
     """Create the cart's payment and, once committed, queue its charge. Publishes nothing.
 
     Idempotent per cart: a second call (a redelivered or replayed ``CartCheckedOut``) returns
-    the existing payment and queues nothing. The gateway idempotency key is made from the
-    cart and the checkout event, so even a charge queued twice moves money once.
+    the existing payment and queues nothing; so does a checkout that arrives after its order
+    expired, which finds the payment the expiry recorded failed. The gateway idempotency key
+    is made from the cart and the checkout event, so even a charge queued twice moves money
+    once.
     """
     # Insert first: the cart almost always has no payment yet (the bus delivers each event
     # to each subscriber once), so looking before inserting would cost a query for nothing.
@@ -234,7 +236,7 @@ def payment_start_for_checkout(
         idempotency_key=f"charge:{cart_id}:{checkout_event_id}",
     )
     if not insert_unless_exists(payment, unique_fields=["cart_id"]):
-        # A replayed checkout: the cart's payment stands.
+        # A replayed checkout, or one later than its order's expiry: the cart's payment stands.
         return to_dto(Payment.objects.get(cart_id=cart_id))
     _log(
         payment.id,

@@ -51,15 +51,16 @@ class UnknownName(ValueError):
 
 def backlog() -> dict[str, Any]:
     """The health endpoint's numbers: pending and dead deliveries over all subscribers, and
-    how long the oldest delivery that is due (not waiting out a retry's backoff) has waited
-    since its event, in seconds (``None``: none is due). That one grows while no relay runs."""
+    how long the delivery due the longest has waited since it became due (published, its
+    retry's backoff over, or replayed), in seconds (``None``: none is due). That one grows
+    while no relay runs; a relay keeping up holds it under a second or so."""
     now = timezone.now()
     counts = (
         Delivery.objects.filter(status__in=[PENDING, DEAD]).values("status").annotate(n=Count("id"))
     )
     by_status = {row["status"]: row["n"] for row in counts}
     oldest_due = Delivery.objects.filter(status=PENDING, next_attempt_at__lte=now).aggregate(
-        at=Min("event__occurred_at")
+        at=Min("next_attempt_at")
     )["at"]
     return {
         "pending": by_status.get(PENDING, 0),

@@ -73,7 +73,7 @@ class HealthView(APIView):
                             "pending": serializers.IntegerField(),
                             "dead": serializers.IntegerField(),
                             "oldest_due_seconds": serializers.FloatField(allow_null=True),
-                            "status": serializers.CharField(),
+                            "status": serializers.ChoiceField(choices=["ok", "degraded"]),
                         },
                     ),
                 },

@@ -255,6 +255,9 @@ def test_an_order_that_expired_unpaid_tells_the_customer_once(ann: User) -> None
     assert "We could not take the payment of 29.25 EUR for your order." in message.body
     assert "The time to pay for the order ran out; if you were charged" in message.body
     assert "Nothing was charged" not in message.body
+    assert "To get them, place the order again." in message.body
+    assert "your bank" not in message.body
+    assert "your bank" not in message.alternatives[0][0]
     assert notifications(kind="payment_failed") == [
         ("payment_failed", "email", "ann@example.com", "sent"),
         ("payment_failed", "in_app", str(ann.pk), "sent"),

@@ -141,6 +141,8 @@ class CartDetailView(APIView):
 
 class CartItemAddView(APIView):
     class CartItemAddInputSerializer(KnownFieldsOnly):
+        """A product and how many of it; another field is 400 unknown_field."""
+
         product_id = serializers.UUIDField()
         quantity = quantity_field()
 
@@ -159,6 +161,8 @@ class CartItemAddView(APIView):
 
 class CartItemView(APIView):
     class CartItemChangeInputSerializer(KnownFieldsOnly):
+        """The line's new quantity; another field is 400 unknown_field."""
+
         quantity = quantity_field()
 
     @extend_schema(
@@ -187,6 +191,9 @@ class CartItemView(APIView):
 
 class CartCheckoutView(APIView):
     class CartCheckoutInputSerializer(KnownFieldsOnly):
+        """Where to send the order's news and the gateway's payment token; another field is 400
+        unknown_field."""
+
         email = serializers.EmailField(max_length=254)
         payment_token = serializers.CharField(max_length=services.MAX_PAYMENT_TOKEN_LENGTH)
 

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.inventory import selectors, services
-from ecommerce.common.pagination import PageNumberPagination
+from ecommerce.common.pagination import PAGE_PARAMETERS, PageNumberPagination, page_of
 from ecommerce.common.parsers import KnownFieldsOnly
 from ecommerce.common.permissions import StaffPermissions
 
@@ -52,6 +52,8 @@ class StockAdjustView(APIView):
     staff_permissions = {"POST": "inventory.change_stock"}
 
     class InventoryAdjustmentInputSerializer(KnownFieldsOnly):
+        """Units to add or remove, and why; another field is 400 unknown_field."""
+
         delta = serializers.IntegerField(
             min_value=-services.MAX_UNITS_TYPED, max_value=services.MAX_UNITS_TYPED
         )
@@ -95,8 +97,13 @@ class StockMovementListView(APIView):
         actor_email = serializers.EmailField(source="actor.email", allow_null=True, default=None)
         created_at = serializers.DateTimeField()
 
+    InventoryMovementPageOutputSerializer = page_of(
+        InventoryMovementOutputSerializer, "InventoryMovementPageOutputSerializer"
+    )
+
     @extend_schema(
-        responses={200: InventoryMovementOutputSerializer(many=True)},
+        parameters=PAGE_PARAMETERS,
+        responses={200: InventoryMovementPageOutputSerializer},
         operation_id="inventory_stock_movements_list",
         description="The product's stock ledger, newest first.",
     )

@@ -111,6 +111,8 @@ class SubscriptionListCreateView(APIView):
     permission_classes = (permissions.IsAuthenticated,)
 
     class SubscriptionCreateInputSerializer(KnownFieldsOnly):
+        """The product to watch and for what; another field is 400 unknown_field."""
+
         product_id = serializers.UUIDField()
         kind = serializers.ChoiceField(choices=SubscriptionKind.choices)
 

@@ -77,6 +77,8 @@ class CanRefundPayments(permissions.BasePermission):
     """The ``payments.refund_payment`` permission (superusers have it): being staff is not
     enough to send money back."""
 
+    message = "This needs the payments.refund_payment permission."
+
     def has_permission(self, request: Request, view: APIView) -> bool:
         return bool(request.user.has_perm("payments.refund_payment"))
 

@@ -97,6 +97,8 @@ class ProductCollectionView(APIView):
     staff_permissions = {"POST": "products.add_product"}
 
     class ProductCreateInputSerializer(KnownFieldsOnly):
+        """A new product; another field is 400 unknown_field."""
+
         sku = serializers.CharField(max_length=64)
         name = serializers.CharField(max_length=200)
         price = serializers.DecimalField(
@@ -173,6 +175,10 @@ class ProductDetailView(APIView):
     staff_permissions = {"PATCH": "products.change_product"}
 
     class ProductUpdateInputSerializer(KnownFieldsOnly):
+        """The fields to change. The product as read may be sent back with some edited: a field it
+        only shows must come back unchanged (400 read_only); another field is 400
+        unknown_field."""
+
         echoed = frozenset(ProductDetailOutputSerializer().fields)
 
         name = serializers.CharField(max_length=200, required=False)

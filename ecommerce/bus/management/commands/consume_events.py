@@ -29,7 +29,9 @@ class Command(BaseCommand):
             help="re-read the topics from their start (default: from the committed offsets)",
         )
         start.add_argument(
-            "--since", help="re-read from the messages produced at or after this time (ISO 8601)"
+            "--since",
+            help="re-read from the messages produced at or after this time (ISO 8601; a date, "
+            "or a time without offset, is UTC)",
         )
         parser.add_argument(
             "--batch-size",

@@ -13,7 +13,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", choices=["list", "retry", "discard"])
         parser.add_argument(
-            "ids", nargs="*", type=int, help="delivery ids (default: all that match)"
+            "ids",
+            nargs="*",
+            type=int,
+            help="delivery ids (default: all that match); one not dead stops it, nothing done",
         )
         parser.add_argument(
             "--subscriber", help="only this subscriber's, e.g. payments.start_payment"

@@ -13,7 +13,10 @@ DEFAULT_PASSWORD = "shop-demo-admin"
 
 
 class Command(BaseCommand):
-    help = "Create the demo staff user if it does not exist, and print how to sign in."
+    help = (
+        "Create the demo staff user if it does not exist, and print how to sign in. Under "
+        "production settings only with DEMO_ADMIN_PASSWORD set (the default is published)."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         email = os.environ.get("DEMO_ADMIN_EMAIL") or DEFAULT_EMAIL
