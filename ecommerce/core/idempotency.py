@@ -39,6 +39,7 @@ from rest_framework.response import Response
 
 from ecommerce.common.db import all_or_nothing, db_value, save_fields
 from ecommerce.common.errors import DomainError
+from ecommerce.common.parsers import CSRF_FIELD
 from ecommerce.core.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
@@ -92,10 +93,14 @@ def caller_scope(request: Request) -> str | None:
 
 
 def request_fingerprint(request: Request) -> str:
-    """sha256 of method, path and the body as canonical JSON (key order and spacing ignored)."""
+    """sha256 of method, path and the body as canonical JSON (key order and spacing ignored).
+    A form's CSRF token is left out: Django masks it afresh on every page, and it is no part
+    of what was asked."""
     data: Any = request.data
     if isinstance(data, QueryDict):
         data = dict(data.lists())
+    if isinstance(data, dict) and CSRF_FIELD in data:
+        data = {k: v for k, v in data.items() if k != CSRF_FIELD}
     body = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(f"{request.method}\n{request.path}\n{body}".encode()).hexdigest()
 

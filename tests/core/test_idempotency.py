@@ -11,6 +11,8 @@ from uuid import UUID, uuid4
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.middleware.csrf import _mask_cipher_secret  # type: ignore[attr-defined]
+from django.test import Client
 from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -18,11 +20,13 @@ from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory, force_authenticate
 from rest_framework.views import APIView
 
+from apps.inventory import services as inventory
 from ecommerce.accounts.models import User
 from ecommerce.common.errors import DomainError
 from ecommerce.core.idempotency import idempotent, purge_expired_keys
 from ecommerce.core.models import IdempotencyKey
 from tests.bus.support.models import Balance
+from tests.cart.factories import make_product
 
 ACCOUNT = UUID("00000000-0000-0000-0000-00000000000a")
 
@@ -245,3 +249,41 @@ def test_concurrent_duplicates_run_the_use_case_once(
     assert sorted(r.status_code for r in responses) == [201, 201, 201, 201]
     assert len({r.data["deposit"] for r in responses}) == 1
     assert balance() == (Decimal("10.00"), 1)
+
+
+# A checkout posted as a form (session sign-in, the browsable API) carries its CSRF token.
+FORM_CSRF_SECRET = "a" * 32
+
+
+@pytest.mark.django_db
+def test_a_form_checkout_repeated_with_its_key_and_a_fresh_csrf_token_is_the_replay() -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(User.objects.create_user(email="ann@example.com", password="pw-long-1"))
+    client.cookies["csrftoken"] = FORM_CSRF_SECRET
+    mug = make_product(price="4.50", stock=10)
+
+    def form(**fields: str) -> dict[str, str]:
+        # Each page Django renders masks the same secret anew (a token of 64 characters).
+        return {**fields, "csrfmiddlewaretoken": _mask_cipher_secret(FORM_CSRF_SECRET)}
+
+    cart = client.post("/api/v1/carts/", form())
+    assert cart.status_code == 201, cart.content
+    cart_id = cart.json()["id"]
+    added = client.post(
+        f"/api/v1/carts/{cart_id}/items", form(product_id=str(mug.id), quantity="2")
+    )
+    assert added.status_code == 201, added.content
+
+    body = {"email": "ann@example.com", "payment_token": "tok_ok"}
+    first = client.post(
+        f"/api/v1/carts/{cart_id}/checkout", form(**body), HTTP_IDEMPOTENCY_KEY="k1"
+    )
+    # The answer was lost; the shopper's page is reloaded and the same order sent again.
+    again = client.post(
+        f"/api/v1/carts/{cart_id}/checkout", form(**body), HTTP_IDEMPOTENCY_KEY="k1"
+    )
+
+    assert first.status_code == 202, first.content
+    assert again.status_code == 202, again.content  # not 409 idempotency_key_reused
+    assert again["Idempotent-Replayed"] == "true"
+    assert inventory.stock_get(product_id=mug.id).reserved == 2
