@@ -237,6 +237,11 @@ def payment_start_for_checkout(
     )
     if not insert_unless_exists(payment, unique_fields=["cart_id"]):
         # A replayed checkout, or one later than its order's expiry: the cart's payment stands.
+        # An expiry told before CartExpired carried the order's total recorded none: the
+        # checkout says what the order came to.
+        Payment.objects.filter(
+            cart_id=cart_id, status=Status.FAILED, failure_code=ORDER_EXPIRED, currency=""
+        ).update(amount=amount, currency=currency, updated_at=timezone.now())
         return to_dto(Payment.objects.get(cart_id=cart_id))
     _log(
         payment.id,
@@ -469,6 +474,7 @@ def _record_expired_before_start(
         cart_id=cart_id,
         user_id=user_id,
         email=email,
+        # Unknown (an event from before CartExpired carried them): the checkout fills them in.
         amount=total if total is not None else Decimal("0.00"),
         currency=currency or "",
         status=Status.FAILED,

@@ -395,3 +395,18 @@ def test_a_refund_declined_for_good_is_not_owed_again_by_the_charges_settlement(
     assert kinds(payment).count("refund_declined") == 1
     assert [calls for _, calls, _ in gateway_calls("refund")] == [1]
     assert payment_of(checkout.cart_id).charge_unsettled_since is None
+
+
+def test_an_expiry_told_without_the_orders_total_takes_it_from_the_late_checkout() -> None:
+    # A CartExpired published before the event carried total and currency (still in the
+    # outbox, or retried, when this version was deployed).
+    cart_id = UUID("00000000-0000-0000-0000-0000000000c2")
+    expire_order(cart_id)
+    assert (payment_of(cart_id).amount, payment_of(cart_id).currency) == (Decimal("0.00"), "")
+
+    publish_checkout(cart_id=cart_id)  # 25.00 EUR
+
+    payment = payment_of(cart_id)
+    assert (payment.status, payment.failure_code) == ("failed", "order_expired")
+    assert (payment.amount, payment.currency) == (Decimal("25.00"), "EUR")
+    assert gateway_calls("charge") == []
