@@ -173,12 +173,13 @@ class ProductAdmin(RefusalsAsMessages, ChangedFieldsOnly):
 
     @admin.action(description="Discontinue selected products", permissions=["change"])
     def discontinue(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
-        already = 0
-        for product_id, status in queryset.values_list("pk", "status"):
-            already += status == ProductStatus.DISCONTINUED
+        # Read first: the queryset keeps the change list's filter (status=active, say), which
+        # would no longer match the products once discontinued.
+        selected = list(queryset.values_list("pk", "status"))
+        already = sum(status == ProductStatus.DISCONTINUED for _, status in selected)
+        for product_id, _ in selected:
             services.product_discontinue(product_id=product_id, actor_id=request.user.pk)
-        selected = queryset.count()
-        message = f"{selected - already} products discontinued."
+        message = f"{len(selected) - already} products discontinued."
         if already:
             message += f" {already} already were."
         self.message_user(request, message, messages.SUCCESS)

@@ -31,9 +31,11 @@ class Category(models.Model):
         """Whether this is ``category`` or one of its subcategories: under it, ``category``
         would sit under itself."""
         ancestor: Category | None = self
+        seen = set()
         while ancestor is not None:  # categories are few and shallow
-            if ancestor.pk == category.pk:
-                return True
+            if ancestor.pk == category.pk or ancestor.pk in seen:
+                return True  # (a loop already there, from two moves at once: refuse too)
+            seen.add(ancestor.pk)
             ancestor = ancestor.parent
         return False
 

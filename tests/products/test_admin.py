@@ -136,6 +136,20 @@ def test_the_discontinue_action(admin_client: Client) -> None:
     assert sorted(t for t, _ in product_events()) == ["products.ProductDiscontinued"] * 2
 
 
+def test_the_discontinue_action_counts_from_a_filtered_list(admin_client: Client) -> None:
+    products = ProductFactory.create_batch(2)
+
+    # The action's queryset keeps the list's filter, which no longer matches them afterwards.
+    response = admin_client.post(
+        f"{CHANGELIST}?status__exact=active",
+        {"action": "discontinue", "_selected_action": [str(p.pk) for p in products]},
+        follow=True,
+    )
+
+    assert [str(m) for m in response.context["messages"]] == ["2 products discontinued."]
+    assert set(Product.objects.values_list("status", flat=True)) == {"discontinued"}
+
+
 def _form(**fields: Any) -> dict[str, Any]:
     return {
         "name": "Dome Tent",

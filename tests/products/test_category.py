@@ -30,3 +30,16 @@ def test_a_category_cannot_move_under_itself_or_its_subcategories(new_parent: st
 
     assert (refused.value.code, refused.value.attr) == ("invalid_parent", "parent")
     assert Category.objects.get(pk=outdoor.id).parent is None
+
+
+def test_a_loop_left_by_two_moves_at_once_is_refused_not_walked_for_ever() -> None:
+    outdoor = services.category_create(name="Outdoor")
+    camping = services.category_create(name="Camping", parent="outdoor")
+    services.category_create(name="Garden")
+    # Two staff members, at once: outdoor under camping, camping under outdoor.
+    Category.objects.filter(pk=outdoor.id).update(parent_id=camping.id)
+
+    with pytest.raises(services.InvalidCategoryParent):
+        services.category_update(
+            category_id=services.category_create(name="Tents").id, parent="camping"
+        )
