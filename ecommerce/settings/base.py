@@ -3,6 +3,7 @@
 Every variable is listed in the README's configuration table.
 """
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,16 @@ class Env(environ.Env):
         return value
 
     def seconds(self, var: str, *, default: float, zero: bool = False) -> float:
-        """A length of time in seconds: above zero (or zero too, with ``zero``)."""
-        value = self.float(var, default=default)
+        """A length of time in seconds: above zero (or zero too, with ``zero``). Parsed as
+        Python reads a number, where django-environ's float drops what is not a digit or a
+        point ("1e3" would be 13, "5s" 5)."""
+        raw = self.str(var, default="").strip()
+        try:
+            value = float(raw) if raw else default
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise ImproperlyConfigured(f"{var} is not valid: not a number of seconds: {raw!r}")
         if value < 0 or (value == 0 and not zero):
             more = "0 or more" if zero else "more than 0"
             raise ImproperlyConfigured(f"{var} must be {more} seconds, not {value:g}")

@@ -124,7 +124,13 @@ def test_production_settings_refuse_a_secret_key_that_is_not_random(key: str) ->
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("BUS_MAX_ATTEMPTS", "ten"), ("PORT", "80x"), ("SECURE_HSTS_SECONDS", "1.5")],
+    [
+        ("BUS_MAX_ATTEMPTS", "ten"),
+        ("PORT", "80x"),
+        ("SECURE_HSTS_SECONDS", "1.5"),
+        ("BUS_POLL_SECONDS", "5s"),  # django-environ's float reads it as 5
+        ("PAYMENT_STALL_SECONDS", "nan"),
+    ],
 )
 def test_a_number_that_does_not_parse_names_its_variable(variable: str, value: str) -> None:
     result = manage("check", env={**PRODUCTION_ENV, variable: value})
