@@ -17,6 +17,7 @@ from ecommerce.bus.models import Delivery, OutboxEvent
 from ecommerce.bus.relay import NOTIFY_CHANNEL, Relay
 from tests.bus.support.events import Deposited, ThingHappened
 from tests.bus.support.models import Balance, Effect
+from tests.postgres import a_backend_waits_for_a_lock
 from tests.processes import spawn_manage, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -218,7 +219,7 @@ def test_a_shared_delivery_transaction_gives_way_to_a_use_case_instead_of_deadlo
         publish(Deposited(account_id=b, amount=Decimal("7")))
 
     # The use case asks for A once the relay, holding A, is blocked on B.
-    outcome = cross_with_the_relay(a, b, ask_for_a_when=relay_waits_for_a_lock)
+    outcome = cross_with_the_relay(a, b, ask_for_a_when=a_backend_waits_for_a_lock)
 
     assert "error" not in outcome
     assert outcome["waited_for_a"] < 0.5  # the relay let go long before the 1 s detector
@@ -305,15 +306,6 @@ def a_is_locked_elsewhere(account_id: object) -> bool:
         return False
     except OperationalError:
         return True
-
-
-def relay_waits_for_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return bool(cursor.fetchone()[0])  # type: ignore[index]
 
 
 def test_the_relays_are_woken_only_for_events_someone_subscribes_to(deferred_bus: None) -> None:

@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
@@ -14,13 +13,14 @@ from uuid import uuid4
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import connection
 
 from apps.inventory import services
 from apps.inventory.models import Reservation, StockMovement
 from apps.inventory.services import StockDTO
 from tests import processes
 from tests.inventory.conftest import assert_ledger_adds_up, counters, lines, published_types
+from tests.postgres import first_commits_late
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -157,15 +157,6 @@ def test_two_expiry_runs_at_once_expire_each_reservation_once(
     assert_ledger_adds_up()
 
 
-def _a_backend_waits_for_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return bool(cursor.fetchone()[0])  # type: ignore[index]
-
-
 def test_a_return_waiting_on_the_commit_of_its_reservation_returns_the_units(
     stocked: Callable[..., StockDTO],
 ) -> None:
@@ -174,36 +165,13 @@ def test_a_return_waiting_on_the_commit_of_its_reservation_returns_the_units(
     mug = stocked(10)
     cart_id = uuid4()
     services.reservation_create(reference=cart_id, lines=lines((mug.product_id, 2)))
-    committed, finish = threading.Event(), threading.Event()
-    returned: list[str] = []
+    returned = first_commits_late(
+        lambda: services.reservation_commit(reference=cart_id, payment_id=uuid4()),
+        lambda: services.reservation_return(reference=cart_id),
+    )
 
-    def commit() -> None:
-        try:
-            with transaction.atomic():
-                services.reservation_commit(reference=cart_id, payment_id=uuid4())
-                committed.set()
-                finish.wait(10)
-        finally:
-            connection.close()
-
-    def give_back() -> None:
-        committed.wait(10)
-        try:
-            returned.append(services.reservation_return(reference=cart_id).status)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=commit), threading.Thread(target=give_back)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 10
-    while not _a_backend_waits_for_a_lock() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    finish.set()
-    for t in threads:
-        t.join()
-
-    assert returned == ["returned"]
+    assert isinstance(returned, services.ReservationDTO)
+    assert returned.status == "returned"
     assert Reservation.objects.get(reference=cart_id).status == "returned"
     assert counters(mug.product_id) == (10, 0)
     assert list(

@@ -1,18 +1,18 @@
 """Products under real concurrency (PostgreSQL): row locks keep the price history exact."""
 
 import threading
-import time
 from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from rest_framework.test import APIClient
 
 from apps.products import services
 from apps.products.models import Category, Product
 from ecommerce.accounts.models import User
 from ecommerce.bus.models import OutboxEvent
+from tests.postgres import first_commits_late
 from tests.products.factories import ProductFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -80,41 +80,8 @@ def test_the_same_sku_created_at_once_makes_one_product() -> None:
 
 
 # Two writes of the same unique value: the first holds its transaction open until the second
-# has passed its "is it taken?" check and waits on the unique index, then commits.
-
-
-def first_commits_late(first: Callable[[], object], second: Callable[[], object]) -> object:
-    """Run ``first`` in a transaction kept open while ``second`` starts; return ``second``'s
-    result (or exception)."""
-    written, release = threading.Event(), threading.Event()
-    outcome: list[object] = []
-
-    def hold() -> None:
-        try:
-            with transaction.atomic():
-                first()
-                written.set()
-                release.wait(10)
-        finally:
-            connection.close()
-
-    def race() -> None:
-        written.wait(10)
-        try:
-            outcome.append(second())
-        except Exception as exc:
-            outcome.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=hold), threading.Thread(target=race)]
-    for t in threads:
-        t.start()
-    time.sleep(1)  # the second is now blocked on the unique index
-    release.set()
-    for t in threads:
-        t.join()
-    return outcome[0]
+# has passed its "is it taken?" check and waits on the unique index, then commits
+# (tests.postgres.first_commits_late).
 
 
 def test_a_slug_patch_racing_another_is_a_400_not_a_500() -> None:
