@@ -16,7 +16,7 @@ from django_q.scheduler import scheduler
 from rest_framework.test import APIClient
 
 from apps.cart.events import CartCheckedOut, CartLine
-from apps.payments.models import Payment
+from apps.payments.models import Payment, PaymentEvent
 from ecommerce.accounts.models import User
 from ecommerce.bus import publish
 from ecommerce.bus.models import OutboxEvent
@@ -55,6 +55,11 @@ def publish_checkout(**overrides: Any) -> CartCheckedOut:
 
 def payment_of(cart_id: UUID) -> Payment:
     return Payment.objects.get(cart_id=cart_id)
+
+
+def kinds(payment: Payment) -> list[str]:
+    """The kinds of the payment's log rows, oldest first."""
+    return list(PaymentEvent.objects.filter(payment=payment).values_list("kind", flat=True))
 
 
 def published(event_type: str) -> list[dict[str, Any]]:

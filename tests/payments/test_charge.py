@@ -14,9 +14,10 @@ from django.utils import timezone
 from apps.payments import tasks
 from apps.payments.gateways import ChargeResult
 from apps.payments.gateways.fake import FakeGateway
-from apps.payments.models import FakeGatewayRequest, Payment, PaymentEvent
+from apps.payments.models import FakeGatewayRequest
 from tests.payments.conftest import (
     charge_retries,
+    kinds,
     payment_of,
     publish_checkout,
     published,
@@ -24,10 +25,6 @@ from tests.payments.conftest import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def kinds(payment: Payment) -> list[str]:
-    return list(PaymentEvent.objects.filter(payment=payment).values_list("kind", flat=True))
 
 
 def test_tok_ok_succeeds_and_publishes_payment_succeeded() -> None:

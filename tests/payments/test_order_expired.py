@@ -22,6 +22,7 @@ from ecommerce.bus import publish
 from ecommerce.bus.models import Delivery
 from ecommerce.bus.relay import Relay
 from tests.payments.conftest import (
+    kinds,
     payment_of,
     publish_checkout,
     published,
@@ -38,10 +39,6 @@ def expire_order(cart_id: UUID, **fields: Any) -> None:
     """Publish CartExpired as cart_expire does: inside its transaction."""
     with transaction.atomic():
         publish(CartExpired(cart_id=cart_id, user_id=None, email="shopper@example.com", **fields))
-
-
-def kinds(payment: Payment) -> list[str]:
-    return list(PaymentEvent.objects.filter(payment=payment).values_list("kind", flat=True))
 
 
 def gateway_calls(operation: str) -> list[tuple[str, int, str]]:

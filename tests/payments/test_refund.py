@@ -14,7 +14,7 @@ from apps.products.services import ProductDTO
 from ecommerce.bus.models import OutboxEvent
 from tests.cart.factories import make_product
 from tests.e2e.test_checkout import checkout, shop, status_of, stock
-from tests.payments.conftest import may_refund, publish_checkout, published
+from tests.payments.conftest import kinds, may_refund, publish_checkout, published
 from tests.payments.factories import PaymentFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -248,10 +248,6 @@ def use_gateway(settings: Any, gateway: type | None = None) -> None:
 def refund_calls() -> list[tuple[str, int, str]]:
     rows = FakeGatewayRequest.objects.filter(operation="refund")
     return [(r.idempotency_key, r.calls, r.outcome) for r in rows]
-
-
-def kinds(payment: Payment) -> list[str]:
-    return list(PaymentEvent.objects.filter(payment=payment).values_list("kind", flat=True))
 
 
 def paid_order(quantity: int = 2) -> tuple[ProductDTO, str, Payment]:

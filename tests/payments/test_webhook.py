@@ -15,7 +15,7 @@ from apps.payments.models import Payment, PaymentEvent
 from ecommerce.bus.models import OutboxEvent
 from tests.cart.factories import make_product
 from tests.e2e.test_checkout import checkout, shop, status_of, stock
-from tests.payments.conftest import payment_of, published
+from tests.payments.conftest import kinds, payment_of, published
 from tests.payments.factories import PaymentFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -254,6 +254,26 @@ def test_a_refund_made_by_hand_after_the_gateway_declined_the_owed_one_is_record
     assert [p["payment_id"] for p in published("payments.PaymentRefunded")] == [str(payment.id)]
 
 
+def test_the_refund_webhook_of_a_late_charge_owed_back_is_applied(api: APIClient) -> None:
+    # The charge landed after the order expired; the gateway reports the refund we owed.
+    payment = PaymentFactory(
+        failed=True,
+        failure_code="order_expired",
+        gateway_reference="fake_ch_0",
+        refund_owed_since=timezone.now(),
+    )
+    body = body_for(payment, "charge.refunded", reference="fake_re_1")
+
+    response = post(api, body, signing.sign(body, secret=SECRET))
+
+    assert response.status_code == 200
+    assert response.json() == {"gateway_event_id": "evt_1", "result": "applied"}
+    payment.refresh_from_db()
+    assert (payment.status, payment.refund_reference) == ("refunded", "fake_re_1")
+    assert [p["payment_id"] for p in published("payments.PaymentRefunded")] == [str(payment.id)]
+    assert kinds(payment) == ["webhook", "refunded"]
+
+
 def test_an_event_about_an_unknown_payment_is_ignored(api: APIClient) -> None:
     payment = PaymentFactory.build()  # never saved
     body = body_for(payment, "charge.succeeded", reference="fake_ch_1")
@@ -328,6 +348,24 @@ def test_an_old_or_future_signature_is_400_even_when_the_hmac_is_right(
     assert response.status_code == 400
     assert error_code(response) == "invalid_signature"
     assert_nothing_changed(payment)
+
+
+def test_an_old_signature_with_its_time_rewritten_to_now_is_400_and_changes_nothing(
+    api: APIClient,
+) -> None:
+    # A captured webhook replayed an hour later: the attacker can change t, not the HMAC.
+    payment = PaymentFactory()
+    body = body_for(payment, "charge.succeeded", reference="fake_ch_1")
+    captured = signing.compute(body, secret=SECRET, timestamp=int(time.time()) - 3600)
+
+    response = post(api, body, f"t={int(time.time())},v1={captured}")
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == "invalid_signature"
+    payment.refresh_from_db()
+    assert (payment.status, payment.gateway_reference) == ("pending", "")
+    assert not PaymentEvent.objects.exists()
+    assert published("payments.PaymentSucceeded") == []
 
 
 def test_a_signature_within_the_tolerance_is_accepted(api: APIClient) -> None:
