@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from apps.cart.events import CartExpired
+from apps.cart.events import CartCheckedOut, CartExpired
 from apps.payments import handlers
 from apps.payments.models import FakeGatewayRequest, Payment
 from tests.payments.conftest import checkout_event
@@ -15,7 +15,7 @@ from tests.postgres import first_commits_late
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def test_an_expiry_recorded_while_the_checkout_arrives_lets_nothing_be_charged() -> None:
+def _checkout_and_its_expiry() -> tuple[CartCheckedOut, CartExpired]:
     checkout = checkout_event(total=Decimal("25.00"))
     expiry = CartExpired(
         cart_id=checkout.cart_id,
@@ -24,6 +24,11 @@ def test_an_expiry_recorded_while_the_checkout_arrives_lets_nothing_be_charged()
         total=checkout.total,
         currency=checkout.currency,
     )
+    return checkout, expiry
+
+
+def test_an_expiry_recorded_while_the_checkout_arrives_lets_nothing_be_charged() -> None:
+    checkout, expiry = _checkout_and_its_expiry()
 
     started = first_commits_late(
         lambda: handlers.on_cart_expired(expiry), lambda: handlers.on_cart_checked_out(checkout)
@@ -41,14 +46,7 @@ def test_an_expiry_recorded_while_the_checkout_arrives_lets_nothing_be_charged()
 
 
 def test_a_checkout_recorded_while_the_expiry_arrives_keeps_no_money() -> None:
-    checkout = checkout_event(total=Decimal("25.00"))
-    expiry = CartExpired(
-        cart_id=checkout.cart_id,
-        user_id=None,
-        email=checkout.email,
-        total=checkout.total,
-        currency=checkout.currency,
-    )
+    checkout, expiry = _checkout_and_its_expiry()
 
     cancelled = first_commits_late(
         lambda: handlers.on_cart_checked_out(checkout), lambda: handlers.on_cart_expired(expiry)
