@@ -1,13 +1,33 @@
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from rest_framework.authtoken.models import TokenProxy
+from django.http import HttpRequest
+from knox.models import AuthToken
 
 from ecommerce.accounts.models import User
 
-# DRF lists every API token's key, which signs in as its user, to staff allowed to view
-# tokens: a way to act as any shopper or staff member. A user is signed out everywhere by a
-# new password (User.save), and nothing here needs the keys.
-admin.site.unregister(TokenProxy)
+# knox's admin also makes tokens, showing the new key: a way for staff to act as any shopper.
+admin.site.unregister(AuthToken)
+
+
+@admin.register(AuthToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Each device's sign-in to the API. Deleting one signs that device out; a new password
+    signs the user out everywhere (User.save). Only digests are stored: no key can be shown."""
+
+    list_display = ("user", "created", "expiry")
+    list_select_related = ("user",)
+    search_fields = ("user__email",)
+    ordering = ("-created",)
+    fields = ("user", "created", "expiry")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(User)

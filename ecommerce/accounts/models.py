@@ -70,7 +70,7 @@ class User(AbstractUser):
         super().save(*args, **kwargs)
         if password_changed:
             # A new password signs the user out everywhere: their sessions already (Django
-            # checks the password's hash), their API token too.
-            from rest_framework.authtoken.models import Token
+            # checks the password's hash), their API tokens too.
+            from knox.models import AuthToken
 
-            Token.objects.filter(user_id=self.pk).delete()
+            AuthToken.objects.filter(user_id=self.pk).delete()

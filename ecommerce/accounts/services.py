@@ -1,12 +1,14 @@
-"""Account use cases: register a shopper, issue an API token."""
+"""Account use cases: register a shopper, issue and revoke API tokens."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.db import IntegrityError, transaction
-from rest_framework.authtoken.models import Token
+from django.utils import timezone
+from knox.models import AuthToken
 
 from ecommerce.accounts.models import User, normalize_email
 from ecommerce.common.errors import DomainError
@@ -35,6 +37,7 @@ class UserDTO:
 class TokenDTO:
     token: str
     user_id: UUID
+    expiry: datetime | None  # renewed at each use (docs/ACCOUNTS.md)
 
 
 def _to_dto(user: User) -> UserDTO:
@@ -61,12 +64,30 @@ def user_register(*, email: str, password: str) -> UserDTO:
 
 
 def token_obtain(*, email: str, password: str) -> TokenDTO:
-    """Return the user's API token, creating it on first use."""
+    """Issue a new API token: one per sign-in, so each device signs out on its own. Only
+    the key's digest is stored; the key is in the answer and nowhere else."""
     user = authenticate(username=normalize_email(email), password=password)
     if user is None or not user.is_active:
         raise InvalidCredentials()
-    token, _ = Token.objects.get_or_create(user=user)
-    return TokenDTO(token=token.key, user_id=user.pk)
+    token, key = AuthToken.objects.create(user=user)
+    return TokenDTO(token=key, user_id=user.pk, expiry=token.expiry)
+
+
+def token_revoke(*, digest: str) -> None:
+    """Sign out the one device holding this token."""
+    AuthToken.objects.filter(digest=digest).delete()
+
+
+def tokens_revoke_all(*, user_id: UUID) -> int:
+    """Sign the user out of the API on every device; return how many tokens that was."""
+    deleted, _ = AuthToken.objects.filter(user_id=user_id).delete()
+    return deleted
+
+
+def tokens_purge_expired() -> int:
+    """Delete the tokens past their expiry (refused already); return how many."""
+    deleted, _ = AuthToken.objects.filter(expiry__lte=timezone.now()).delete()
+    return deleted
 
 
 @dataclass(frozen=True, slots=True)

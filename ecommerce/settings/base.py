@@ -5,6 +5,7 @@ Every variable is listed in the README's configuration table.
 
 import math
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "ecommerce.accounts.apps.ApiTokensConfig",  # django-rest-knox
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -249,6 +250,13 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "ecommerce.common.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_standardized_errors.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+# API tokens (docs/ACCOUNTS.md): one per sign-in, stored as a SHA-512 digest only, expiring
+# after API_TOKEN_TTL_DAYS without use; each use renews it, writing at most once an hour.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=env.whole("API_TOKEN_TTL_DAYS", default=30)),
+    "AUTO_REFRESH": True,
+    "MIN_REFRESH_INTERVAL": 3600,
 }
 DRF_STANDARDIZED_ERRORS = {
     "ALLOWED_ERROR_STATUS_CODES": ["400", "401", "403", "404", "405", "409", "413", "415", "429"],

@@ -1,20 +1,55 @@
-"""``Authorization: Token <key>``, as DRF reads it, with keys of the wrong form refused up
-front."""
+"""``Authorization: Token <key>``: the API tokens of ``services.token_obtain``, found by their
+digest (the key itself is never stored), refused once expired."""
 
 import re
 from typing import Any
 
-from rest_framework import authentication, exceptions
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
+from knox import auth
+from knox.crypto import hash_token
+from knox.models import AuthToken
+from knox.settings import knox_settings
+from rest_framework import exceptions
 
-# What DRF's tokens are: 40 hex digits (``Token.generate_key``).
-_TOKEN_KEY = re.compile(r"[0-9a-f]{40}")
+# knox's keys are 64 hex digits; those of 40 were DRF's, carried over by accounts 0002.
+_TOKEN_KEY = re.compile(r"[0-9a-f]{64}|[0-9a-f]{40}")
 
 
-class TokenAuthentication(authentication.TokenAuthentication):
-    """DRF's, except that a key that cannot be a token (a NUL byte, which PostgreSQL refuses
-    in a query, or any other junk) is 401 without asking the database."""
+class TokenAuthentication(auth.TokenAuthentication):
+    """knox's, looking a key up by its digest (the table's primary key) in one query.
 
-    def authenticate_credentials(self, key: str) -> Any:
+    knox also reads each of the user's other tokens at every request to delete the expired
+    ones; here an expired token is refused, and the hourly purge deletes it
+    (``accounts.tasks.purge_expired_tokens``). A key that cannot be a token (a NUL byte,
+    which PostgreSQL refuses in a query, or any other junk) is 401 without asking the
+    database."""
+
+    def authenticate_credentials(self, token: bytes) -> tuple[Any, AuthToken]:
+        try:
+            key = token.decode()
+        except UnicodeDecodeError:
+            key = ""
         if not _TOKEN_KEY.fullmatch(key):
             raise exceptions.AuthenticationFailed("Invalid token.")
-        return super().authenticate_credentials(key)
+        found = AuthToken.objects.select_related("user").filter(digest=hash_token(key)).first()
+        if found is None:
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        if found.expiry is not None and found.expiry <= timezone.now():
+            raise exceptions.AuthenticationFailed("The token has expired: sign in again.")
+        if knox_settings.AUTO_REFRESH and found.expiry is not None:
+            self.renew_token(found)
+        return self.validate_user(found)
+
+
+class TokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+    """The schema's name for it: ``Authorization: Token <key>``."""
+
+    target_class = TokenAuthentication
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return build_bearer_security_scheme_object(
+            header_name="Authorization", token_prefix="Token"
+        )

@@ -1,17 +1,23 @@
-"""POST /api/v1/auth/register and POST /api/v1/auth/token."""
+"""POST /api/v1/auth/register, /auth/token, /auth/logout and /auth/logout-all."""
+
+from uuid import UUID
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
+from knox.models import AuthToken
 from rest_framework import serializers, status
 from rest_framework.fields import get_error_detail
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from ecommerce.accounts import services
+from ecommerce.accounts.api.authentication import TokenAuthentication
 from ecommerce.accounts.models import User
+from ecommerce.common.parsers import no_body
 
 
 class RegisterView(APIView):
@@ -62,7 +68,10 @@ class TokenView(APIView):
         password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
 
     class TokenOutputSerializer(serializers.Serializer):
-        token = serializers.CharField()
+        token = serializers.CharField(help_text="Send it as Authorization: Token <token>.")
+        expiry = serializers.DateTimeField(
+            help_text="When the token stops working unless used before; each use renews it."
+        )
 
     @extend_schema(
         request=TokenInputSerializer,
@@ -74,3 +83,32 @@ class TokenView(APIView):
         data.is_valid(raise_exception=True)
         token = services.token_obtain(**data.validated_data)
         return Response(self.TokenOutputSerializer(token).data)
+
+
+class LogoutView(APIView):
+    """Revoke the token this request is signed in with (this device only)."""
+
+    authentication_classes = (TokenAuthentication,)
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(request=None, responses={204: None}, operation_id="auth_logout")
+    def post(self, request: Request) -> Response:
+        no_body(request)
+        token = request.auth
+        assert isinstance(token, AuthToken)  # the only authentication this view takes
+        services.token_revoke(digest=token.digest)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutAllView(APIView):
+    """Revoke every API token of the signed-in user (every device)."""
+
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(request=None, responses={204: None}, operation_id="auth_logout_all")
+    def post(self, request: Request) -> Response:
+        no_body(request)
+        user_id = request.user.pk
+        assert isinstance(user_id, UUID)  # IsAuthenticated let only signed-in users through
+        services.tokens_revoke_all(user_id=user_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
