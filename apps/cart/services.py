@@ -517,6 +517,8 @@ def cart_checkout(
     In one transaction: lock the cart, reserve every line through inventory (all or nothing,
     the cart's id as the reservation's reference), record the email and the gateway's payment
     token, move to ``checked_out``. Publishes ``CartCheckedOut``; payments takes it from there.
+    A signed-in user checking out an anonymous cart by its token gets the order: the cart
+    becomes theirs (and is reached by their sign-in from then on, no longer by the token).
     Raises ``CartNotFound``, ``CartNotOpen``, ``CartEmpty``, ``InvalidCheckout`` (400),
     ``ProductUnavailable`` (409, attr = the product id: a line's product was deleted, moved to
     draft or discontinued since it was added), ``OrderTooLarge`` (409: a total past what one
@@ -559,11 +561,15 @@ def cart_checkout(
         )
         if not _holds(reservation, wanted):
             raise CheckoutInterrupted()
+    if cart.owner_id is None and user_id is not None:
+        # Signed in, holding an anonymous cart's token: the order is the shopper's (their
+        # in-app notices), as claiming the cart first would have made it.
+        cart.owner_id = user_id
     cart.email = email
     cart.payment_token = payment_token
     cart.status = Status.CHECKED_OUT
     cart.checked_out_at = timezone.now()
-    save_fields(cart, "email", "payment_token", "status", "checked_out_at", "updated_at")
+    save_fields(cart, "owner", "email", "payment_token", "status", "checked_out_at", "updated_at")
     dto = _to_dto(cart, lines)
     publish(
         events.CartCheckedOut(

@@ -375,6 +375,24 @@ def test_out_of_stock_at_checkout_keeps_the_cart_open_and_the_key_free(
     assert checkout(client, cart_id, "k-1").status_code == 202
 
 
+def test_signing_in_before_checkout_makes_the_order_the_shoppers(
+    shopper: tuple[APIClient, dict[str, Any]], make_user: Callable[..., User]
+) -> None:
+    anonymous, cart = shopper
+    mug = make_product(stock=10)
+    anonymous.post(f"/api/v1/carts/{cart['id']}/items", {"product_id": str(mug.id), "quantity": 1})
+    user = make_user("ann@example.com")
+    signed_in = APIClient()
+    signed_in.force_authenticate(user)
+    signed_in.credentials(HTTP_X_CART_TOKEN=cart["token"])
+
+    assert checkout(signed_in, cart["id"], "k-1").status_code == 202
+
+    assert Cart.objects.get().owner_id == user.pk
+    assert signed_in.get(f"/api/v1/carts/{cart['id']}/").json()["status"] == "checked_out"
+    assert anonymous.get(f"/api/v1/carts/{cart['id']}/").status_code == 404
+
+
 # -- claim ------------------------------------------------------------------------------------
 
 

@@ -103,6 +103,33 @@ def test_a_signed_in_shoppers_order_names_them(
     assert payload["user_id"] == str(user.pk)
 
 
+def test_a_signed_in_shopper_checking_out_an_anonymous_cart_gets_the_order(
+    make_user: Callable[..., User], cart_events: Events
+) -> None:
+    # Browsed anonymously, signed in at checkout without claiming the cart first.
+    user = make_user()
+    cart = cart_with((make_product(), 1))
+
+    dto = checkout(cart, user_id=user.pk)
+
+    assert dto.owner_id == user.pk
+    assert Cart.objects.get().owner_id == user.pk
+    [(_, payload)] = cart_events("CartCheckedOut")
+    assert payload["user_id"] == str(user.pk)
+    assert services.cart_get(cart_id=cart.id, user_id=user.pk).status == "checked_out"
+    with pytest.raises(services.CartNotFound):
+        services.cart_get(cart_id=cart.id, cart_token=TOKEN)
+
+
+def test_an_anonymous_checkout_leaves_the_cart_anonymous() -> None:
+    cart = cart_with((make_product(), 1))
+
+    checkout(cart)
+
+    assert Cart.objects.get().owner_id is None
+    assert services.cart_get(cart_id=cart.id, cart_token=TOKEN).status == "checked_out"
+
+
 def test_when_one_line_is_short_nothing_is_reserved_and_the_cart_stays_open(
     cart_events: Events,
 ) -> None:
