@@ -113,6 +113,16 @@ def test_wrong_credentials_are_refused_without_a_token(
     assert not AuthToken.objects.exists()
 
 
+def test_a_field_sign_in_does_not_take_is_named_in_a_400(api: APIClient, ada: User) -> None:
+    response = api.post(
+        URL, {"email": "ada@example.com", "password": "correct horse battery", "otp": "123456"}
+    )
+
+    assert response.status_code == 400
+    assert [(e["code"], e["attr"]) for e in response.json()["errors"]] == [("unknown_field", "otp")]
+    assert not AuthToken.objects.exists()
+
+
 def test_a_client_cannot_dodge_the_sign_in_limit_with_its_own_forwarded_for(
     api: APIClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from ecommerce.accounts import services
 from ecommerce.accounts.api.authentication import TokenAuthentication
 from ecommerce.accounts.models import User
-from ecommerce.common.parsers import no_body
+from ecommerce.common.parsers import KnownFieldsOnly, no_body
 
 
 class RegisterView(APIView):
@@ -28,7 +28,7 @@ class RegisterView(APIView):
     throttle_classes = (ScopedRateThrottle,)
     throttle_scope = "auth"
 
-    class RegisterInputSerializer(serializers.Serializer):
+    class RegisterInputSerializer(KnownFieldsOnly):
         email = serializers.EmailField(max_length=254)
         password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
 
@@ -63,7 +63,7 @@ class TokenView(APIView):
     throttle_classes = (ScopedRateThrottle,)
     throttle_scope = "auth"
 
-    class TokenInputSerializer(serializers.Serializer):
+    class TokenInputSerializer(KnownFieldsOnly):
         email = serializers.CharField(max_length=254)
         password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
 
