@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from ecommerce.bus import operations
 from ecommerce.common.errors import json_not_found, json_server_error
+from ecommerce.common.tasks import schedules_overdue_seconds
 
 
 def _is_api(request: HttpRequest) -> bool:
@@ -41,18 +42,26 @@ def api_not_found(request: HttpRequest, path: str = "") -> HttpResponse:
     return json_not_found(request)
 
 
+# ``bus.status`` and ``tasks.status`` (HealthStateEnum in the OpenAPI schema).
+HEALTH_STATES = ["ok", "degraded"]
 # A due delivery waiting longer than this means no relay is keeping up (or none runs).
 BUS_LAG_DEGRADED_SECONDS = 60
+# A schedule overdue this long means no django-q2 cluster runs: charges, emails and the
+# reservation expiry wait.
+TASKS_OVERDUE_DEGRADED_SECONDS = 120
 
 
 class HealthView(APIView):
-    """Is the shop up? Checks the database with a real query and reports the bus backlog.
+    """Is the shop up? Checks the database with a real query and reports the bus backlog
+    and whether background tasks run.
 
     200 with ``status`` ``ok`` when the site serves (a load balancer keeps it in rotation);
     503 ``error`` when the database or the bus's tables cannot be read. ``bus.status`` is
     ``degraded`` when orders will not move on by themselves: a dead delivery waits for an
-    operator, or a due one has waited over a minute (the relay is down or far behind). That
-    is for a monitor to alert on.
+    operator, or a due one has waited over a minute (the relay is down or far behind).
+    ``tasks.status`` is ``degraded`` when a django-q2 schedule has been overdue for two
+    minutes: no cluster runs, so charges, emails and the reservation expiry wait. Both are
+    for a monitor to alert on.
     """
 
     authentication_classes = ()
@@ -73,7 +82,14 @@ class HealthView(APIView):
                             "pending": serializers.IntegerField(),
                             "dead": serializers.IntegerField(),
                             "oldest_due_seconds": serializers.FloatField(allow_null=True),
-                            "status": serializers.ChoiceField(choices=["ok", "degraded"]),
+                            "status": serializers.ChoiceField(choices=HEALTH_STATES),
+                        },
+                    ),
+                    "tasks": inline_serializer(
+                        "TasksHealth",
+                        {
+                            "overdue_seconds": serializers.FloatField(allow_null=True),
+                            "status": serializers.ChoiceField(choices=HEALTH_STATES),
                         },
                     ),
                 },
@@ -95,10 +111,21 @@ class HealthView(APIView):
             # a statement timeout, the connection dropped since): not healthy either
             body = {"status": "error", "database": "ok", "bus": f"error: {exc.__class__.__name__}"}
             return Response(body, status=503)
+        try:
+            overdue = schedules_overdue_seconds()
+        except Exception as exc:  # the same, for django-q2's tables
+            body = {
+                "status": "error",
+                "database": "ok",
+                "tasks": f"error: {exc.__class__.__name__}",
+            }
+            return Response(body, status=503)
         lag = backlog["oldest_due_seconds"]
         stuck = backlog["dead"] or (lag is not None and lag > BUS_LAG_DEGRADED_SECONDS)
         bus = {**backlog, "status": "degraded" if stuck else "ok"}
-        return Response({"status": "ok", "database": "ok", "bus": bus})
+        idle = overdue is not None and overdue > TASKS_OVERDUE_DEGRADED_SECONDS
+        tasks = {"overdue_seconds": overdue, "status": "degraded" if idle else "ok"}
+        return Response({"status": "ok", "database": "ok", "bus": bus, "tasks": tasks})
 
 
 class _AdminSignInThrottle(SimpleRateThrottle):

@@ -287,6 +287,7 @@ SPECTACULAR_SETTINGS = {
         "PaymentStatusEnum": "apps.payments.models.PaymentStatus.choices",
         "NotificationKindEnum": "apps.notifications.models.NotificationKind.choices",
         "SubscriptionKindEnum": "apps.notifications.models.SubscriptionKind.choices",
+        "HealthStateEnum": "ecommerce.core.views.HEALTH_STATES",
     },
     "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
 }

@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
+from django_q.models import Schedule
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -23,7 +24,14 @@ from tests.bus.support.events import ThingHappened
 pytestmark = pytest.mark.django_db
 
 
-def test_health_checks_the_database_and_reports_the_bus(api: APIClient) -> None:
+@pytest.fixture(autouse=True)
+def cluster_keeping_up() -> None:
+    """As while a django-q2 cluster runs: every schedule (made by the migrations, when the
+    test database was) next runs in the future."""
+    Schedule.objects.update(next_run=timezone.now() + timedelta(seconds=30))
+
+
+def test_health_checks_the_database_and_reports_the_bus_and_tasks(api: APIClient) -> None:
     response = api.get("/api/v1/health")
 
     assert response.status_code == 200
@@ -31,7 +39,46 @@ def test_health_checks_the_database_and_reports_the_bus(api: APIClient) -> None:
         "status": "ok",
         "database": "ok",
         "bus": {"pending": 0, "dead": 0, "oldest_due_seconds": None, "status": "ok"},
+        "tasks": {"overdue_seconds": None, "status": "ok"},
     }
+
+
+def _overdue(name: str, *, seconds: float) -> None:
+    Schedule.objects.filter(name=name).update(next_run=timezone.now() - timedelta(seconds=seconds))
+
+
+def test_a_schedule_due_since_the_scheduler_last_looked_is_not_degraded(api: APIClient) -> None:
+    _overdue("inventory: expire reservations", seconds=25)  # the scheduler looks every 30 s
+
+    tasks = api.get("/api/v1/health").json()["tasks"]
+
+    assert tasks["status"] == "ok"
+    assert 24 < tasks["overdue_seconds"] < 60
+
+
+def test_health_is_degraded_when_no_cluster_has_run_the_schedules(api: APIClient) -> None:
+    _overdue("inventory: expire reservations", seconds=150)
+    _overdue("payments: resume stalled charges", seconds=400)
+
+    response = api.get("/api/v1/health")
+
+    assert response.status_code == 200  # the site serves and takes orders
+    body = response.json()
+    assert (body["status"], body["bus"]["status"], body["tasks"]["status"]) == (
+        "ok",
+        "ok",
+        "degraded",
+    )
+    assert 399 < body["tasks"]["overdue_seconds"] < 430
+
+
+def test_a_schedule_that_has_run_its_last_repeat_is_not_overdue(api: APIClient) -> None:
+    Schedule.objects.create(
+        func="math.floor", schedule_type=Schedule.ONCE, repeats=0, next_run=timezone.now()
+    )
+    Schedule.objects.filter(repeats=0).update(next_run=timezone.now() - timedelta(days=3))
+
+    assert api.get("/api/v1/health").json()["tasks"] == {"overdue_seconds": None, "status": "ok"}
 
 
 def _published(*, seconds_ago: float) -> None:
@@ -105,11 +152,14 @@ def test_a_retry_waiting_out_its_backoff_is_not_lag(api: APIClient, settings: An
     assert (body["bus"]["status"], body["bus"]["oldest_due_seconds"]) == ("ok", None)
 
 
-def test_health_is_503_when_the_bus_tables_cannot_be_read() -> None:
-    # The database answers, but the backlog query fails: not migrated yet (a fresh deploy
-    # probed by its load balancer), a statement timeout. Undone with the test's transaction.
+@pytest.mark.parametrize(
+    ("table", "part"), [("bus_delivery", "bus"), ("django_q_schedule", "tasks")]
+)
+def test_health_is_503_when_the_bus_or_task_tables_cannot_be_read(table: str, part: str) -> None:
+    # The database answers, but a query fails: not migrated yet (a fresh deploy probed by its
+    # load balancer), a statement timeout. Undone with the test's transaction.
     with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE bus_delivery RENAME TO bus_delivery_gone")
+        cursor.execute(f"ALTER TABLE {table} RENAME TO {table}_gone")
 
     response = Client(raise_request_exception=False).get("/api/v1/health")
 
@@ -117,7 +167,7 @@ def test_health_is_503_when_the_bus_tables_cannot_be_read() -> None:
     assert response.json() == {
         "status": "error",
         "database": "ok",
-        "bus": "error: ProgrammingError"
+        part: "error: ProgrammingError"
         if connection.vendor == "postgresql"
         else "error: OperationalError",
     }
