@@ -83,12 +83,14 @@ def valid_key(key: str) -> str:
 
 
 def caller_scope(request: Request) -> str | None:
-    """Whose keys these are: the signed-in user, or the anonymous holder of a cart token."""
-    if request.user and request.user.is_authenticated:
-        return f"user:{request.user.pk}"
+    """Whose keys these are: the holder of the cart token sent, signed in or not, else the
+    signed-in user. The token comes first so that a checkout retried after the shopper
+    signed in (or their sign-in lapsed) on the way is still a retry of the same request."""
     token = request.headers.get(CART_TOKEN_HEADER)
     if token:
         return f"cart:{hashlib.sha256(token.encode()).hexdigest()}"
+    if request.user and request.user.is_authenticated:
+        return f"user:{request.user.pk}"
     return None
 
 

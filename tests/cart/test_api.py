@@ -393,6 +393,29 @@ def test_signing_in_before_checkout_makes_the_order_the_shoppers(
     assert anonymous.get(f"/api/v1/carts/{cart['id']}/").status_code == 404
 
 
+@pytest.mark.parametrize("signs_in", ["before the retry", "before the first try"])
+def test_a_retry_with_the_key_is_answered_once_across_signing_in_or_out(
+    shopper: tuple[APIClient, dict[str, Any]], make_user: Callable[..., User], signs_in: str
+) -> None:
+    anonymous, cart = shopper
+    mug = make_product(stock=10)
+    anonymous.post(f"/api/v1/carts/{cart['id']}/items", {"product_id": str(mug.id), "quantity": 1})
+    signed_in = APIClient()
+    signed_in.force_authenticate(make_user("ann@example.com"))
+    signed_in.credentials(HTTP_X_CART_TOKEN=cart["token"])
+    first, retry = (
+        (anonymous, signed_in) if signs_in == "before the retry" else (signed_in, anonymous)
+    )
+
+    answered = checkout(first, cart["id"], "k-1")
+    again = checkout(retry, cart["id"], "k-1")
+
+    assert (answered.status_code, again.status_code) == (202, 202)
+    assert again.json() == answered.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert inventory.stock_get(product_id=mug.id).reserved == 1
+
+
 # -- claim ------------------------------------------------------------------------------------
 
 
