@@ -63,11 +63,21 @@ class User(AbstractUser):
         super().clean()
         self.email = normalize_email(self.email)
 
+    def set_unusable_password(self) -> None:
+        super().set_unusable_password()
+        # The admin's "disable password-based authentication": locking an account out is a
+        # sign-out everywhere too, though there is no new password for _password to hold.
+        self._password_disabled = True
+
     def save(self, *args: Any, **kwargs: Any) -> None:
-        # Set by set_password() until saved, as Django's own password_changed() reads it (a
-        # hash upgraded at sign-in clears it first: not a new password).
-        password_changed = getattr(self, "_password", None) is not None and not self._state.adding
+        # _password is set by set_password() until saved, as Django's own password_changed()
+        # reads it (a hash upgraded at sign-in clears it first: not a new password).
+        password_changed = not self._state.adding and (
+            getattr(self, "_password", None) is not None
+            or getattr(self, "_password_disabled", False)
+        )
         super().save(*args, **kwargs)
+        self._password_disabled = False
         if password_changed:
             # A new password signs the user out everywhere: their sessions already (Django
             # checks the password's hash), their API tokens too.
