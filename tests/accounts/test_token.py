@@ -7,9 +7,11 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 from knox.models import AuthToken
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
+from ecommerce.accounts.api.authentication import TokenAuthentication
 from ecommerce.accounts.models import User
 from ecommerce.accounts.tasks import purge_expired_tokens
 
@@ -171,6 +173,20 @@ def test_using_a_token_renews_it_at_most_once_an_hour(api: APIClient, ada: User)
     assert abs(token.expiry - (timezone.now() + timedelta(days=30))) < timedelta(minutes=1)
 
 
+def test_a_token_signed_out_while_it_was_being_renewed_is_refused(
+    api: APIClient, ada: User
+) -> None:
+    sign_in(api)
+    read = AuthToken.objects.get()  # as a request found it, about to renew it
+    read.expiry -= timedelta(hours=2)
+    AuthToken.objects.all().delete()  # meanwhile: logout-all, or a new password
+
+    with pytest.raises(AuthenticationFailed):
+        TokenAuthentication().renew_token(read)
+
+    assert not AuthToken.objects.exists()
+
+
 def test_an_inactive_users_token_is_refused(api: APIClient, ada: User) -> None:
     key = sign_in(api)
     User.objects.filter(pk=ada.pk).update(is_active=False)
@@ -227,6 +243,26 @@ def test_a_new_password_revokes_the_api_tokens_and_nothing_else_does(
     ada.set_password("a new and better passphrase")
     ada.save()
 
+    assert holder.get(SIGNED_IN).status_code == 401
+    assert not AuthToken.objects.filter(user=ada).exists()
+
+
+def test_staff_disabling_password_sign_in_in_the_admin_revokes_the_api_tokens(
+    api: APIClient, ada: User
+) -> None:
+    holder = as_holder(sign_in(api))
+    boss = User.objects.create_superuser(email="boss@example.com", password="a-long-passphrase")
+    web = Client()
+    web.force_login(boss)
+
+    locked = web.post(
+        f"/admin/accounts/user/{ada.pk}/password/",
+        {"usable_password": "false", "unset-password": ""},
+    )
+
+    assert locked.status_code == 302, locked.content
+    ada.refresh_from_db()
+    assert not ada.has_usable_password()
     assert holder.get(SIGNED_IN).status_code == 401
     assert not AuthToken.objects.filter(user=ada).exists()
 

@@ -42,6 +42,20 @@ class TokenAuthentication(auth.TokenAuthentication):
             self.renew_token(found)
         return self.validate_user(found)
 
+    def renew_token(self, auth_token: AuthToken) -> None:
+        """knox's (at most once per ``MIN_REFRESH_INTERVAL``, never past
+        ``AUTO_REFRESH_MAX_TTL``), as one UPDATE: a token deleted since it was read (signed
+        out, a new password, in another request) is refused, where knox's save() would fail
+        with a 500."""
+        new_expiry = timezone.now() + knox_settings.TOKEN_TTL
+        if knox_settings.AUTO_REFRESH_MAX_TTL is not None:
+            new_expiry = min(new_expiry, auth_token.created + knox_settings.AUTO_REFRESH_MAX_TTL)
+        if (new_expiry - auth_token.expiry).total_seconds() <= knox_settings.MIN_REFRESH_INTERVAL:
+            return
+        if not AuthToken.objects.filter(digest=auth_token.digest).update(expiry=new_expiry):
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        auth_token.expiry = new_expiry
+
 
 class TokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     """The schema's name for it: ``Authorization: Token <key>``."""
