@@ -3,37 +3,20 @@ hourly django-q2 schedule deletes the expired ones.
 
 Each key in DRF's table (``authtoken_token``, left behind when ``rest_framework.authtoken``
 left INSTALLED_APPS) becomes a token with the same key, so signed-in clients stay signed in
-for a full TTL; then the keys are deleted, since each one signs in as its user. The empty
-table is left for the operator to drop. Going back restores no key: they are gone.
+for a full TTL; then the keys are deleted, since each one signs in as its user
+(``ecommerce.accounts.drf_tokens``; ``manage.py carry_over_drf_tokens`` does it again). The
+empty table is left for the operator to drop. Going back restores no key: they are gone.
 """
 
 from django.db import migrations
-from django.utils import timezone
-from knox.crypto import hash_token
-from knox.settings import CONSTANTS, knox_settings
+
+from ecommerce.accounts.drf_tokens import carry_over_drf_tokens as carry_over
 
 SCHEDULE = "accounts: purge expired API tokens"
 
 
 def carry_over_drf_tokens(apps, schema_editor):
-    connection = schema_editor.connection
-    if "authtoken_token" not in connection.introspection.table_names():
-        return
-    AuthToken = apps.get_model("knox", "AuthToken")
-    expiry = timezone.now() + knox_settings.TOKEN_TTL
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT key, user_id FROM authtoken_token")
-        keys = cursor.fetchall()
-        AuthToken.objects.bulk_create(
-            AuthToken(
-                digest=hash_token(key),
-                token_key=key[: CONSTANTS.TOKEN_KEY_LENGTH],
-                user_id=user_id,
-                expiry=expiry,
-            )
-            for key, user_id in keys
-        )
-        cursor.execute("DELETE FROM authtoken_token")
+    carry_over(apps.get_model("knox", "AuthToken"), schema_editor.connection)
 
 
 def create_schedule(apps, schema_editor):
