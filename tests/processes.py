@@ -31,7 +31,9 @@ def stop_leftovers() -> None:
             proc.wait()
 
 
-def spawn_manage(*args: str, **env: str) -> subprocess.Popen[bytes]:
+def spawn_manage(
+    *args: str, stderr: int = subprocess.DEVNULL, start_new_session: bool = False, **env: str
+) -> subprocess.Popen[bytes]:
     """Start ``manage.py <args>`` on the test database, with the test settings."""
     full_env = {
         **os.environ,
@@ -44,7 +46,8 @@ def spawn_manage(*args: str, **env: str) -> subprocess.Popen[bytes]:
         cwd=ROOT,
         env=full_env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
+        start_new_session=start_new_session,
     )
     _spawned.append(proc)
     return proc

@@ -3,6 +3,7 @@
 import os
 import signal
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,35 @@ def test_serve_runs_the_web_server_nicer_than_the_workers_when_asked() -> None:
     finally:
         serve.send_signal(signal.SIGTERM)
         assert serve.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_signal_to_the_whole_process_group_stops_everything_cleanly(signum: int) -> None:
+    # Ctrl-C in a terminal, a container runtime's stop, the terminal closing: the signal goes
+    # to every process of the group, and serve stops each child once, none left to be killed.
+    serve = spawn_manage(
+        "serve", "--port", str(free_port()), stderr=subprocess.PIPE, start_new_session=True
+    )
+    assert wait_until(lambda: len(children_of(serve.pid)) == 3, timeout=30)
+    children = list(children_of(serve.pid))
+
+    os.killpg(serve.pid, signum)
+
+    _, stderr = serve.communicate(timeout=30)
+    assert serve.returncode == 0
+    assert b"killed" not in stderr, stderr.decode()
+    assert not any(Path(f"/proc/{pid}").exists() for pid in children)
+
+
+def test_children_stop_when_serve_is_killed() -> None:
+    # serve killed outright (kill -9, out of memory) cannot stop them; the kernel tells them.
+    serve = spawn_manage("serve", "--port", str(free_port()))
+    assert wait_until(lambda: len(children_of(serve.pid)) == 3, timeout=30)
+    children = list(children_of(serve.pid))
+
+    serve.kill()
+    serve.wait()
+
+    assert wait_until(
+        lambda: not any(Path(f"/proc/{pid}").exists() for pid in children), timeout=30
+    )

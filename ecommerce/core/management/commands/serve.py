@@ -2,18 +2,23 @@
 
 Starts gunicorn on HOST:PORT, the django-q2 cluster and, once it exists, the event relay.
 Ctrl-C or SIGTERM stops all of them; if one of them dies, the others are stopped too, so the
-shop is never left half running.
+shop is never left half running. Each runs in a process group of its own, so a signal to the
+whole group (Ctrl-C in a terminal, a container runtime's stop) reaches this command alone,
+which stops each exactly once: django-q2's cluster, signalled twice while it stops, hangs.
 
 ``WEB_NICE`` runs gunicorn at a lower CPU priority than the relay and the workers. On a
 machine the web side can saturate, the orders already taken (payment, stock, emails) are
 then finished before new requests are served: see docs/BENCHMARKS.md, *Checkout*.
 """
 
+import contextlib
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -24,6 +29,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from ecommerce.common import arguments
 
 STOP_GRACE_SECONDS = 15
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 class Command(BaseCommand):
@@ -71,12 +77,12 @@ class Command(BaseCommand):
             commands["relay"] = [*manage, "relay_events"]
 
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ["DJANGO_SETTINGS_MODULE"]}
-        nicer = settings.WEB_NICE
         children = {
             name: subprocess.Popen(
                 cmd,
                 env=env,
-                preexec_fn=(lambda: os.nice(nicer)) if name == "web" and nicer else None,
+                process_group=0,
+                preexec_fn=_child_setup(nice=settings.WEB_NICE if name == "web" else 0),
             )
             for name, cmd in commands.items()
         }
@@ -88,8 +94,9 @@ class Command(BaseCommand):
             nonlocal stopping
             stopping = True
 
-        signal.signal(signal.SIGINT, request_stop)
-        signal.signal(signal.SIGTERM, request_stop)
+        # SIGHUP too: the terminal closing no longer reaches the children by itself.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, request_stop)
 
         exit_code = 0
         while not stopping:
@@ -104,12 +111,29 @@ class Command(BaseCommand):
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for child in children.values():
+        for name, child in children.items():
             try:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                child.kill()
+                self.stderr.write(f"{name} did not stop within {STOP_GRACE_SECONDS} s; killed.")
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGKILL)  # with its children (q2's workers)
                 child.wait()
         self.stdout.write("Shop stopped.")
         if exit_code:
             sys.exit(exit_code)
+
+
+def _child_setup(*, nice: int) -> Callable[[], None]:
+    """Run in each child before it starts: lower its priority by ``nice``, and have it sent
+    SIGTERM should this command die without stopping it (killed, out of memory), so no
+    child is left serving unsupervised. The latter on Linux only."""
+    prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
+
+    def setup() -> None:
+        if nice:
+            os.nice(nice)
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return setup
