@@ -31,6 +31,14 @@ def error_code(response: Any) -> str:
     return str(response.json()["errors"][0]["code"])
 
 
+def signed_in_holding(user: User, token: str) -> APIClient:
+    """A signed-in shopper's client that also sends an anonymous cart's token."""
+    client = APIClient()
+    client.force_authenticate(user)
+    client.credentials(HTTP_X_CART_TOKEN=token)
+    return client
+
+
 @pytest.fixture
 def shopper(api: APIClient, anon_api: AnonApi) -> tuple[APIClient, dict[str, Any]]:
     """An anonymous shopper's client (sending its token) and their new cart."""
@@ -382,9 +390,7 @@ def test_signing_in_before_checkout_makes_the_order_the_shoppers(
     mug = make_product(stock=10)
     anonymous.post(f"/api/v1/carts/{cart['id']}/items", {"product_id": str(mug.id), "quantity": 1})
     user = make_user("ann@example.com")
-    signed_in = APIClient()
-    signed_in.force_authenticate(user)
-    signed_in.credentials(HTTP_X_CART_TOKEN=cart["token"])
+    signed_in = signed_in_holding(user, cart["token"])
 
     assert checkout(signed_in, cart["id"], "k-1").status_code == 202
 
@@ -400,9 +406,7 @@ def test_a_retry_with_the_key_is_answered_once_across_signing_in_or_out(
     anonymous, cart = shopper
     mug = make_product(stock=10)
     anonymous.post(f"/api/v1/carts/{cart['id']}/items", {"product_id": str(mug.id), "quantity": 1})
-    signed_in = APIClient()
-    signed_in.force_authenticate(make_user("ann@example.com"))
-    signed_in.credentials(HTTP_X_CART_TOKEN=cart["token"])
+    signed_in = signed_in_holding(make_user("ann@example.com"), cart["token"])
     first, retry = (
         (anonymous, signed_in) if signs_in == "before the retry" else (signed_in, anonymous)
     )
@@ -424,9 +428,7 @@ def test_a_shopper_who_signs_in_claims_their_cart(
 ) -> None:
     _, cart = shopper
     user = make_user("ann@example.com")
-    signed_in = APIClient()
-    signed_in.force_authenticate(user)
-    signed_in.credentials(HTTP_X_CART_TOKEN=cart["token"])
+    signed_in = signed_in_holding(user, cart["token"])
 
     response = signed_in.post(f"/api/v1/carts/{cart['id']}/claim")
 
