@@ -78,6 +78,21 @@ def test_a_signal_to_the_whole_process_group_stops_everything_cleanly(signum: in
     assert not any(Path(f"/proc/{pid}").exists() for pid in children)
 
 
+def test_a_signal_while_the_children_start_stops_each_of_them() -> None:
+    # Ctrl-C pressed just as the shop starts: serve must not die from it, leaving children.
+    serve = spawn_manage(
+        "serve", "--port", str(free_port()), stderr=subprocess.PIPE, start_new_session=True
+    )
+    assert wait_until(lambda: len(children_of(serve.pid)) >= 1, timeout=30, interval=0.001)
+    children = list(children_of(serve.pid))
+
+    os.killpg(serve.pid, signal.SIGINT)
+
+    _, stderr = serve.communicate(timeout=30)
+    assert serve.returncode == 0, stderr.decode()
+    assert not any(Path(f"/proc/{pid}").exists() for pid in children)
+
+
 def test_children_stop_when_serve_is_killed() -> None:
     # serve killed outright (kill -9, out of memory) cannot stop them; the kernel tells them.
     serve = spawn_manage("serve", "--port", str(free_port()))

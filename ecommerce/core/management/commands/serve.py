@@ -76,6 +76,18 @@ class Command(BaseCommand):
         if "relay_events" in get_commands():
             commands["relay"] = [*manage, "relay_events"]
 
+        stopping = False
+
+        def request_stop(signum: int, frame: FrameType | None) -> None:
+            nonlocal stopping
+            stopping = True
+
+        # Before the first child starts: a signal arriving while they start still stops each
+        # of them, rather than this command alone. SIGHUP too: the terminal closing no longer
+        # reaches the children by itself.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, request_stop)
+
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ["DJANGO_SETTINGS_MODULE"]}
         children = {
             name: subprocess.Popen(
@@ -87,16 +99,6 @@ class Command(BaseCommand):
             for name, cmd in commands.items()
         }
         self.stdout.write(f"Shop running on http://{host}:{port}/ ({', '.join(children)})")
-
-        stopping = False
-
-        def request_stop(signum: int, frame: FrameType | None) -> None:
-            nonlocal stopping
-            stopping = True
-
-        # SIGHUP too: the terminal closing no longer reaches the children by itself.
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, request_stop)
 
         exit_code = 0
         while not stopping:
