@@ -5,6 +5,7 @@ so its events tell an order's whole story in commit order.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Final
 from uuid import UUID
@@ -72,6 +73,9 @@ class CartCheckedOut(
     total: Decimal
     currency: str
     payment_token: str
+    # When the reservation runs out: no charge is made after it (the units go back on sale).
+    # None in events published before this field was added.
+    reserved_until: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

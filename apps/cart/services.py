@@ -580,6 +580,7 @@ def cart_checkout(
             total=dto.total,
             currency=cart.currency,
             payment_token=payment_token,
+            reserved_until=reservation.expires_at,
         )
     )
     return dto

@@ -42,6 +42,7 @@ class PaymentAdmin(ReadOnlyWithActions):
         "status",
         "failure_code",
         "attempts",
+        "reserved_until",
         "gateway",
         "gateway_reference",
         "refund_reference",

@@ -14,6 +14,7 @@ def on_cart_checked_out(event: CartCheckedOut) -> None:
         amount=event.total,
         currency=event.currency,
         payment_token=event.payment_token,
+        reserved_until=event.reserved_until,
     )
 
 

@@ -57,6 +57,9 @@ class Payment(models.Model):
     # answer). A task asks the gateway what became of that charge and owes it back if it
     # was taken; re-queued by the stalled-payments sweep until the gateway says.
     charge_unsettled_since = models.DateTimeField(null=True, blank=True)
+    # When the order's reservation runs out (from ``CartCheckedOut``): no charge is made
+    # after it, since the units then go back on sale. None: no limit (older checkouts).
+    reserved_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

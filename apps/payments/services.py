@@ -214,6 +214,7 @@ def payment_start_for_checkout(
     amount: Decimal,
     currency: str,
     payment_token: str,
+    reserved_until: datetime | None = None,
 ) -> PaymentDTO:
     """Create the cart's payment and, once committed, queue its charge. Publishes nothing.
 
@@ -221,7 +222,9 @@ def payment_start_for_checkout(
     the existing payment and queues nothing; so does a checkout that arrives after its order
     expired, which finds the payment the expiry recorded failed. The gateway idempotency key
     is made from the cart and the checkout event, so even a charge queued twice moves money
-    once.
+    once. ``reserved_until``, when the order's reservation runs out, is the last moment a
+    charge may be made: after it the units are back on sale, so money taken would only be
+    refunded; the order's expiry then fails the payment.
     """
     # Insert first: the cart almost always has no payment yet (the bus delivers each event
     # to each subscriber once), so looking before inserting would cost a query for nothing.
@@ -234,6 +237,7 @@ def payment_start_for_checkout(
         gateway=get_gateway().name,
         payment_token=payment_token,
         idempotency_key=f"charge:{cart_id}:{checkout_event_id}",
+        reserved_until=reserved_until,
     )
     if not insert_unless_exists(payment, unique_fields=["cart_id"]):
         # A replayed checkout, or one later than its order's expiry: the cart's payment stands.
@@ -259,14 +263,24 @@ def payment_charge(*, payment_id: UUID) -> PaymentDTO:
     """Charge a pending payment at the gateway (the django-q2 task's body).
 
     Runs outside any transaction: no lock is held while the gateway is called. Does nothing
-    unless the payment is pending. Publishes ``PaymentSucceeded`` or ``PaymentFailed`` (also
-    ``PaymentFailed`` with ``gateway_unavailable`` once the gateway timed out
-    ``PAYMENT_MAX_ATTEMPTS`` times); after a timeout below that, schedules itself again.
+    unless the payment is pending and its order's reservation has not run out. Publishes
+    ``PaymentSucceeded`` or ``PaymentFailed`` (also ``PaymentFailed`` with
+    ``gateway_unavailable`` once the gateway timed out ``PAYMENT_MAX_ATTEMPTS`` times); after
+    a timeout below that, schedules itself again.
     """
     payment = _claim_for_charge(payment_id)
     if payment is None:
         payment = _load(payment_id)
-        logger.info("payment %s is %s; nothing to charge", payment.id, payment.status)
+        if payment.status == Status.PENDING:
+            # A charge that comes late (a lost task swept up, a timeout's last retries): the
+            # money would only go back. The reservation's expiry fails the payment.
+            logger.warning(
+                "payment %s not charged: its order's reservation ran out at %s",
+                payment.id,
+                payment.reserved_until,
+            )
+        else:
+            logger.info("payment %s is %s; nothing to charge", payment.id, payment.status)
         return to_dto(payment)
 
     try:
@@ -302,17 +316,23 @@ def payment_charge(*, payment_id: UUID) -> PaymentDTO:
 
 _CLAIM_FOR_CHARGE_SQL = f"""
     UPDATE {Payment._meta.db_table}
-       SET attempts = attempts + 1, updated_at = %s
-     WHERE id = %s AND status = %s
+       SET attempts = attempts + 1, updated_at = %(now)s
+     WHERE id = %(id)s AND status = %(pending)s
+       AND (reserved_until IS NULL OR reserved_until > %(now)s)
     RETURNING *
 """
 
 
 def _claim_for_charge(payment_id: UUID) -> Payment | None:
     """Count a charge attempt of a pending payment and return the payment; ``None`` if it is
-    not pending. One autocommit statement, so the count stays even if the worker dies."""
-    pk = db_value(Payment, "id", payment_id)
-    claimed = fetch_models(Payment, _CLAIM_FOR_CHARGE_SQL, [timezone.now(), pk, Status.PENDING])
+    not pending or its order's reservation has run out. One autocommit statement, so the
+    count stays even if the worker dies."""
+    params = {
+        "now": db_value(Payment, "updated_at", timezone.now()),
+        "id": db_value(Payment, "id", payment_id),
+        "pending": Status.PENDING,
+    }
+    claimed = fetch_models(Payment, _CLAIM_FOR_CHARGE_SQL, params)
     return next(iter(claimed), None)
 
 
@@ -381,8 +401,11 @@ def payments_resume_stalled(*, older_than_seconds: float | None = None) -> int:
 
 
 def _resume_charges(cutoff: datetime) -> int:
-    """Pending payments untouched since ``cutoff`` with no retry scheduled."""
-    stalled = Payment.objects.filter(status=Status.PENDING, updated_at__lt=cutoff)
+    """Pending payments untouched since ``cutoff`` with no retry scheduled, whose order's
+    reservation has not run out (its expiry fails those)."""
+    stalled = Payment.objects.filter(status=Status.PENDING, updated_at__lt=cutoff).exclude(
+        reserved_until__lte=timezone.now()
+    )
     scheduled = scheduled_arguments(CHARGE_TASK)
     resumed = 0
     for payment_id in stalled.values_list("pk", flat=True):

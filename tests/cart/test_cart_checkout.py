@@ -88,6 +88,8 @@ def test_checkout_reserves_every_line_and_places_the_order(cart_events: Events) 
         "total": "15.48",
         "currency": "EUR",
         "payment_token": "tok_ok",
+        # Payments charges nothing after it.
+        "reserved_until": reservation.expires_at.isoformat(),
     }
 
 

@@ -8,12 +8,14 @@ from uuid import UUID
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
+from django_q.conf import Conf
+from django_q.models import OrmQ
 from rest_framework.test import APIClient
 
 from apps.inventory import services as inventory
 from apps.inventory.models import Reservation
 from apps.payments import services as payments
-from apps.payments.models import FakeGatewayRequest
+from apps.payments.models import FakeGatewayRequest, Payment
 from ecommerce.bus.models import Delivery, OutboxEvent
 from ecommerce.bus.relay import Relay
 from tests.cart.factories import make_product
@@ -100,6 +102,43 @@ def test_a_payment_that_loses_the_race_with_expiry_is_refunded_and_the_unit_sell
         )
     ) == [other_cart]
     assert not Delivery.objects.exclude(status="delivered").exists()
+
+
+def test_a_lost_charge_swept_up_after_its_reservation_ran_out_charges_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mug = make_product(stock=1)
+    client = APIClient()
+    cart_id, _ = shop(client, mug, 1)
+    monkeypatch.setattr(Conf, "SYNC", False)  # the charge task goes to the broker...
+    assert checkout(client, cart_id, "tok_ok").status_code == 202
+    OrmQ.objects.all().delete()  # ...which loses it, and the email's (Redis flushed, say)
+    monkeypatch.setattr(Conf, "SYNC", True)
+    [payment] = Payment.objects.filter(cart_id=UUID(cart_id))
+    reservation = Reservation.objects.get(reference=UUID(cart_id))
+    assert payment.reserved_until == reservation.expires_at
+    # RESERVATION_TTL passes; the stalled-payments sweep runs before the scheduled expiry.
+    ran_out = timezone.now() - timedelta(seconds=1)
+    Reservation.objects.filter(pk=reservation.pk).update(expires_at=ran_out)
+    Payment.objects.filter(pk=payment.pk).update(
+        reserved_until=ran_out, updated_at=ran_out - timedelta(minutes=15)
+    )
+
+    assert payments.payments_resume_stalled() == 0
+    assert not FakeGatewayRequest.objects.exists()  # the unit may be sold again: no charge
+
+    assert inventory.reservations_expire_due() == 1
+    payment.refresh_from_db()
+    assert status_of(client, cart_id) == "expired"
+    assert (payment.status, payment.failure_code, payment.attempts) == (
+        "failed",
+        "order_expired",
+        0,
+    )
+    assert payment.charge_unsettled_since is None  # no call was made: nothing to ask about
+    assert not FakeGatewayRequest.objects.exists()
+    assert stock(mug) == (1, 0, 1)
+    assert ledger(cart_id) == [("reservation", 0, 1), ("expiry", 0, -1)]
 
 
 START_PAYMENT = "payments.start_payment"

@@ -5,6 +5,7 @@ gateway answer happens when the checkout transaction commits. Retries wait in on
 django-q2 schedules, which the tests run with django-q2's own scheduler.
 """
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +15,7 @@ from django.utils import timezone
 from apps.payments import tasks
 from apps.payments.gateways import ChargeResult
 from apps.payments.gateways.fake import FakeGateway
-from apps.payments.models import FakeGatewayRequest
+from apps.payments.models import FakeGatewayRequest, Payment
 from tests.payments.conftest import (
     charge_retries,
     kinds,
@@ -194,3 +195,32 @@ def test_a_charge_task_for_a_settled_payment_does_nothing() -> None:
     assert payment.attempts == 1
     assert FakeGatewayRequest.objects.get().calls == 1
     assert len(published("payments.PaymentSucceeded")) == 1
+
+
+def test_a_checkout_carries_its_reservations_end_and_is_charged_before_it() -> None:
+    reserved_until = timezone.now() + timedelta(minutes=15)
+    checkout = publish_checkout(payment_token="tok_ok", reserved_until=reserved_until)
+
+    payment = payment_of(checkout.cart_id)
+    assert (payment.status, payment.reserved_until) == ("succeeded", reserved_until)
+
+
+def test_a_retry_due_after_the_reservation_ran_out_charges_nothing(settings, caplog) -> None:  # type: ignore[no-untyped-def]
+    # The units are back on sale by then: money taken would only be refunded.
+    settings.PAYMENT_MAX_ATTEMPTS = 5
+    checkout = publish_checkout(
+        payment_token="tok_flaky", reserved_until=timezone.now() + timedelta(minutes=15)
+    )
+    Payment.objects.filter(cart_id=checkout.cart_id).update(
+        reserved_until=timezone.now() - timedelta(seconds=1)
+    )
+
+    run_due_charge_retries()
+
+    payment = payment_of(checkout.cart_id)
+    assert (payment.status, payment.attempts) == ("pending", 1)  # left to the order's expiry
+    assert FakeGatewayRequest.objects.get().calls == 1
+    assert charge_retries() == []
+    assert published("payments.PaymentSucceeded") == published("payments.PaymentFailed") == []
+    assert "not charged: its order's reservation ran out" in caplog.text
+    assert kinds(payment) == ["created", "charge_timed_out"]
