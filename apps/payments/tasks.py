@@ -1,13 +1,23 @@
-"""django-q2 tasks. Arguments are plain strings: they travel through the broker."""
+"""django-q2 tasks. Arguments are plain strings: they travel through the broker.
+
+The gateway tasks are run again at once when the database fails under them (a connection
+terminated, a server restarting): each checks the payment's state first and calls the gateway
+with the payment's idempotency key, so running one again moves no money twice, and the order
+does not wait minutes for the stalled-payments sweep.
+"""
 
 from uuid import UUID
 
 from apps.payments import services
+from ecommerce.common.retry import again_on_database_error
 
 
 def charge_payment(payment_id: str) -> str:
     """Charge one payment at the gateway (queued after checkout; scheduled again on timeouts)."""
-    return services.payment_charge(payment_id=UUID(payment_id)).status
+    return again_on_database_error(
+        lambda: services.payment_charge(payment_id=UUID(payment_id)),
+        what=f"charging payment {payment_id}",
+    ).status
 
 
 def resume_stalled_payments() -> int:
@@ -18,10 +28,16 @@ def resume_stalled_payments() -> int:
 
 def refund_owed_payment(payment_id: str) -> str:
     """Refund a charge whose order did not go through (queued when the debt is recorded)."""
-    return services.payment_refund_owed(payment_id=UUID(payment_id)).status
+    return again_on_database_error(
+        lambda: services.payment_refund_owed(payment_id=UUID(payment_id)),
+        what=f"refunding payment {payment_id}",
+    ).status
 
 
 def settle_charge(payment_id: str) -> str:
     """Ask the gateway what became of a failed payment's unanswered charge (queued when it
     failed so), and owe it back if it was taken."""
-    return services.payment_settle_charge(payment_id=UUID(payment_id)).status
+    return again_on_database_error(
+        lambda: services.payment_settle_charge(payment_id=UUID(payment_id)),
+        what=f"settling payment {payment_id}'s charge",
+    ).status

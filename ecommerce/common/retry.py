@@ -1,8 +1,22 @@
-"""Retrying later: the one backoff every retry in the shop uses, and one-off task schedules."""
+"""Retrying: the one backoff every retry in the shop uses, one-off task schedules, and
+idempotent work tried again when the database connection fails under it."""
 
 import ast
+import logging
 import random
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TypeVar
+
+from django.db import InterfaceError, OperationalError, connection
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# A terminated connection is replaced at once; a server restarting takes a few seconds.
+RECONNECT_WAITS = (0.0, 1.0, 4.0)
 
 
 def backoff_seconds(attempt: int, *, base: float, cap: float) -> float:
@@ -51,3 +65,28 @@ def cancel_scheduled(func: str, *args: str) -> None:
 def _as_schedule_args(args: tuple[str, ...]) -> str:
     # How django-q2 reads a schedule's args: a Python literal, a tuple unless there is one.
     return ", ".join(repr(a) for a in args) if len(args) != 1 else repr(args[0])
+
+
+def again_on_database_error(
+    work: Callable[[], T], *, what: str, waits: Sequence[float] = RECONNECT_WAITS
+) -> T:
+    """Run ``work``; when the database fails under it (the connection terminated, the server
+    restarting, a deadlock), open a new connection and run it again, after each of ``waits``
+    in turn, then let the error go.
+
+    Only for work that is safe to run again from the start, and outside any transaction
+    (inside one, the caller's transaction is lost and the error is raised at once): a task
+    whose steps each check the state first and whose gateway calls carry one idempotency key.
+    Without it, such a task would wait for a stalled sweep, minutes, though the gateway had
+    answered in milliseconds.
+    """
+    for wait in (*waits, None):
+        try:
+            return work()
+        except (OperationalError, InterfaceError) as exc:
+            if wait is None or connection.in_atomic_block:
+                raise
+            logger.warning("%s: database error (%s); trying again in %.0f s", what, exc, wait)
+            connection.close()
+            time.sleep(wait)
+    raise AssertionError("unreachable: the last try returns or raises")
