@@ -804,9 +804,11 @@ def notifications_resume_stalled(*, older_than_seconds: float | None = None) -> 
     conf = notification_settings()
     seconds = conf.stall_seconds if older_than_seconds is None else older_than_seconds
     cutoff = timezone.now() - timedelta(seconds=seconds)
+    # Oldest first: emails lost together (a broker flushed) go out in the order they were
+    # written, an order's "received" before its "paid".
     stalled = Notification.objects.filter(
         status=Status.PENDING, channel=Channel.EMAIL, updated_at__lt=cutoff
-    )
+    ).order_by("created_at", "id")
     scheduled = scheduled_arguments(SEND_TASK)
     resumed = 0
     for notification_id in stalled.values_list("pk", flat=True):

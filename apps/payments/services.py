@@ -403,8 +403,11 @@ def payments_resume_stalled(*, older_than_seconds: float | None = None) -> int:
 def _resume_charges(cutoff: datetime) -> int:
     """Pending payments untouched since ``cutoff`` with no retry scheduled, whose order's
     reservation has not run out (its expiry fails those)."""
-    stalled = Payment.objects.filter(status=Status.PENDING, updated_at__lt=cutoff).exclude(
-        reserved_until__lte=timezone.now()
+    # Oldest first: the nearest to their reservation's end.
+    stalled = (
+        Payment.objects.filter(status=Status.PENDING, updated_at__lt=cutoff)
+        .exclude(reserved_until__lte=timezone.now())
+        .order_by("created_at", "id")
     )
     scheduled = scheduled_arguments(CHARGE_TASK)
     resumed = 0

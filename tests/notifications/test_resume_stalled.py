@@ -40,6 +40,26 @@ def test_a_stalled_email_is_sent_once_more() -> None:
     assert len(mail.outbox) == 1
 
 
+def test_stalled_emails_are_sent_again_oldest_first() -> None:
+    # All of them lost at once (the broker flushed): an order's emails keep their order.
+    for n, email in enumerate(["first@example.com", "second@example.com", "third@example.com"]):
+        deliver(checkout_event(email=email))
+        Notification.objects.filter(email=email).update(
+            created_at=timezone.now() - timedelta(hours=3 - n)
+        )
+    for notification in Notification.objects.all():
+        stall(notification)
+    mail.outbox.clear()
+
+    assert resume_stalled_notifications() == 3
+
+    assert [message.to for message in mail.outbox] == [
+        ["first@example.com"],
+        ["second@example.com"],
+        ["third@example.com"],
+    ]
+
+
 @pytest.mark.parametrize("seconds", ["nan", "inf", "1e20", "-1", "soon"])
 def test_the_sweep_refuses_a_bad_older_than_and_sends_nothing(seconds: str) -> None:
     deliver(checkout_event())

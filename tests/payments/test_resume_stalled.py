@@ -68,3 +68,22 @@ def test_the_sweep_is_scheduled_every_five_minutes() -> None:
         5,
         -1,
     )
+
+
+def test_stalled_charges_are_queued_again_oldest_first() -> None:
+    # The oldest orders are the nearest to their reservation's end.
+    payments = [PaymentFactory(payment_token="tok_ok") for _ in range(3)]
+    for age, payment in zip((3, 1, 2), payments, strict=True):
+        Payment.objects.filter(pk=payment.pk).update(
+            created_at=timezone.now() - timedelta(hours=age)
+        )
+        untouched_for(payment, 600)
+
+    call_command("resume_stalled_payments")
+
+    charged = FakeGatewayRequest.objects.order_by("created_at", "id")
+    assert list(charged.values_list("payment_id", flat=True)) == [
+        payments[0].pk,
+        payments[2].pk,
+        payments[1].pk,
+    ]
