@@ -804,8 +804,8 @@ def notifications_resume_stalled(*, older_than_seconds: float | None = None) -> 
     conf = notification_settings()
     seconds = conf.stall_seconds if older_than_seconds is None else older_than_seconds
     cutoff = timezone.now() - timedelta(seconds=seconds)
-    # Oldest first: emails lost together (a broker flushed) go out in the order they were
-    # written, an order's "received" before its "paid".
+    # Oldest first: emails lost together (a broker flushed) are queued in the order they were
+    # written, an order's "received" before its "paid" (two workers may still swap them).
     stalled = Notification.objects.filter(
         status=Status.PENDING, channel=Channel.EMAIL, updated_at__lt=cutoff
     ).order_by("created_at", "id")

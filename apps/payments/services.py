@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -39,6 +40,7 @@ from django.utils import timezone
 from apps.payments.conf import payment_settings
 from apps.payments.events import PaymentFailed, PaymentRefunded, PaymentSucceeded
 from apps.payments.gateways import (
+    ChargeResult,
     GatewayError,
     GatewayTimeout,
     InvalidWebhook,
@@ -58,6 +60,7 @@ from ecommerce.common.db import (
 )
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.common.retry import (
+    again_on_database_error,
     backoff_seconds,
     schedule_task_once,
     scheduled_arguments,
@@ -267,8 +270,15 @@ def payment_charge(*, payment_id: UUID) -> PaymentDTO:
     ``PaymentSucceeded`` or ``PaymentFailed`` (also ``PaymentFailed`` with
     ``gateway_unavailable`` once the gateway timed out ``PAYMENT_MAX_ATTEMPTS`` times); after
     a timeout below that, schedules itself again.
+
+    When the database fails under a step (a connection terminated, a server restarting), that
+    step is run again on a new connection (``again_on_database_error``): the claim, or the
+    recording of the gateway's answer, which is in hand by then. Not the whole task: a charge
+    made in time is recorded even if its reservation ran out meanwhile, one timeout counts one
+    attempt, and the gateway is not asked again without its backoff.
     """
-    payment = _claim_for_charge(payment_id)
+    what = f"charging payment {payment_id}"
+    payment = again_on_database_error(partial(_claim_for_charge, payment_id), what=what)
     if payment is None:
         payment = _load(payment_id)
         if payment.status == Status.PENDING:
@@ -292,26 +302,32 @@ def payment_charge(*, payment_id: UUID) -> PaymentDTO:
             idempotency_key=payment.idempotency_key,
         )
     except GatewayError as exc:
-        _charge_unanswered(payment, exc)
+        again_on_database_error(partial(_charge_unanswered, payment, exc), what=what)
         return to_dto(_load(payment_id))
 
+    settled = again_on_database_error(partial(_record_charge, payment, result), what=what)
+    # Not settled here (a webhook got there first, or the order expired): the row says how.
+    return to_dto(payment if settled else _load(payment_id))
+
+
+def _record_charge(payment: Payment, result: ChargeResult) -> bool:
+    """Record the gateway's answer to a charge, if the payment is still pending; whether it
+    was. A charge that landed on a payment failed meanwhile (its order expired) is owed back.
+    Safe to run again: each change is conditional on the state it leaves."""
     with transaction.atomic():
-        if result.succeeded:
-            detail = {"source": "charge"}
-            settled = _succeed(payment, reference=result.reference, detail=detail)
-            if not settled:
-                # Failed while we waited for the answer (the order expired): give it back.
-                _owe_refund(payment, Status.FAILED, reference=result.reference, detail=detail)
-        else:
-            settled = _fail(
+        if not result.succeeded:
+            return _fail(
                 payment,
                 failure_code=_declined_code(result.failure_code),
                 reason=result.failure_reason or "The payment was declined.",
                 reference=result.reference,
                 detail={"source": "charge"},
             )
-    # Not settled here (a webhook got there first, or the order expired): the row says how.
-    return to_dto(payment if settled else _load(payment_id))
+        detail = {"source": "charge"}
+        if _succeed(payment, reference=result.reference, detail=detail):
+            return True
+        _owe_refund(payment, Status.FAILED, reference=result.reference, detail=detail)
+        return False
 
 
 _CLAIM_FOR_CHARGE_SQL = f"""
@@ -403,12 +419,17 @@ def payments_resume_stalled(*, older_than_seconds: float | None = None) -> int:
 def _resume_charges(cutoff: datetime) -> int:
     """Pending payments untouched since ``cutoff`` with no retry scheduled, whose order's
     reservation has not run out (its expiry fails those)."""
-    # Oldest first: the nearest to their reservation's end.
-    stalled = (
-        Payment.objects.filter(status=Status.PENDING, updated_at__lt=cutoff)
-        .exclude(reserved_until__lte=timezone.now())
-        .order_by("created_at", "id")
-    )
+    now = timezone.now()
+    untouched = Payment.objects.filter(status=Status.PENDING, updated_at__lt=cutoff)
+    if waiting := untouched.filter(reserved_until__lte=now).count():
+        # Normally for a minute at most: the reservation expiry runs every minute.
+        logger.warning(
+            "%d pending payments are past their reservation's end, not charged: they wait for "
+            "their order's expiry (is the reservation expiry schedule running?)",
+            waiting,
+        )
+    # Oldest first: their reservations end first.
+    stalled = untouched.exclude(reserved_until__lte=now).order_by("created_at", "id")
     scheduled = scheduled_arguments(CHARGE_TASK)
     resumed = 0
     for payment_id in stalled.values_list("pk", flat=True):

@@ -1,9 +1,10 @@
 """django-q2 tasks. Arguments are plain strings: they travel through the broker.
 
-The gateway tasks are run again at once when the database fails under them (a connection
-terminated, a server restarting): each checks the payment's state first and calls the gateway
-with the payment's idempotency key, so running one again moves no money twice, and the order
-does not wait minutes for the stalled-payments sweep.
+When the database fails under a gateway task (a connection terminated, a server restarting),
+it is run again at once rather than left minutes for the stalled-payments sweep. The refund
+and the settlement are run again whole: each checks the payment's state first and asks the
+gateway under the payment's idempotency key, so the money moves once. The charge retries its
+own steps (``services.payment_charge``).
 """
 
 from uuid import UUID
@@ -14,10 +15,7 @@ from ecommerce.common.retry import again_on_database_error
 
 def charge_payment(payment_id: str) -> str:
     """Charge one payment at the gateway (queued after checkout; scheduled again on timeouts)."""
-    return again_on_database_error(
-        lambda: services.payment_charge(payment_id=UUID(payment_id)),
-        what=f"charging payment {payment_id}",
-    ).status
+    return services.payment_charge(payment_id=UUID(payment_id)).status
 
 
 def resume_stalled_payments() -> int:

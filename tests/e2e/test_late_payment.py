@@ -105,7 +105,7 @@ def test_a_payment_that_loses_the_race_with_expiry_is_refunded_and_the_unit_sell
 
 
 def test_a_lost_charge_swept_up_after_its_reservation_ran_out_charges_nothing(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     mug = make_product(stock=1)
     client = APIClient()
@@ -126,6 +126,7 @@ def test_a_lost_charge_swept_up_after_its_reservation_ran_out_charges_nothing(
 
     assert payments.payments_resume_stalled() == 0
     assert not FakeGatewayRequest.objects.exists()  # the unit may be sold again: no charge
+    assert "1 pending payments are past their reservation's end" in caplog.text
 
     assert inventory.reservations_expire_due() == 1
     payment.refresh_from_db()
