@@ -4,7 +4,21 @@ import threading
 import time
 from collections.abc import Callable
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+
+
+def terminate_own_connection() -> None:
+    """The server ends this process's database connection (``pg_terminate_backend``, as a
+    failover or an operator would); its next query fails."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        [pid] = cursor.fetchone()  # type: ignore[misc]
+    other = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    finally:
+        other.close()
 
 
 def a_backend_waits_for_a_lock() -> bool:

@@ -52,6 +52,7 @@ from ecommerce.common.db import (
 )
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.common.retry import (
+    again_on_database_error,
     backoff_seconds,
     cancel_scheduled,
     schedule_task_once,
@@ -617,8 +618,13 @@ def notification_send(*, notification_id: UUID) -> NotificationDTO | None:
     nothing unless the notification is a pending email. Publishes ``NotificationSent``, or
     ``NotificationFailed`` once ``NOTIFICATION_MAX_ATTEMPTS`` tries met an SMTP error (or at
     once for an error that trying again cannot fix); below that, schedules itself again.
+
+    When the database fails under a step (a connection terminated, a server restarting), that
+    step is run again on a new connection (``again_on_database_error``): the claim, or the
+    recording of what the mail server said. Not the sending: the customer gets one email.
     """
-    notification = _claim_for_send(notification_id)
+    what = f"sending notification {notification_id}"
+    notification = again_on_database_error(partial(_claim_for_send, notification_id), what=what)
     if notification is None:
         # Not ours to send: sent, failed, not an email, or another task holds the lease.
         current = Notification.objects.filter(pk=notification_id).first()
@@ -630,13 +636,12 @@ def notification_send(*, notification_id: UUID) -> NotificationDTO | None:
     try:
         _email_message(notification).send(fail_silently=False)
     except (smtplib.SMTPException, OSError) as exc:
-        _send_unanswered(notification, _describe(exc))
+        again_on_database_error(partial(_send_unanswered, notification, _describe(exc)), what=what)
     except Exception as exc:  # the message itself is wrong: trying again would not help
         logger.exception("notification %s cannot be sent", notification.id)
-        with transaction.atomic():
-            _give_up(notification, _describe(exc))
+        again_on_database_error(partial(_give_up, notification, _describe(exc)), what=what)
     else:
-        if _mark_sent(notification):
+        if again_on_database_error(partial(_mark_sent, notification), what=what):
             logger.info("notification %s sent to %s", notification.id, notification.email)
             return to_dto(notification)
     return to_dto(Notification.objects.get(pk=notification_id))
@@ -725,6 +730,7 @@ def _send_unanswered(notification: Notification, error: str) -> None:
         )
 
 
+@transaction.atomic
 def _give_up(notification: Notification, error: str) -> None:
     failed = Notification.objects.filter(pk=notification.pk, status=Status.PENDING).update(
         status=Status.FAILED, last_error=error, lease_until=None, updated_at=timezone.now()

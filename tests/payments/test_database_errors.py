@@ -12,7 +12,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.utils import timezone
 from pytest_django.fixtures import Settings as SettingsWrapper
 
@@ -21,21 +20,9 @@ from apps.payments.gateways.fake import FakeGateway
 from apps.payments.models import FakeGatewayRequest, Payment
 from tests.payments.conftest import charge_retries, kinds, published
 from tests.payments.factories import PaymentFactory
+from tests.postgres import terminate_own_connection
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def terminate_own_connection() -> None:
-    """The server ends this process's database connection; its next query fails."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        [pid] = cursor.fetchone()  # type: ignore[misc]
-    other = connections.create_connection(DEFAULT_DB_ALIAS)
-    try:
-        with other.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
-    finally:
-        other.close()
 
 
 class ConnectionCutGateway(FakeGateway):

@@ -1,0 +1,92 @@
+"""An email task whose database connection is cut under it runs again, at once and on a new
+connection, only the step that failed: what the mail server said is recorded within the
+task instead of waiting for the stalled-email sweep, and the email is not sent twice. The
+server really ends the connection (``pg_terminate_backend``)."""
+
+import smtplib
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.core.mail import EmailMessage
+from django.core.mail.backends.locmem import EmailBackend
+from django.utils import timezone
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+from apps.notifications.models import Notification
+from apps.notifications.tasks import send_notification
+from ecommerce.bus.models import OutboxEvent
+from tests.notifications.conftest import checkout_event, deliver, send_retries
+from tests.postgres import terminate_own_connection
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+class ConnectionCutEmailBackend(EmailBackend):
+    """Takes the message (or refuses it, when ``refuse`` is set), then the shop's database
+    connection is cut before the shop records what happened: the first time only."""
+
+    cuts = 0
+    refuse = False
+
+    def send_messages(self, messages: Sequence[EmailMessage]) -> int:
+        try:
+            if ConnectionCutEmailBackend.refuse:
+                raise smtplib.SMTPDataError(451, b"try again later")
+            return super().send_messages(messages)
+        finally:
+            if not ConnectionCutEmailBackend.cuts:
+                ConnectionCutEmailBackend.cuts += 1
+                terminate_own_connection()
+
+
+@pytest.fixture
+def pending_email(settings: SettingsWrapper) -> Iterator[Notification]:
+    """An order's email waiting to be sent, and the mail server that cuts the connection."""
+    deliver(checkout_event())
+    notification = Notification.objects.get()
+    Notification.objects.filter(pk=notification.pk).update(
+        status="pending", attempts=0, sent_at=None, updated_at=timezone.now() - timedelta(1)
+    )
+    OutboxEvent.objects.filter(event_type="notifications.NotificationSent").delete()
+    mail.outbox.clear()
+    ConnectionCutEmailBackend.cuts, ConnectionCutEmailBackend.refuse = 0, False
+    settings.EMAIL_BACKEND = f"{__name__}.ConnectionCutEmailBackend"
+    yield notification
+    assert ConnectionCutEmailBackend.cuts == 1, "the connection was never cut"
+
+
+def sent_events() -> list[str]:
+    rows = OutboxEvent.objects.filter(event_type="notifications.NotificationSent")
+    return [row.payload["notification_id"] for row in rows]
+
+
+def test_an_email_whose_connection_is_cut_after_the_server_took_it_is_recorded_sent_once(
+    pending_email: Notification, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert send_notification(str(pending_email.id)) == "sent"
+
+    pending_email.refresh_from_db()
+    assert len(mail.outbox) == 1  # not sent again
+    assert (pending_email.status, pending_email.attempts) == ("sent", 1)
+    assert pending_email.sent_at is not None
+    assert sent_events() == [str(pending_email.id)]
+    assert send_retries() == []
+    assert f"sending notification {pending_email.id}: database error" in caplog.text
+
+
+def test_a_refusal_whose_connection_is_cut_counts_one_attempt_and_keeps_its_backoff(
+    pending_email: Notification,
+) -> None:
+    ConnectionCutEmailBackend.refuse = True
+
+    assert send_notification(str(pending_email.id)) == "pending"
+
+    pending_email.refresh_from_db()
+    assert (pending_email.attempts, pending_email.lease_until) == (1, None)
+    assert "SMTPDataError" in pending_email.last_error
+    [retry] = send_retries()  # one retry, after its backoff
+    assert retry.next_run > timezone.now()
+    assert mail.outbox == []
+    assert sent_events() == []
