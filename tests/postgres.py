@@ -10,9 +10,17 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 def terminate_own_connection() -> None:
     """The server ends this process's database connection (``pg_terminate_backend``, as a
     failover or an operator would); its next query fails."""
+    terminate_backend(own_backend_pid())
+
+
+def own_backend_pid() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         [pid] = cursor.fetchone()  # type: ignore[misc]
+    return int(pid)
+
+
+def terminate_backend(pid: int) -> None:
     other = connections.create_connection(DEFAULT_DB_ALIAS)
     try:
         with other.cursor() as cursor:

@@ -6,15 +6,19 @@ handler below turns them, and every other error, into::
     {"type": "client_error", "errors": [{"code": "out_of_stock", "detail": "...", "attr": null}]}
 """
 
+import logging
 from typing import Any, ClassVar
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
 from drf_standardized_errors.handler import exception_handler as standardized_exception_handler
 from rest_framework import status
 from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
+
+logger = logging.getLogger(__name__)
 
 
 class DomainError(Exception):
@@ -56,6 +60,9 @@ class ServiceCallFailed(DomainError):
     default_detail = "A service this request needs refused the call."
 
 
+DATABASE_RETRY_AFTER_SECONDS = 1
+
+
 def exception_handler(exc: Exception, context: Any) -> Response | None:
     if isinstance(exc, SuspiciousOperation):
         # Django's own limits, met while DRF reads the body: Django answers these 400 itself,
@@ -66,6 +73,17 @@ def exception_handler(exc: Exception, context: Any) -> Response | None:
             return Response(body, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         body = _error_body("client_error", "bad_request", "The request is malformed.")
         return Response(body, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database went away under the request (a connection terminated, a failover, a
+        # server restarting) or could not take it (a lock timeout): nothing was done, and the
+        # same request, tried again, will likely succeed. Django replaces the connection.
+        request = context.get("request")
+        logger.error("database error under %s", getattr(request, "path", "a request"), exc_info=exc)
+        set_rollback()
+        detail = "The database could not serve this request; try again shortly."
+        body = _error_body("server_error", ServiceUnavailable.code, detail)
+        headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
+        return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=headers)
     if isinstance(exc, DomainError):
         if exc.attr is not None and exc.status == status.HTTP_400_BAD_REQUEST:
             # A problem with one field of the input reads like any other validation error.

@@ -1,0 +1,78 @@
+"""A request whose database connection is cut under it (a failover, a server restarting, an
+operator ending backends) is a 503 in the error shape with ``Retry-After``, changes nothing,
+and succeeds when tried again: a checkout retried with its ``Idempotency-Key`` is accepted
+once. The server really ends the connection (``pg_terminate_backend``)."""
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from apps.cart.models import Cart
+from apps.inventory.models import Reservation, ReservationLine
+from ecommerce.bus.models import OutboxEvent
+from tests.cart.factories import make_product
+from tests.e2e.test_checkout import checkout, shop, stock
+from tests.postgres import own_backend_pid, terminate_backend
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+@contextlib.contextmanager
+def connection_cut_before(statement_start: str) -> Iterator[list[str]]:
+    """The server ends the connection just before the first statement that starts so is sent
+    on it; yields the statements cut."""
+    pid, cut = own_backend_pid(), []
+
+    def cut_once(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
+        if not cut and sql.lstrip().startswith(statement_start):
+            cut.append(sql)
+            terminate_backend(pid)
+        return execute(sql, *args)
+
+    try:
+        with connection.execute_wrapper(cut_once):
+            yield cut
+    finally:
+        connection.close()  # as Django does after a request that met a database error
+
+
+def test_a_checkout_cut_under_by_the_database_is_a_503_and_accepted_once_when_retried(
+    api: APIClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    mug = make_product(stock=5)
+    cart_id, _ = shop(api, mug, 2)
+
+    # Cut mid-checkout: the cart locked and its reservation written, the lines not yet.
+    with connection_cut_before(f"INSERT INTO {ReservationLine._meta.db_table}") as cut:
+        response = checkout(api, cart_id, "tok_ok", key="checkout-cut")
+
+    assert cut, "the connection was never cut"
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"
+    assert response.json() == {
+        "type": "server_error",
+        "errors": [
+            {
+                "code": "service_unavailable",
+                "detail": "The database could not serve this request; try again shortly.",
+                "attr": None,
+            }
+        ],
+    }
+    assert f"database error under /api/v1/carts/{cart_id}/checkout" in caplog.text
+    # Nothing stayed: the cart open, the stock whole, nothing published.
+    assert Cart.objects.get(pk=cart_id).status == "open"
+    assert stock(mug) == (5, 0, 5)
+    assert not OutboxEvent.objects.filter(event_type="cart.CartCheckedOut").exists()
+
+    retried = checkout(api, cart_id, "tok_ok", key="checkout-cut")
+
+    assert retried.status_code == 202, retried.content
+    assert Reservation.objects.filter(reference=cart_id).count() == 1
+    assert OutboxEvent.objects.filter(event_type="cart.CartCheckedOut").count() == 1
+    assert Cart.objects.get(pk=cart_id).status == "paid"
+    assert stock(mug) == (3, 0, 3)
