@@ -379,6 +379,16 @@ def _charge_unanswered(payment: Payment, exc: GatewayError) -> None:
                 _leave_unsettled(payment)
             return
         retry_at = timezone.now() + timedelta(seconds=retry_delay_seconds(attempt))
+        if payment.reserved_until is not None and retry_at >= payment.reserved_until:
+            # The retry would be refused (the units are back on sale by then): none is made.
+            # The order's expiry fails the payment and asks the gateway about this attempt.
+            _log(payment.id, Kind.CHARGE_TIMED_OUT, {"attempt": attempt, "retry_at": None})
+            logger.warning(
+                "payment %s not retried: its order's reservation runs out at %s, first",
+                payment.id,
+                payment.reserved_until,
+            )
+            return
         _log(
             payment.id,
             Kind.CHARGE_TIMED_OUT,

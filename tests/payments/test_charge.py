@@ -16,6 +16,7 @@ from apps.payments import tasks
 from apps.payments.gateways import ChargeResult
 from apps.payments.gateways.fake import FakeGateway
 from apps.payments.models import FakeGatewayRequest, Payment
+from apps.payments.services import payment_cancel_for_expired_order
 from tests.payments.conftest import (
     charge_retries,
     kinds,
@@ -224,3 +225,29 @@ def test_a_retry_due_after_the_reservation_ran_out_charges_nothing(settings, cap
     assert published("payments.PaymentSucceeded") == published("payments.PaymentFailed") == []
     assert "not charged: its order's reservation ran out" in caplog.text
     assert kinds(payment) == ["created", "charge_timed_out"]
+
+
+def test_a_timeout_whose_retry_would_come_after_the_reservation_ran_out_is_not_retried(
+    settings,  # type: ignore[no-untyped-def]
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings.PAYMENT_RETRY_BASE_SECONDS = 60
+    settings.PAYMENT_MAX_ATTEMPTS = 5
+    checkout = publish_checkout(
+        payment_token="tok_flaky", reserved_until=timezone.now() + timedelta(seconds=20)
+    )
+
+    payment = payment_of(checkout.cart_id)
+    assert (payment.status, payment.attempts) == ("pending", 1)  # left to the order's expiry
+    assert charge_retries() == []
+    assert FakeGatewayRequest.objects.get().calls == 1
+    assert published("payments.PaymentSucceeded") == published("payments.PaymentFailed") == []
+    assert "not retried: its order's reservation runs out" in caplog.text
+    assert kinds(payment) == ["created", "charge_timed_out"]
+
+    # The expiry fails it and asks the gateway what became of the attempt.
+    payment_cancel_for_expired_order(cart_id=checkout.cart_id)
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.failure_code) == ("failed", "order_expired")
+    assert payment.charge_unsettled_since is not None
