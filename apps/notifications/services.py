@@ -617,7 +617,8 @@ def notification_send(*, notification_id: UUID) -> NotificationDTO | None:
     Runs outside any transaction: no lock is held while the mail server is talked to. Does
     nothing unless the notification is a pending email. Publishes ``NotificationSent``, or
     ``NotificationFailed`` once ``NOTIFICATION_MAX_ATTEMPTS`` tries met an SMTP error (or at
-    once for an error that trying again cannot fix); below that, schedules itself again.
+    once for an error that trying again cannot fix); below that, schedules itself again. An
+    order's earlier emails whose task was lost are sent before it.
 
     When the database fails under a step (a connection terminated, a server restarting), that
     step is run again on a new connection (``again_on_database_error``): the claim, or the
@@ -632,6 +633,9 @@ def notification_send(*, notification_id: UUID) -> NotificationDTO | None:
             logger.warning("notification %s does not exist; nothing to send", notification_id)
             return None
         return to_dto(current)
+    if notification.order_id is not None and notification.kind != NotificationKind.ORDER_RECEIVED:
+        # (An order's first email has none before it.)
+        _send_earlier_emails_of_order(notification)
 
     try:
         _email_message(notification).send(fail_silently=False)
@@ -645,6 +649,31 @@ def notification_send(*, notification_id: UUID) -> NotificationDTO | None:
             logger.info("notification %s sent to %s", notification.id, notification.email)
             return to_dto(notification)
     return to_dto(Notification.objects.get(pk=notification_id))
+
+
+def _send_earlier_emails_of_order(notification: Notification) -> None:
+    """An order's emails reach the customer in order. One whose task was lost (a broker
+    flushed, a worker that died) would otherwise come from the stalled-email sweep minutes
+    later, after the order's later news: those the order has from before this one, never
+    tried, are sent first, by this task. One waiting out an SMTP error is left to its retry;
+    one in another task's hands is that task's to send."""
+    earlier = (
+        Notification.objects.filter(
+            order_id=notification.order_id,
+            channel=Channel.EMAIL,
+            status=Status.PENDING,
+            last_error="",
+            created_at__lt=notification.created_at,
+        )
+        .order_by("created_at", "id")
+        .values_list("pk", flat=True)
+    )
+    what = f"sending the emails of order {notification.order_id} before {notification.id}"
+    for earlier_id in again_on_database_error(lambda: list(earlier), what=what):
+        logger.info(
+            "sending notification %s first: it comes before %s", earlier_id, notification.id
+        )
+        notification_send(notification_id=earlier_id)
 
 
 # One autocommit statement: takes the lease, counts the attempt, and returns the row if there

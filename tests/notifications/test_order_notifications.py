@@ -159,6 +159,59 @@ def test_a_paid_order_gets_one_receipt_with_its_lines(ann: User) -> None:
     assert Notification.objects.filter(kind="payment_confirmed").count() == 2
 
 
+def lose_the_send_task(kind: str) -> None:
+    """As if the email's task had been lost before it ran (a broker flushed): pending, never
+    tried, and the message never sent."""
+    Notification.objects.filter(kind=kind, channel="email").update(
+        status="pending", attempts=0, sent_at=None
+    )
+    mail.outbox[:] = [m for m in mail.outbox if m.subject != RECEIVED_SUBJECT]
+
+
+RECEIVED_SUBJECT = "Example Shop: we received your order"
+
+
+def test_an_order_email_whose_task_was_lost_is_sent_before_the_orders_next_one() -> None:
+    checkout = deliver(checkout_event())
+    lose_the_send_task("order_received")
+
+    deliver(paid_event(checkout.cart_id))
+
+    assert sent_mail() == [
+        (["ann@example.com"], RECEIVED_SUBJECT),
+        (["ann@example.com"], "Example Shop: payment confirmed, your receipt"),
+    ]
+    received = Notification.objects.get(kind="order_received")
+    assert (received.status, received.attempts) == ("sent", 1)
+
+
+def test_an_earlier_email_waiting_out_an_smtp_error_is_left_to_its_retry() -> None:
+    checkout = deliver(checkout_event())
+    lose_the_send_task("order_received")
+    Notification.objects.filter(kind="order_received").update(
+        attempts=1, last_error="SMTPDataError: (451, b'try again later')"
+    )
+
+    deliver(paid_event(checkout.cart_id))
+
+    assert sent_mail() == [(["ann@example.com"], "Example Shop: payment confirmed, your receipt")]
+    assert Notification.objects.get(kind="order_received").status == "pending"
+
+
+def test_another_orders_lost_email_is_not_sent_with_this_ones() -> None:
+    deliver(checkout_event(email="bob@example.com"))
+    lose_the_send_task("order_received")
+    checkout = deliver(checkout_event())
+    mail.outbox.clear()
+
+    deliver(paid_event(checkout.cart_id))
+
+    assert sent_mail() == [(["ann@example.com"], "Example Shop: payment confirmed, your receipt")]
+    assert notifications(email="bob@example.com") == [
+        ("order_received", "email", "bob@example.com", "pending")
+    ]
+
+
 def test_the_payment_events_themselves_notify_nobody() -> None:
     """One source per outcome: the order's events. A payment's are the cart's business."""
     for event_type in ("payments.PaymentSucceeded", "payments.PaymentFailed"):
