@@ -1,8 +1,10 @@
 """Helpers for the tests that prove behaviour under real concurrency on PostgreSQL."""
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 
@@ -27,6 +29,45 @@ def terminate_backend(pid: int) -> None:
             cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
     finally:
         other.close()
+
+
+@contextlib.contextmanager
+def connection_cut_before(statement_start: str) -> Iterator[list[str]]:
+    """The server ends the connection just before the first statement that starts so is sent
+    on it; yields the statements cut. The connection is closed after, as Django does after a
+    request that met a database error."""
+    pid, cut = own_backend_pid(), []
+
+    def cut_once(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
+        if not cut and sql.lstrip().startswith(statement_start):
+            cut.append(sql)
+            terminate_backend(pid)
+        return execute(sql, *args)
+
+    try:
+        with connection.execute_wrapper(cut_once):
+            yield cut
+    finally:
+        connection.close()
+
+
+@contextlib.contextmanager
+def answer_lost_after(statement_part: str) -> Iterator[list[str]]:
+    """The first statement holding ``statement_part`` is done (committed, in autocommit), then
+    the connection is cut before its answer is read: the caller gets the error. Yields the
+    statements whose answer was lost."""
+    pid, lost = own_backend_pid(), []
+
+    def lose_once(execute: Callable[..., Any], sql: str, params: Any, *args: Any) -> Any:
+        result = execute(sql, params, *args)
+        if not lost and statement_part in sql:
+            lost.append(sql)
+            terminate_backend(pid)
+            execute("SELECT 1", None, *args)  # raises: the connection is gone
+        return result
+
+    with connection.execute_wrapper(lose_once):
+        yield lost
 
 
 def a_backend_waits_for_a_lock() -> bool:

@@ -384,7 +384,7 @@ def _charge_unanswered(payment: Payment, exc: GatewayError) -> None:
             # The order's expiry fails the payment and asks the gateway about this attempt.
             _log(payment.id, Kind.CHARGE_TIMED_OUT, {"attempt": attempt, "retry_at": None})
             logger.warning(
-                "payment %s not retried: its order's reservation runs out at %s, first",
+                "payment %s not retried: its order's reservation runs out at %s, before the retry",
                 payment.id,
                 payment.reserved_until,
             )

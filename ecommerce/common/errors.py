@@ -10,13 +10,14 @@ import logging
 from typing import Any, ClassVar
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
 from drf_standardized_errors.handler import exception_handler as standardized_exception_handler
 from rest_framework import status
 from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
+
+from ecommerce.common.retry import is_transient_database_error
 
 logger = logging.getLogger(__name__)
 
@@ -73,13 +74,13 @@ def exception_handler(exc: Exception, context: Any) -> Response | None:
             return Response(body, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         body = _error_body("client_error", "bad_request", "The request is malformed.")
         return Response(body, status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, OperationalError | InterfaceError):
+    if is_transient_database_error(exc):
         # The database went away under the request (a connection terminated, a failover, a
-        # server restarting) or could not take it (a lock timeout): nothing was done, and the
-        # same request, tried again, will likely succeed. Django replaces the connection.
+        # server restarting) or gave way (a deadlock, a lock timeout): nothing of it stays
+        # unless it had committed, and the same request tried again will likely succeed.
+        # Django replaces a broken connection once the request is finished.
         request = context.get("request")
         logger.error("database error under %s", getattr(request, "path", "a request"), exc_info=exc)
-        set_rollback()
         detail = "The database could not serve this request; try again shortly."
         body = _error_body("server_error", ServiceUnavailable.code, detail)
         headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}

@@ -4,6 +4,7 @@ idempotent work tried again when the database connection fails under it."""
 import ast
 import logging
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -17,6 +18,11 @@ T = TypeVar("T")
 
 # A terminated connection is replaced at once; a server restarting takes a few seconds.
 RECONNECT_WAITS = (0.0, 1.0, 4.0)
+
+# PostgreSQL's errors that the same statements, tried again, may well not meet: the server
+# shutting down or starting (57P01-57P03), too many connections, a serialization failure,
+# a deadlock, a lock timeout; and every connection exception (class 08).
+_TRANSIENT_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300", "40001", "40P01", "55P03"})
 
 
 def backoff_seconds(attempt: int, *, base: float, cap: float) -> float:
@@ -67,12 +73,31 @@ def _as_schedule_args(args: tuple[str, ...]) -> str:
     return ", ".join(repr(a) for a in args) if len(args) != 1 else repr(args[0])
 
 
+def is_transient_database_error(exc: BaseException) -> bool:
+    """Whether the database failed the work for a reason of the moment (the connection lost,
+    the server restarting, a deadlock, a lock timeout), so that the same work, tried again on
+    a new connection, may succeed. Not an error every try would meet: a missing table, a
+    value too large for an index, a statement timeout, a full disk."""
+    if isinstance(exc, InterfaceError):
+        return True  # used a connection that is closed
+    if not isinstance(exc, OperationalError):
+        return False
+    cause = exc.__cause__
+    if isinstance(cause, sqlite3.Error):
+        return "locked" in str(cause)  # "database is locked": another writer held it too long
+    sqlstate = getattr(cause, "sqlstate", None)
+    if sqlstate is None:
+        return True  # psycopg has no SQLSTATE when the connection failed or was lost
+    return sqlstate.startswith("08") or sqlstate in _TRANSIENT_SQLSTATES
+
+
 def again_on_database_error(
     work: Callable[[], T], *, what: str, waits: Sequence[float] = RECONNECT_WAITS
 ) -> T:
-    """Run ``work``; when the database fails under it (the connection terminated, the server
-    restarting, a deadlock), open a new connection and run it again, after each of ``waits``
-    in turn, then let the error go.
+    """Run ``work``; when the database fails under it for a reason of the moment (the
+    connection terminated, the server restarting, a deadlock: ``is_transient_database_error``),
+    open a new connection and run it again, after each of ``waits`` in turn, then let the
+    error go. Any other error goes at once.
 
     Only for work that is safe to run again from the start, and outside any transaction
     (inside one, the caller's transaction is lost and the error is raised at once): a task
@@ -84,7 +109,7 @@ def again_on_database_error(
         try:
             return work()
         except (OperationalError, InterfaceError) as exc:
-            if wait is None or connection.in_atomic_block:
+            if wait is None or connection.in_atomic_block or not is_transient_database_error(exc):
                 raise
             logger.warning("%s: database error (%s); trying again in %.0f s", what, exc, wait)
             connection.close()

@@ -1,11 +1,21 @@
 """``again_on_database_error``: idempotent work run again when the database fails under it."""
 
+import sqlite3
 from collections.abc import Callable
 
+import psycopg
 import pytest
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
+from psycopg import errors as pg
 
-from ecommerce.common.retry import again_on_database_error
+from ecommerce.common.retry import again_on_database_error, is_transient_database_error
 
 
 def failing(times: int, error: Exception) -> tuple[Callable[[], str], list[int]]:
@@ -55,3 +65,69 @@ def test_inside_a_transaction_the_error_goes_at_once() -> None:
     with pytest.raises(OperationalError), transaction.atomic():
         again_on_database_error(work, what="work", waits=(0, 0))
     assert runs == [1]
+
+
+def as_django_raises(
+    cause: Exception, django_error: type[DatabaseError] = OperationalError
+) -> Exception:
+    """The error Django raises for a driver's ``cause`` (``raise ... from cause``)."""
+    error = django_error(*cause.args)
+    error.__cause__ = cause
+    return error
+
+
+def test_an_error_every_try_would_meet_goes_at_once() -> None:
+    work, runs = failing(1, as_django_raises(pg.ProgramLimitExceeded("index row too large")))
+
+    with pytest.raises(OperationalError, match="index row"):
+        again_on_database_error(work, what="work", waits=(0, 0))
+    assert runs == [1]
+
+
+@pytest.mark.parametrize(
+    "cause",
+    [
+        psycopg.OperationalError("consuming input failed: server closed the connection"),
+        pg.AdminShutdown("terminating connection due to administrator command"),
+        pg.CannotConnectNow("the database system is starting up"),
+        pg.TooManyConnections("sorry, too many clients already"),
+        pg.ConnectionFailure("connection failure"),
+        pg.DeadlockDetected("deadlock detected"),
+        pg.SerializationFailure("could not serialize access"),
+        pg.LockNotAvailable("canceling statement due to lock timeout"),
+        sqlite3.OperationalError("database is locked"),
+    ],
+    ids=lambda cause: type(cause).__name__ + ": " + str(cause),
+)
+def test_errors_of_the_moment_are_transient(cause: Exception) -> None:
+    assert is_transient_database_error(as_django_raises(cause))
+
+
+@pytest.mark.parametrize(
+    "cause",
+    [
+        pg.ProgramLimitExceeded("index row size exceeds maximum"),
+        pg.QueryCanceled("canceling statement due to statement timeout"),
+        pg.DiskFull("could not extend file"),
+        sqlite3.OperationalError("no such table: shop_thing"),
+    ],
+    ids=lambda cause: type(cause).__name__ + ": " + str(cause),
+)
+def test_errors_every_try_would_meet_are_not(cause: Exception) -> None:
+    assert not is_transient_database_error(as_django_raises(cause))
+
+
+def test_a_closed_connection_is_transient_and_a_broken_constraint_is_not() -> None:
+    assert is_transient_database_error(InterfaceError("connection already closed"))
+    assert not is_transient_database_error(
+        as_django_raises(pg.UniqueViolation("duplicate key"), IntegrityError)
+    )
+
+
+@pytest.mark.django_db
+def test_a_query_of_a_missing_table_is_not_transient() -> None:
+    # SQLite says OperationalError, PostgreSQL ProgrammingError: neither is tried again.
+    with pytest.raises(DatabaseError) as raised, connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM shop_no_such_table")
+
+    assert not is_transient_database_error(raised.value)

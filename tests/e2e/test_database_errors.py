@@ -3,12 +3,7 @@ operator ending backends) is a 503 in the error shape with ``Retry-After``, chan
 and succeeds when tried again: a checkout retried with its ``Idempotency-Key`` is accepted
 once. The server really ends the connection (``pg_terminate_backend``)."""
 
-import contextlib
-from collections.abc import Callable, Iterator
-from typing import Any
-
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
 from apps.cart.models import Cart
@@ -16,28 +11,9 @@ from apps.inventory.models import Reservation, ReservationLine
 from ecommerce.bus.models import OutboxEvent
 from tests.cart.factories import make_product
 from tests.e2e.test_checkout import checkout, shop, stock
-from tests.postgres import own_backend_pid, terminate_backend
+from tests.postgres import connection_cut_before
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-@contextlib.contextmanager
-def connection_cut_before(statement_start: str) -> Iterator[list[str]]:
-    """The server ends the connection just before the first statement that starts so is sent
-    on it; yields the statements cut."""
-    pid, cut = own_backend_pid(), []
-
-    def cut_once(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
-        if not cut and sql.lstrip().startswith(statement_start):
-            cut.append(sql)
-            terminate_backend(pid)
-        return execute(sql, *args)
-
-    try:
-        with connection.execute_wrapper(cut_once):
-            yield cut
-    finally:
-        connection.close()  # as Django does after a request that met a database error
 
 
 def test_a_checkout_cut_under_by_the_database_is_a_503_and_accepted_once_when_retried(
