@@ -625,10 +625,12 @@ def notification_send(*, notification_id: UUID) -> NotificationDTO | None:
     recording of what the mail server said. Not the sending: the customer gets one email.
     """
     what = f"sending notification {notification_id}"
-    notification = again_on_database_error(partial(_claim_for_send, notification_id), what=what)
+    lease_until = timezone.now() + timedelta(seconds=SEND_LEASE_SECONDS)
+    claim = partial(_claim_for_send, notification_id, lease_until=lease_until)
+    notification = again_on_database_error(claim, what=what)
     if notification is None:
         # Not ours to send: sent, failed, not an email, or another task holds the lease.
-        current = Notification.objects.filter(pk=notification_id).first()
+        current = again_on_database_error(partial(_find, notification_id), what=what)
         if current is None:
             logger.warning("notification %s does not exist; nothing to send", notification_id)
             return None
@@ -648,55 +650,69 @@ def notification_send(*, notification_id: UUID) -> NotificationDTO | None:
         if again_on_database_error(partial(_mark_sent, notification), what=what):
             logger.info("notification %s sent to %s", notification.id, notification.email)
             return to_dto(notification)
-    return to_dto(Notification.objects.get(pk=notification_id))
+    return to_dto(
+        again_on_database_error(partial(Notification.objects.get, pk=notification_id), what=what)
+    )
+
+
+def _find(notification_id: UUID) -> Notification | None:
+    return Notification.objects.filter(pk=notification_id).first()
 
 
 def _send_earlier_emails_of_order(notification: Notification) -> None:
-    """An order's emails reach the customer in order. One whose task was lost (a broker
-    flushed, a worker that died) would otherwise come from the stalled-email sweep minutes
-    later, after the order's later news: those the order has from before this one, never
-    tried, are sent first, by this task. One waiting out an SMTP error is left to its retry;
-    one in another task's hands is that task's to send."""
+    """An order's emails normally reach the customer in order. One whose task was lost (a
+    broker flushed) would otherwise come from the stalled-email sweep minutes later, after the
+    order's later news: those the order has from before this one, never tried, are sent
+    first, by this task. One tried before (waiting out an SMTP error, or whose worker died
+    while the mail server may have taken it) is left to its retry or the sweep; one in
+    another task's hands is that task's to send. Whatever becomes of them, this one is sent
+    next."""
     earlier = (
         Notification.objects.filter(
             order_id=notification.order_id,
             channel=Channel.EMAIL,
             status=Status.PENDING,
-            last_error="",
+            attempts=0,
             created_at__lt=notification.created_at,
         )
         .order_by("created_at", "id")
         .values_list("pk", flat=True)
     )
     what = f"sending the emails of order {notification.order_id} before {notification.id}"
-    for earlier_id in again_on_database_error(lambda: list(earlier), what=what):
-        logger.info(
-            "sending notification %s first: it comes before %s", earlier_id, notification.id
-        )
-        notification_send(notification_id=earlier_id)
+    try:
+        for earlier_id in again_on_database_error(lambda: list(earlier), what=what):
+            logger.info(
+                "sending notification %s first: it comes before %s", earlier_id, notification.id
+            )
+            notification_send(notification_id=earlier_id)
+    except Exception:  # the database still down: they are the sweep's, and this one goes on
+        logger.exception("notification %s: its order's earlier emails not sent", notification.id)
 
 
 # One autocommit statement: takes the lease, counts the attempt, and returns the row if there
 # is work. A second task for the same email (a stalled-send sweep racing the first) finds the
-# lease taken and gets nothing, so the customer gets one email. Hand-written: it runs for
-# every email, and the ORM would need an UPDATE and a SELECT.
+# lease taken and gets nothing, so the customer gets one email. Run again after its answer was
+# lost with the connection, it finds its own lease (the same instant, to the microsecond) and
+# takes it again without counting another attempt. Hand-written: it runs for every email, and
+# the ORM would need an UPDATE and a SELECT.
 _CLAIM_FOR_SEND_SQL = f"""
     UPDATE {Notification._meta.db_table}
-       SET attempts = attempts + 1, lease_until = %s, updated_at = %s
-     WHERE id = %s AND status = '{Status.PENDING}' AND channel = '{Channel.EMAIL}'
-       AND (lease_until IS NULL OR lease_until < %s)
+       SET attempts = CASE WHEN lease_until = %(lease)s THEN attempts ELSE attempts + 1 END,
+           lease_until = %(lease)s, updated_at = %(now)s
+     WHERE id = %(id)s AND status = '{Status.PENDING}' AND channel = '{Channel.EMAIL}'
+       AND (lease_until IS NULL OR lease_until < %(now)s OR lease_until = %(lease)s)
  RETURNING *
 """
 
 
-def _claim_for_send(notification_id: UUID) -> Notification | None:
-    ops, now = connection.ops, timezone.now()
-    lease_until = ops.adapt_datetimefield_value(now + timedelta(seconds=SEND_LEASE_SECONDS))
-    at = ops.adapt_datetimefield_value(now)
-    pk = db_value(Notification, "id", notification_id)
-    return next(
-        iter(fetch_models(Notification, _CLAIM_FOR_SEND_SQL, [lease_until, at, pk, at])), None
-    )
+def _claim_for_send(notification_id: UUID, *, lease_until: datetime) -> Notification | None:
+    ops = connection.ops
+    params = {
+        "lease": ops.adapt_datetimefield_value(lease_until),
+        "now": ops.adapt_datetimefield_value(timezone.now()),
+        "id": db_value(Notification, "id", notification_id),
+    }
+    return next(iter(fetch_models(Notification, _CLAIM_FOR_SEND_SQL, params)), None)
 
 
 @transaction.atomic
@@ -759,7 +775,7 @@ def _send_unanswered(notification: Notification, error: str) -> None:
         )
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def _give_up(notification: Notification, error: str) -> None:
     failed = Notification.objects.filter(pk=notification.pk, status=Status.PENDING).update(
         status=Status.FAILED, last_error=error, lease_until=None, updated_at=timezone.now()

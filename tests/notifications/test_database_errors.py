@@ -18,7 +18,7 @@ from apps.notifications.models import Notification
 from apps.notifications.tasks import send_notification
 from ecommerce.bus.models import OutboxEvent
 from tests.notifications.conftest import checkout_event, deliver, send_retries
-from tests.postgres import terminate_own_connection
+from tests.postgres import answer_lost_after, terminate_own_connection
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -42,8 +42,8 @@ class ConnectionCutEmailBackend(EmailBackend):
 
 
 @pytest.fixture
-def pending_email(settings: SettingsWrapper) -> Iterator[Notification]:
-    """An order's email waiting to be sent, and the mail server that cuts the connection."""
+def pending_email() -> Notification:
+    """An order's email waiting to be sent."""
     deliver(checkout_event())
     notification = Notification.objects.get()
     Notification.objects.filter(pk=notification.pk).update(
@@ -51,9 +51,15 @@ def pending_email(settings: SettingsWrapper) -> Iterator[Notification]:
     )
     OutboxEvent.objects.filter(event_type="notifications.NotificationSent").delete()
     mail.outbox.clear()
+    return notification
+
+
+@pytest.fixture
+def mail_server_then_cut(pending_email: Notification, settings: SettingsWrapper) -> Iterator[None]:
+    """From now on (the email pending), the mail server cuts the connection once."""
     ConnectionCutEmailBackend.cuts, ConnectionCutEmailBackend.refuse = 0, False
     settings.EMAIL_BACKEND = f"{__name__}.ConnectionCutEmailBackend"
-    yield notification
+    yield
     assert ConnectionCutEmailBackend.cuts == 1, "the connection was never cut"
 
 
@@ -62,6 +68,7 @@ def sent_events() -> list[str]:
     return [row.payload["notification_id"] for row in rows]
 
 
+@pytest.mark.usefixtures("mail_server_then_cut")
 def test_an_email_whose_connection_is_cut_after_the_server_took_it_is_recorded_sent_once(
     pending_email: Notification, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -76,6 +83,7 @@ def test_an_email_whose_connection_is_cut_after_the_server_took_it_is_recorded_s
     assert f"sending notification {pending_email.id}: database error" in caplog.text
 
 
+@pytest.mark.usefixtures("mail_server_then_cut")
 def test_a_refusal_whose_connection_is_cut_counts_one_attempt_and_keeps_its_backoff(
     pending_email: Notification,
 ) -> None:
@@ -90,3 +98,27 @@ def test_a_refusal_whose_connection_is_cut_counts_one_attempt_and_keeps_its_back
     assert retry.next_run > timezone.now()
     assert mail.outbox == []
     assert sent_events() == []
+
+
+def test_a_claim_whose_answer_was_lost_takes_its_own_lease_again_and_sends(
+    pending_email: Notification,
+) -> None:
+    with answer_lost_after("RETURNING *") as lost:  # the claim
+        assert send_notification(str(pending_email.id)) == "sent"
+
+    assert lost, "no claim lost its answer"
+    pending_email.refresh_from_db()
+    assert (pending_email.status, pending_email.attempts) == ("sent", 1)
+    assert len(mail.outbox) == 1
+    assert sent_events() == [str(pending_email.id)]
+
+
+def test_another_tasks_lease_is_still_respected(pending_email: Notification) -> None:
+    leased_until = timezone.now() + timedelta(minutes=5)
+    Notification.objects.filter(pk=pending_email.pk).update(attempts=1, lease_until=leased_until)
+
+    assert send_notification(str(pending_email.id)) == "pending"
+
+    pending_email.refresh_from_db()
+    assert (pending_email.attempts, pending_email.lease_until) == (1, leased_until)
+    assert mail.outbox == []
