@@ -205,8 +205,33 @@ class Relay:
         """Claim and deliver one batch. Returns how many deliveries were attempted."""
         claimed = self.claim(event_pk=event_pk)
         if claimed:
-            self.deliver(claimed)
+            try:
+                self.deliver(claimed)
+            except Exception as exc:
+                if retry.is_transient_database_error(exc) and not connection.in_atomic_block:
+                    self._hand_back(claimed)
+                raise
         return len(claimed)
+
+    def _hand_back(self, claimed: list[Claimed]) -> None:
+        """The database failed under the pass (a connection cut, a failover): what it holds
+        and did not deliver is due again now, on a new connection, rather than when the lease
+        runs out (``BUS_LEASE_SECONDS``). From then on each is tried alone, as any delivery
+        tried before. If the database is still away, the leases run out as before."""
+        connection.close()
+        try:
+            handed_back = Delivery.objects.filter(
+                pk__in=[item.id for item in claimed],
+                status=PENDING,
+                lease_token__in={item.lease_token for item in claimed},
+            ).update(leased_until=None, lease_token=None)
+        except Exception as exc:
+            logger.warning(
+                "relay could not hand back its deliveries; their leases run out: %s", exc
+            )
+            connection.close()
+            return
+        logger.warning("relay pass met a database error; %d deliveries are due again", handed_back)
 
     def drain(self, *, should_stop: threading.Event | None = None) -> int:
         """Run passes until nothing is due. Returns the deliveries attempted."""

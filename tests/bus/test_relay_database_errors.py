@@ -1,0 +1,47 @@
+"""A relay pass whose database connection is cut under it (a failover, a server restarting)
+hands back the deliveries it holds: they are due again at once, on a new connection, and
+delivered once each, instead of waiting for their lease to run out. The server really ends
+the connection (``pg_terminate_backend``)."""
+
+from collections.abc import Callable
+from uuid import uuid4
+
+import pytest
+from django.db import DatabaseError
+
+from ecommerce.bus import Event
+from ecommerce.bus.models import Delivery, OutboxEvent
+from ecommerce.bus.relay import Relay
+from tests.bus.support.events import ThingHappened
+from tests.bus.support.models import Effect
+from tests.postgres import connection_cut_before
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_pass_the_database_fails_under_hands_back_its_deliveries_due_now(
+    relay: Relay, publish_committed: Callable[..., list[Event]], caplog: pytest.LogCaptureFixture
+) -> None:
+    publish_committed(*(ThingHappened(thing_id=uuid4(), n=i) for i in range(5)))
+    deliveries = Delivery.objects.count()  # one per event and subscriber
+
+    # Cut once the deliveries are claimed, as the pass reads their events (in autocommit: a
+    # cut inside a transaction Django heals itself, opening a new connection after it).
+    with (
+        connection_cut_before(f'SELECT "{OutboxEvent._meta.db_table}"') as cut,
+        pytest.raises(DatabaseError),
+    ):
+        relay.run_once()
+
+    assert cut, "the connection was never cut"
+    pending = Delivery.objects.filter(status="pending")
+    assert pending.count() == deliveries
+    assert not pending.filter(lease_token__isnull=False).exists()  # due again now
+    assert f"relay pass met a database error; {deliveries} deliveries are due again" in caplog.text
+
+    assert relay.drain() == deliveries
+
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
+    effects = list(Effect.objects.values_list("subscriber", "event_id"))
+    assert len(effects) == len(set(effects))  # each once
+    assert len(effects) == 10  # the two support handlers that write one, five events each
