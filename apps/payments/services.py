@@ -280,7 +280,7 @@ def payment_charge(*, payment_id: UUID) -> PaymentDTO:
     what = f"charging payment {payment_id}"
     payment = again_on_database_error(partial(_claim_for_charge, payment_id), what=what)
     if payment is None:
-        payment = _load(payment_id)
+        payment = again_on_database_error(partial(_load, payment_id), what=what)
         if payment.status == Status.PENDING:
             # A charge that comes late (a lost task swept up, a timeout's last retries): the
             # money would only go back. The reservation's expiry fails the payment.
@@ -303,11 +303,13 @@ def payment_charge(*, payment_id: UUID) -> PaymentDTO:
         )
     except GatewayError as exc:
         again_on_database_error(partial(_charge_unanswered, payment, exc), what=what)
-        return to_dto(_load(payment_id))
+        return to_dto(again_on_database_error(partial(_load, payment_id), what=what))
 
     settled = again_on_database_error(partial(_record_charge, payment, result), what=what)
+    if settled:
+        return to_dto(payment)
     # Not settled here (a webhook got there first, or the order expired): the row says how.
-    return to_dto(payment if settled else _load(payment_id))
+    return to_dto(again_on_database_error(partial(_load, payment_id), what=what))
 
 
 def _record_charge(payment: Payment, result: ChargeResult) -> bool:

@@ -28,13 +28,19 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 class ConnectionCutGateway(FakeGateway):
     """Answers (its books are written), or times out, then the shop's connection is cut before
     the shop records what happened: the first time only. ``call_seconds``: how long a charge
-    call takes."""
+    call takes. ``cut_first``: the cut comes as the call starts instead, under the fake
+    gateway's own books (they share the shop's database)."""
 
     cuts = 0
     call_seconds = 0.0
+    cut_first = False
 
     def charge(self, **kwargs: Any) -> Any:
         time.sleep(self.call_seconds)
+        if ConnectionCutGateway.cut_first:
+            ConnectionCutGateway.cuts += 1
+            terminate_own_connection()
+            return super().charge(**kwargs)
         with self._then_cut():
             return super().charge(**kwargs)
 
@@ -55,6 +61,7 @@ class ConnectionCutGateway(FakeGateway):
 @pytest.fixture(autouse=True)
 def connection_cut_once(settings: SettingsWrapper) -> Iterator[None]:
     ConnectionCutGateway.cuts, ConnectionCutGateway.call_seconds = 0, 0.0
+    ConnectionCutGateway.cut_first = False
     settings.PAYMENT_GATEWAY = f"{__name__}.ConnectionCutGateway"
     yield
     assert ConnectionCutGateway.cuts == 1, "the connection was never cut"
@@ -75,6 +82,22 @@ def test_a_charge_whose_connection_is_cut_after_the_gateway_answered_is_recorded
     assert [p["payment_id"] for p in published("payments.PaymentSucceeded")] == [str(payment.id)]
     assert kinds(payment) == ["succeeded"]
     assert f"charging payment {payment.id}: database error" in caplog.text
+
+
+def test_a_charge_whose_connection_is_cut_under_the_fake_gateways_books_is_made_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ConnectionCutGateway.cut_first = True
+    payment = PaymentFactory(payment_token="tok_ok")
+
+    assert tasks.charge_payment(str(payment.id)) == "succeeded"
+
+    charge = FakeGatewayRequest.objects.get()
+    assert (charge.calls, charge.outcome) == (1, "succeeded")
+    payment.refresh_from_db()
+    assert (payment.status, payment.attempts) == ("succeeded", 1)
+    assert [p["payment_id"] for p in published("payments.PaymentSucceeded")] == [str(payment.id)]
+    assert "fake gateway: charge" in caplog.text
 
 
 def test_a_charge_made_in_time_is_recorded_though_the_reservation_ran_out_while_reconnecting() -> (

@@ -12,6 +12,7 @@ signed as in ``apps.payments.gateways.signing`` with ``PAYMENT_WEBHOOK_SECRET``.
 import json
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from functools import partial
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -28,6 +29,7 @@ from apps.payments.gateways import (
 )
 from apps.payments.models import FakeGatewayRequest
 from ecommerce.common.db import insert_unless_exists
+from ecommerce.common.retry import again_on_database_error
 
 TOKEN_OK = "tok_ok"
 TOKEN_DECLINED = "tok_declined"
@@ -138,9 +140,24 @@ def _call(
     """The books for ``key`` after one more call. ``decide`` sets the outcome of a request
     that is still pending; a settled one keeps its first outcome.
 
-    A new key, nearly every call, is one INSERT. A repeated key is locked first, so two
-    calls with it (two workers) are answered one after the other.
+    The books share the shop's database: when its connection is cut under the call, the call
+    is made again on a new one, as a real gateway's client does over a dropped connection
+    (the key keeps it to one charge). The shop then sees only how the gateway answered.
     """
+    book = partial(_book, key, operation, payment_id, amount, currency, decide)
+    return again_on_database_error(book, what=f"fake gateway: {operation} {key}")
+
+
+def _book(
+    key: str,
+    operation: str,
+    payment_id: UUID,
+    amount: Decimal,
+    currency: str,
+    decide: Callable[[FakeGatewayRequest], None],
+) -> FakeGatewayRequest:
+    """A new key, nearly every call, is one INSERT. A repeated key is locked first, so two
+    calls with it (two workers) are answered one after the other."""
     request = FakeGatewayRequest(
         idempotency_key=key,
         operation=operation,
