@@ -55,7 +55,6 @@ from uuid import UUID, uuid4
 
 from django.db import connection, transaction
 from django.db.models import F
-from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from ecommerce.bus import codec
@@ -428,13 +427,7 @@ class Relay:
                 item.attempts,
                 exc,
             )
-            if retry.is_transient_database_error(exc):
-                # The database failed for a reason of the moment (a connection cut, a
-                # failover, a deadlock): that says nothing of the delivery. Tried again after
-                # its backoff, the try not counted, so a flapping database dead-letters none.
-                self._failed(item, describe(exc), dead=False, counted=False)
-            else:
-                self._failed(item, describe(exc), dead=item.attempts >= self.max_attempts)
+            self._failed(item, describe(exc), dead=item.attempts >= self.max_attempts)
 
     def _mark_delivered(self, item: Claimed) -> bool:
         """Mark the delivery done if our lease still holds; the handler's writes join it.
@@ -485,12 +478,8 @@ class Relay:
         # may be newer than this relay's, and the next relay to claim it knows it.
         return handler, event
 
-    def _failed(self, item: Claimed, error: str, *, dead: bool, counted: bool = True) -> None:
-        """Record the try's failure: dead, or due again after its backoff. ``counted=False``
-        takes the try's attempt back."""
+    def _failed(self, item: Claimed, error: str, *, dead: bool) -> None:
         updates: dict[str, Any] = {"leased_until": None, "lease_token": None, "last_error": error}
-        if not counted:
-            updates["attempts"] = Greatest(F("attempts") - 1, 0)
         if dead:
             updates["status"] = DEAD
             logger.error(
