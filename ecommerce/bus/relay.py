@@ -209,29 +209,40 @@ class Relay:
                 self.deliver(claimed)
             except Exception as exc:
                 if retry.is_transient_database_error(exc) and not connection.in_atomic_block:
-                    self._hand_back(claimed)
+                    self._hand_back(claimed, exc)
                 raise
         return len(claimed)
 
-    def _hand_back(self, claimed: list[Claimed]) -> None:
+    def _hand_back(self, claimed: list[Claimed], exc: BaseException) -> None:
         """The database failed under the pass (a connection cut, a failover): what it holds
-        and did not deliver is due again now, on a new connection, rather than when the lease
-        runs out (``BUS_LEASE_SECONDS``). From then on each is tried alone, as any delivery
-        tried before. If the database is still away, the leases run out as before."""
+        and did not deliver is due again after the backoff of a failed try (half a second
+        to a second at first), on a new connection, rather than when the lease runs out
+        (``BUS_LEASE_SECONDS``). Each try stays counted and each wait grows as for a failing
+        handler, so a database failing pass after pass spends attempts no faster than that.
+        If the database is still away, the leases run out as before."""
         connection.close()
+        now, error = timezone.now(), describe(exc)
+        handed_back = 0
         try:
-            handed_back = Delivery.objects.filter(
-                pk__in=[item.id for item in claimed],
-                status=PENDING,
-                lease_token__in={item.lease_token for item in claimed},
-            ).update(leased_until=None, lease_token=None)
-        except Exception as exc:
-            logger.warning(
-                "relay could not hand back its deliveries; their leases run out: %s", exc
-            )
+            by_attempts: dict[int, list[Claimed]] = {}
+            for item in claimed:
+                by_attempts.setdefault(item.attempts, []).append(item)
+            for attempts, items in by_attempts.items():
+                handed_back += Delivery.objects.filter(
+                    pk__in=[item.id for item in items],
+                    status=PENDING,
+                    lease_token__in={item.lease_token for item in items},
+                ).update(
+                    leased_until=None,
+                    lease_token=None,
+                    last_error=error,
+                    next_attempt_at=now + timedelta(seconds=backoff_seconds(attempts)),
+                )
+        except Exception as failure:
+            logger.warning("relay could not hand back its deliveries; leases run out: %s", failure)
             connection.close()
             return
-        logger.warning("relay pass met a database error; %d deliveries are due again", handed_back)
+        logger.warning("relay pass met a database error; %d deliveries handed back", handed_back)
 
     def drain(self, *, should_stop: threading.Event | None = None) -> int:
         """Run passes until nothing is due. Returns the deliveries attempted."""

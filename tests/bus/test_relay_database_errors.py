@@ -1,17 +1,20 @@
 """A relay pass whose database connection is cut under it (a failover, a server restarting)
-hands back the deliveries it holds: they are due again at once, on a new connection, and
-delivered once each, instead of waiting for their lease to run out. The server really ends
-the connection (``pg_terminate_backend``)."""
+hands back the deliveries it holds, on a new connection: they are due again after a failed
+try's backoff, a second at first, and delivered once each, instead of waiting for their
+lease to run out. The server really ends the connection (``pg_terminate_backend``)."""
 
 from collections.abc import Callable
+from datetime import timedelta
 from uuid import uuid4
 
 import pytest
 from django.db import DatabaseError
+from django.utils import timezone
 
 from ecommerce.bus import Event
 from ecommerce.bus.models import Delivery, OutboxEvent
 from ecommerce.bus.relay import Relay
+from tests.bus.conftest import due_now
 from tests.bus.support.events import ThingHappened
 from tests.bus.support.models import Effect
 from tests.postgres import connection_cut_before
@@ -19,7 +22,7 @@ from tests.postgres import connection_cut_before
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_pass_the_database_fails_under_hands_back_its_deliveries_due_now(
+def test_a_pass_the_database_fails_under_hands_back_its_deliveries_due_in_a_second(
     relay: Relay, publish_committed: Callable[..., list[Event]], caplog: pytest.LogCaptureFixture
 ) -> None:
     publish_committed(*(ThingHappened(thing_id=uuid4(), n=i) for i in range(5)))
@@ -36,9 +39,14 @@ def test_a_pass_the_database_fails_under_hands_back_its_deliveries_due_now(
     assert cut, "the connection was never cut"
     pending = Delivery.objects.filter(status="pending")
     assert pending.count() == deliveries
-    assert not pending.filter(lease_token__isnull=False).exists()  # due again now
-    assert f"relay pass met a database error; {deliveries} deliveries are due again" in caplog.text
+    assert not pending.filter(lease_token__isnull=False).exists()  # no lease to wait for
+    # Their first try failed: its backoff, half a second to a second, not the 30 s lease.
+    assert not pending.filter(next_attempt_at__gt=timezone.now() + timedelta(seconds=1)).exists()
+    assert set(pending.values_list("attempts", flat=True)) == {1}
+    assert all("terminating connection" in e for e in pending.values_list("last_error", flat=True))
+    assert f"relay pass met a database error; {deliveries} deliveries handed back" in caplog.text
 
+    due_now()
     assert relay.drain() == deliveries
 
     assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}

@@ -142,7 +142,9 @@ def _call(
 
     The books share the shop's database: when its connection is cut under the call, the call
     is made again on a new one, as a real gateway's client does over a dropped connection
-    (the key keeps it to one charge). The shop then sees only how the gateway answered.
+    (the key keeps it to one charge). The shop then sees only how the gateway answered. A
+    call whose answer the cut lost counts twice in ``calls``, as a real gateway counts a
+    retried request (so with ``tok_flaky`` an earlier call of the shop's may succeed).
     """
     book = partial(_book, key, operation, payment_id, amount, currency, decide)
     return again_on_database_error(book, what=f"fake gateway: {operation} {key}")
