@@ -32,10 +32,10 @@ def terminate_backend(pid: int) -> None:
 
 
 @contextlib.contextmanager
-def connection_cut_before(statement_start: str) -> Iterator[list[str]]:
+def connection_cut_before(statement_start: str, *, close: bool = True) -> Iterator[list[str]]:
     """The server ends the connection just before the first statement that starts so is sent
-    on it; yields the statements cut. The connection is closed after, as Django does after a
-    request that met a database error."""
+    on it; yields the statements cut. The connection is closed after (``close``), as Django
+    does after a request that met a database error and Django's test client does not."""
     pid, cut = own_backend_pid(), []
 
     def cut_once(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
@@ -48,7 +48,8 @@ def connection_cut_before(statement_start: str) -> Iterator[list[str]]:
         with connection.execute_wrapper(cut_once):
             yield cut
     finally:
-        connection.close()
+        if close:
+            connection.close()
 
 
 @contextlib.contextmanager
