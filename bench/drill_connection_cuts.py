@@ -3,6 +3,8 @@
     # the two columns of docs/OUTAGES.md's table (under half a minute each):
     .venv/bin/python bench/drill_connection_cuts.py --target all
     .venv/bin/python bench/drill_connection_cuts.py --target qcluster
+    # PostgreSQL restarted once, 2 s in; shoppers send a request up to 40 times meanwhile:
+    .venv/bin/python bench/drill_connection_cuts.py --target restart --tries 40
     # a smoke run:
     .venv/bin/python bench/drill_connection_cuts.py --target qcluster --shoppers 60
 
@@ -10,12 +12,13 @@ It starts the production shape as bench/checkout.py does (gunicorn with 2 sync w
 relay_events, qcluster; a database of its own, dropped and created again, and a Redis db of
 its own, flushed), with emails sent by SMTP to a sink in this process. N shoppers, C at a
 time, create a cart, add one unit of a product with ample stock and check out (tok_ok),
-sending a request again 0.2 s after a 5xx or no answer, up to 10 times (the checkout with
-the same Idempotency-Key). Meanwhile `pg_terminate_backend` runs every 0.1 s on every
-backend of the database (`--target all`) or only on qcluster's (`--target qcluster`: the
-connections whose client ports `ss -tnp` shows held by qcluster's process tree). When the
-shoppers are done the cutting stops, and the drill waits up to `--drain` seconds for
-nothing to be pending.
+sending a request again 0.2 s after a 5xx or no answer, up to 10 times more (`--tries`) (the
+checkout with the same Idempotency-Key). Meanwhile `pg_terminate_backend` runs every 0.1 s
+on every backend of the database (`--target all`) or only on qcluster's (`--target
+qcluster`: the connections whose client ports `ss -tnp` shows held by qcluster's process
+tree), or the server is restarted once (`--target restart`, `pg_ctlcluster ... restart`:
+needs to run as root or postgres on the database's machine). When the shoppers are done the
+cutting stops, and the drill waits up to `--drain` seconds for nothing to be pending.
 
 Reported: the connections ended, by process; the answers by status (a 503 must be
 `service_unavailable` with `Retry-After: 1`), retries; checkouts accepted and paid,
@@ -71,9 +74,14 @@ from tests.notifications.smtp import LocalSmtpServer, RecordingHandler
 NAME = "drill_connection_cuts"
 ROLES = ("web", "relay", "qcluster")  # in the order start_servers starts them
 STOCK = 100_000
-TRIES = 11  # the first and 10 more
+TRIES = 11  # the first and 10 more (--tries)
 RETRY_SECONDS = 0.2
 CUT_SECONDS = 0.1
+TARGETS = {
+    "all": "every backend",
+    "qcluster": "qcluster backends",
+    "restart": "a server restart",
+}
 LOG_LINES = ("database error", "trying again", "trying again in 0 s", "relay pass failed")
 
 
@@ -153,6 +161,32 @@ class Killer(threading.Thread):
                 self.stop.wait(max(0.0, CUT_SECONDS - (time.monotonic() - round_started)))
 
 
+class Restarter(threading.Thread):
+    """Restarts the PostgreSQL server once, ``after`` seconds in (``pg_ctlcluster``'s fast
+    mode: every session ended, the server down until it is up again), as a failover or a
+    minor-version upgrade does. Counts the shop's connections it ended."""
+
+    def __init__(self, database: str, roots: dict[str, int], after: float) -> None:
+        super().__init__(daemon=True)
+        self.database, self.roots, self.after = database, roots, after
+        self.stop = threading.Event()
+        self.rounds = 0
+        self.ended: Counter[str] = Counter()
+        self.down_seconds = 0.0
+
+    def run(self) -> None:
+        if self.stop.wait(self.after):
+            return
+        self.ended.update(connection_roles(self.roots).values())
+        version = sorted(os.listdir("/etc/postgresql"))[-1]
+        started = time.monotonic()
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"], check=True
+        )
+        self.down_seconds = time.monotonic() - started
+        self.rounds = 1
+
+
 # -- the shoppers ---------------------------------------------------------------------------------
 
 
@@ -160,6 +194,7 @@ class Killer(threading.Thread):
 class Answers:
     """Every answer the shoppers got: by status (0: no answer), and the retries they made."""
 
+    tries: int = TRIES  # how many times a request is sent before the shopper gives up
     by_status: Counter[int] = field(default_factory=Counter)
     bad_503: int = 0  # not service_unavailable with Retry-After: 1
     retries: int = 0
@@ -189,14 +224,15 @@ def send(
     body: Any = None,
     headers: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
-    """The request, sent again after 0.2 s while it answers 5xx or nothing, up to TRIES times.
+    """The request, sent again after 0.2 s while it answers 5xx or nothing, up to
+    ``answers.tries`` times.
 
     A new connection each time: gunicorn's sync workers close theirs after each answer.
     """
     payload = json.dumps(body) if body is not None else None
     all_headers = {"Content-Type": "application/json", "Accept": "application/json"}
     all_headers.update(headers or {})
-    for tries in range(1, TRIES + 1):
+    for tries in range(1, answers.tries + 1):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         try:
             conn.request(method, path, payload, all_headers)
@@ -369,7 +405,11 @@ def broken(r: dict[str, Any]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--target", choices=("all", "qcluster"), default="all")
+    parser.add_argument("--target", choices=("all", "qcluster", "restart"), default="all")
+    parser.add_argument(
+        "--restart-after", type=float, default=2.0, help="--target restart: seconds in"
+    )
+    parser.add_argument("--tries", type=int, default=TRIES, help="sends of a request at most")
     parser.add_argument("--shoppers", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--drain", type=float, default=60.0, help="seconds to wait for the backlog")
@@ -398,9 +438,13 @@ def main() -> None:
         wait_until_up(client)
         staff = staff_token(client)
         product_id = new_hot_product(client, staff, STOCK)
-        answers = Answers()
+        answers = Answers(tries=args.tries)
         roots = {role: p.pid for role, p in zip(ROLES, servers, strict=True)}
-        killer = Killer(args.database, roots, args.target)
+        killer: Killer | Restarter = (
+            Restarter(args.database, roots, args.restart_after)
+            if args.target == "restart"
+            else Killer(args.database, roots, args.target)
+        )
         print(f"{args.shoppers} shoppers while connections are cut ...", flush=True)
         started = time.monotonic()
         killer.start()
@@ -428,6 +472,7 @@ def main() -> None:
         "cutting_seconds": cutting,
         "cut_rounds": killer.rounds,
         "connections_ended": dict(killer.ended),
+        "server_restart_seconds": getattr(killer, "down_seconds", None),
         "answers": dict(sorted(answers.by_status.items())),
         "bad_503": answers.bad_503,
         "retries": answers.retries,
@@ -459,10 +504,15 @@ def print_results(r: dict[str, Any], database: str, drain_seconds: float) -> Non
     answers = ", ".join(f"{n} x {status or 'no answer'}" for status, n in r["answers"].items())
     drained = "never" if r["drained_after_s"] is None else f"after {r['drained_after_s']:.1f} s"
     print_table(
-        f"Connection cuts: {'every backend' if r['target'] == 'all' else 'qcluster backends'} "
+        f"Connection cuts: {TARGETS[r['target']]} "
         f"of {database}, {r['shoppers']} shoppers {r['concurrency']} at a time",
         [
             ("cutting lasted", f"{r['cutting_seconds']:.1f} s, {r['cut_rounds']} rounds"),
+            *(
+                [("server restart took", f"{r['server_restart_seconds']:.1f} s")]
+                if r["server_restart_seconds"]
+                else []
+            ),
             (
                 "connections ended",
                 f"{sum(r['connections_ended'].values())} ({listed(r['connections_ended'])})",

@@ -36,12 +36,12 @@ def connection_cut_before(statement_start: str, *, close: bool = True) -> Iterat
     """The server ends the connection just before the first statement that starts so is sent
     on it; yields the statements cut. The connection is closed after (``close``), as Django
     does after a request that met a database error and Django's test client does not."""
-    pid, cut = own_backend_pid(), []
+    cut: list[str] = []
 
     def cut_once(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
         if not cut and sql.lstrip().startswith(statement_start):
             cut.append(sql)
-            terminate_backend(pid)
+            terminate_backend(own_backend_pid())  # the connection of now: it may be a new one
         return execute(sql, *args)
 
     try:

@@ -198,50 +198,61 @@ class Relay:
         self.per_transaction = max(1, conf.per_transaction)
         self.lease = timedelta(seconds=conf.lease_seconds)
         self.max_attempts = conf.max_attempts
+        # A batch the database failed under and that could not be handed back yet.
+        self._owed_back: tuple[list[Claimed], str] | None = None
 
     # -- one pass ---------------------------------------------------------------------------
 
     def run_once(self, *, event_pk: int | None = None) -> int:
         """Claim and deliver one batch. Returns how many deliveries were attempted."""
+        if self._owed_back is not None:
+            self._hand_back(*self._owed_back)  # raises while the database is still away
         claimed = self.claim(event_pk=event_pk)
         if claimed:
             try:
                 self.deliver(claimed)
             except Exception as exc:
                 if retry.is_transient_database_error(exc) and not connection.in_atomic_block:
-                    self._hand_back(claimed, exc)
+                    self._owed_back = (claimed, describe(exc))
+                    try:
+                        self._hand_back(claimed, describe(exc))
+                    except Exception as failure:
+                        logger.warning(
+                            "relay could not hand back its deliveries yet; it tries again on "
+                            "its next pass: %s",
+                            failure,
+                        )
+                        connection.close()
                 raise
         return len(claimed)
 
-    def _hand_back(self, claimed: list[Claimed], exc: BaseException) -> None:
+    def _hand_back(self, claimed: list[Claimed], error: str) -> None:
         """The database failed under the pass (a connection cut, a failover): what it holds
         and did not deliver is due again after the backoff of a failed try (half a second
         to a second at first), on a new connection, rather than when the lease runs out
         (``BUS_LEASE_SECONDS``). Each try stays counted and each wait grows as for a failing
         handler, so a database failing pass after pass spends attempts no faster than that.
-        If the database is still away, the leases run out as before."""
+        While the database is still away (a server restarting) this raises, and the next
+        pass tries again first; only a relay that stops meanwhile leaves its leases to run
+        out. A lease that ran out and was taken by another relay is not touched."""
         connection.close()
-        now, error = timezone.now(), describe(exc)
+        now = timezone.now()
         handed_back = 0
-        try:
-            by_attempts: dict[int, list[Claimed]] = {}
-            for item in claimed:
-                by_attempts.setdefault(item.attempts, []).append(item)
-            for attempts, items in by_attempts.items():
-                handed_back += Delivery.objects.filter(
-                    pk__in=[item.id for item in items],
-                    status=PENDING,
-                    lease_token__in={item.lease_token for item in items},
-                ).update(
-                    leased_until=None,
-                    lease_token=None,
-                    last_error=error,
-                    next_attempt_at=now + timedelta(seconds=backoff_seconds(attempts)),
-                )
-        except Exception as failure:
-            logger.warning("relay could not hand back its deliveries; leases run out: %s", failure)
-            connection.close()
-            return
+        by_attempts: dict[int, list[Claimed]] = {}
+        for item in claimed:
+            by_attempts.setdefault(item.attempts, []).append(item)
+        for attempts, items in by_attempts.items():
+            handed_back += Delivery.objects.filter(
+                pk__in=[item.id for item in items],
+                status=PENDING,
+                lease_token__in={item.lease_token for item in items},
+            ).update(
+                leased_until=None,
+                lease_token=None,
+                last_error=error,
+                next_attempt_at=now + timedelta(seconds=backoff_seconds(attempts)),
+            )
+        self._owed_back = None
         logger.warning("relay pass met a database error; %d deliveries handed back", handed_back)
 
     def drain(self, *, should_stop: threading.Event | None = None) -> int:

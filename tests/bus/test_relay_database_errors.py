@@ -53,3 +53,30 @@ def test_a_pass_the_database_fails_under_hands_back_its_deliveries_due_in_a_seco
     effects = list(Effect.objects.values_list("subscriber", "event_id"))
     assert len(effects) == len(set(effects))  # each once
     assert len(effects) == 10  # the two support handlers that write one, five events each
+
+
+def test_a_hand_back_the_database_refuses_too_is_made_on_the_next_pass(
+    relay: Relay, publish_committed: Callable[..., list[Event]], caplog: pytest.LogCaptureFixture
+) -> None:
+    # A server restarting: the pass fails, and so does the hand-back just after it.
+    publish_committed(*(ThingHappened(thing_id=uuid4(), n=i) for i in range(3)))
+    deliveries = Delivery.objects.count()
+    table = Delivery._meta.db_table
+    with (
+        connection_cut_before(f'UPDATE "{table}" SET "leased_until" = NULL'),
+        connection_cut_before(f'SELECT "{OutboxEvent._meta.db_table}"'),
+        pytest.raises(DatabaseError),
+    ):
+        relay.run_once()
+    assert Delivery.objects.filter(lease_token__isnull=False).count() == deliveries  # still held
+
+    assert relay.run_once() == 0  # hands them back first; none is due before its backoff
+
+    pending = Delivery.objects.filter(status="pending")
+    assert pending.count() == deliveries
+    assert not pending.filter(lease_token__isnull=False).exists()
+    assert not pending.filter(next_attempt_at__gt=timezone.now() + timedelta(seconds=1)).exists()
+    assert "relay could not hand back its deliveries yet" in caplog.text
+    due_now()
+    assert relay.drain() == deliveries
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
