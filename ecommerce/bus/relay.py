@@ -42,6 +42,7 @@ a use case never waits on it long enough for PostgreSQL's deadlock check (after
 ``deadlock_timeout``, 1 s) to run in the use case and pick it as the victim.
 """
 
+import contextlib
 import logging
 import signal
 import threading
@@ -198,33 +199,53 @@ class Relay:
         self.per_transaction = max(1, conf.per_transaction)
         self.lease = timedelta(seconds=conf.lease_seconds)
         self.max_attempts = conf.max_attempts
-        # A batch the database failed under and that could not be handed back yet.
-        self._owed_back: tuple[list[Claimed], str] | None = None
+        # A batch the database failed under and that could not be handed back yet: its
+        # deliveries, the error, and when (monotonic) its leases have run out anyway.
+        self._owed_back: tuple[list[Claimed], str, float] | None = None
 
     # -- one pass ---------------------------------------------------------------------------
 
     def run_once(self, *, event_pk: int | None = None) -> int:
         """Claim and deliver one batch. Returns how many deliveries were attempted."""
-        if self._owed_back is not None:
-            self._hand_back(*self._owed_back)  # raises while the database is still away
+        self._hand_back_owed()  # raises while the database is still away
         claimed = self.claim(event_pk=event_pk)
         if claimed:
             try:
                 self.deliver(claimed)
             except Exception as exc:
                 if retry.is_transient_database_error(exc) and not connection.in_atomic_block:
-                    self._owed_back = (claimed, describe(exc))
+                    # Kept until handed back, or until its leases have run out anyway.
+                    until = time.monotonic() + self.lease.total_seconds()
+                    self._owed_back = (claimed, describe(exc), until)
                     try:
-                        self._hand_back(claimed, describe(exc))
+                        self._hand_back_owed()
                     except Exception as failure:
                         logger.warning(
                             "relay could not hand back its deliveries yet; it tries again on "
-                            "its next pass: %s",
+                            "its next pass, or their leases run out: %s",
                             failure,
                         )
                         connection.close()
                 raise
         return len(claimed)
+
+    def _hand_back_owed(self) -> None:
+        """Hand back the batch a pass the database failed under left (``_hand_back``). Kept
+        while the database is still away; dropped once its leases have run out (any relay
+        takes those deliveries then) or on an error trying again cannot mend."""
+        if self._owed_back is None:
+            return
+        claimed, error, until = self._owed_back
+        if time.monotonic() >= until:
+            self._owed_back = None
+            return
+        try:
+            self._hand_back(claimed, error)
+        except Exception as exc:
+            if not retry.is_transient_database_error(exc):
+                self._owed_back = None
+            raise
+        self._owed_back = None
 
     def _hand_back(self, claimed: list[Claimed], error: str) -> None:
         """The database failed under the pass (a connection cut, a failover): what it holds
@@ -232,9 +253,10 @@ class Relay:
         to a second at first), on a new connection, rather than when the lease runs out
         (``BUS_LEASE_SECONDS``). Each try stays counted and each wait grows as for a failing
         handler, so a database failing pass after pass spends attempts no faster than that.
-        While the database is still away (a server restarting) this raises, and the next
-        pass tries again first; only a relay that stops meanwhile leaves its leases to run
-        out. A lease that ran out and was taken by another relay is not touched."""
+        While the database is still away (a server restarting) this raises, and the relay's
+        next pass tries again first (``_hand_back_owed``); a relay that stops meanwhile, or
+        an eager delivery's, leaves the leases to run out. A lease that ran out and was taken
+        by another relay is not touched."""
         connection.close()
         now = timezone.now()
         handed_back = 0
@@ -252,7 +274,6 @@ class Relay:
                 last_error=error,
                 next_attempt_at=now + timedelta(seconds=backoff_seconds(attempts)),
             )
-        self._owed_back = None
         logger.warning("relay pass met a database error; %d deliveries handed back", handed_back)
 
     def drain(self, *, should_stop: threading.Event | None = None) -> int:
@@ -533,6 +554,8 @@ class Relay:
                 waiter.wait(poll, stop)
         finally:
             waiter.close()
+            with contextlib.suppress(Exception):  # stopping: else the leases run out
+                self._hand_back_owed()
 
 
 class _Waiter:

@@ -3,6 +3,7 @@ hands back the deliveries it holds, on a new connection: they are due again afte
 try's backoff, a second at first, and delivered once each, instead of waiting for their
 lease to run out. The server really ends the connection (``pg_terminate_backend``)."""
 
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from uuid import uuid4
@@ -79,4 +80,28 @@ def test_a_hand_back_the_database_refuses_too_is_made_on_the_next_pass(
     assert "relay could not hand back its deliveries yet" in caplog.text
     due_now()
     assert relay.drain() == deliveries
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
+
+
+def test_a_batch_kept_past_its_leases_is_left_to_whichever_relay_claims_it(
+    publish_committed: Callable[..., list[Event]],
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    # The server down for longer than the lease: by then any relay may have claimed them.
+    settings.BUS_EAGER = False
+    settings.BUS_LEASE_SECONDS = 0.3
+    relay = Relay()
+    publish_committed(ThingHappened(thing_id=uuid4()))
+    deliveries = Delivery.objects.count()
+    table = Delivery._meta.db_table
+    with (
+        connection_cut_before(f'UPDATE "{table}" SET "leased_until" = NULL'),
+        connection_cut_before(f'SELECT "{OutboxEvent._meta.db_table}"'),
+        pytest.raises(DatabaseError),
+    ):
+        relay.run_once()
+    time.sleep(0.4)  # their leases ran out
+
+    assert relay.drain() == deliveries  # claimed again as any relay would, not handed back
+
     assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
