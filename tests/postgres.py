@@ -23,10 +23,13 @@ def own_backend_pid() -> int:
 
 
 def terminate_backend(pid: int) -> None:
+    """End the backend ``pid`` and wait until it has exited (up to 5 s): by then its client's
+    socket holds the server's last message and end of file, as after any termination some
+    time ago. Without the wait the backend may still be exiting when the next query goes."""
     other = connections.create_connection(DEFAULT_DB_ALIAS)
     try:
         with other.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+            cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])
     finally:
         other.close()
 
