@@ -56,12 +56,8 @@ def test_a_pass_the_database_fails_under_hands_back_its_deliveries_due_in_a_seco
     assert len(effects) == 10  # the two support handlers that write one, five events each
 
 
-def test_a_hand_back_the_database_refuses_too_is_made_on_the_next_pass(
-    relay: Relay, publish_committed: Callable[..., list[Event]], caplog: pytest.LogCaptureFixture
-) -> None:
-    # A server restarting: the pass fails, and so does the hand-back just after it.
-    publish_committed(*(ThingHappened(thing_id=uuid4(), n=i) for i in range(3)))
-    deliveries = Delivery.objects.count()
+def fail_a_pass_and_its_hand_back(relay: Relay) -> None:
+    """As while the server restarts: the pass is cut, and so is the hand-back just after it."""
     table = Delivery._meta.db_table
     with (
         connection_cut_before(f'UPDATE "{table}" SET "leased_until" = NULL'),
@@ -69,6 +65,14 @@ def test_a_hand_back_the_database_refuses_too_is_made_on_the_next_pass(
         pytest.raises(DatabaseError),
     ):
         relay.run_once()
+
+
+def test_a_hand_back_the_database_refuses_too_is_made_on_the_next_pass(
+    relay: Relay, publish_committed: Callable[..., list[Event]], caplog: pytest.LogCaptureFixture
+) -> None:
+    publish_committed(*(ThingHappened(thing_id=uuid4(), n=i) for i in range(3)))
+    deliveries = Delivery.objects.count()
+    fail_a_pass_and_its_hand_back(relay)
     assert Delivery.objects.filter(lease_token__isnull=False).count() == deliveries  # still held
 
     assert relay.run_once() == 0  # hands them back first; none is due before its backoff
@@ -93,13 +97,7 @@ def test_a_batch_kept_past_its_leases_is_left_to_whichever_relay_claims_it(
     relay = Relay()
     publish_committed(ThingHappened(thing_id=uuid4()))
     deliveries = Delivery.objects.count()
-    table = Delivery._meta.db_table
-    with (
-        connection_cut_before(f'UPDATE "{table}" SET "leased_until" = NULL'),
-        connection_cut_before(f'SELECT "{OutboxEvent._meta.db_table}"'),
-        pytest.raises(DatabaseError),
-    ):
-        relay.run_once()
+    fail_a_pass_and_its_hand_back(relay)
     time.sleep(0.4)  # their leases ran out
 
     assert relay.drain() == deliveries  # claimed again as any relay would, not handed back

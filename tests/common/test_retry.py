@@ -85,36 +85,34 @@ def test_an_error_every_try_would_meet_goes_at_once() -> None:
 
 
 @pytest.mark.parametrize(
-    "cause",
+    ("cause", "transient"),
     [
-        psycopg.OperationalError("consuming input failed: server closed the connection"),
-        pg.AdminShutdown("terminating connection due to administrator command"),
-        pg.CannotConnectNow("the database system is starting up"),
-        pg.TooManyConnections("sorry, too many clients already"),
-        pg.ConnectionFailure("connection failure"),
-        pg.DeadlockDetected("deadlock detected"),
-        pg.SerializationFailure("could not serialize access"),
-        pg.LockNotAvailable("canceling statement due to lock timeout"),
-        sqlite3.OperationalError("database is locked"),
+        # Errors of the moment: tried again, the work may succeed.
+        (psycopg.OperationalError("consuming input failed: server closed the connection"), True),
+        (pg.AdminShutdown("terminating connection due to administrator command"), True),
+        (pg.CannotConnectNow("the database system is starting up"), True),
+        (pg.TooManyConnections("sorry, too many clients already"), True),
+        (pg.ConnectionFailure("connection failure"), True),
+        (pg.DeadlockDetected("deadlock detected"), True),
+        (pg.SerializationFailure("could not serialize access"), True),
+        (pg.LockNotAvailable("canceling statement due to lock timeout"), True),
+        (sqlite3.OperationalError("database is locked"), True),
+        # Errors every try would meet.
+        (pg.ProgramLimitExceeded("index row size exceeds maximum"), False),
+        (pg.QueryCanceled("canceling statement due to statement timeout"), False),
+        (pg.DiskFull("could not extend file"), False),
+        (sqlite3.OperationalError("no such table: shop_thing"), False),
     ],
-    ids=lambda cause: type(cause).__name__ + ": " + str(cause),
+    ids=lambda value: (
+        f"{type(value).__name__}: {value}"
+        if isinstance(value, Exception)
+        else ("transient" if value else "not")
+    ),
 )
-def test_errors_of_the_moment_are_transient(cause: Exception) -> None:
-    assert is_transient_database_error(as_django_raises(cause))
-
-
-@pytest.mark.parametrize(
-    "cause",
-    [
-        pg.ProgramLimitExceeded("index row size exceeds maximum"),
-        pg.QueryCanceled("canceling statement due to statement timeout"),
-        pg.DiskFull("could not extend file"),
-        sqlite3.OperationalError("no such table: shop_thing"),
-    ],
-    ids=lambda cause: type(cause).__name__ + ": " + str(cause),
-)
-def test_errors_every_try_would_meet_are_not(cause: Exception) -> None:
-    assert not is_transient_database_error(as_django_raises(cause))
+def test_an_operational_error_is_transient_only_for_a_reason_of_the_moment(
+    cause: Exception, transient: bool
+) -> None:
+    assert is_transient_database_error(as_django_raises(cause)) is transient
 
 
 def test_a_closed_connection_is_transient_and_a_broken_constraint_is_not() -> None:

@@ -12,7 +12,6 @@ signed as in ``apps.payments.gateways.signing`` with ``PAYMENT_WEBHOOK_SECRET``.
 import json
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from functools import partial
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -146,38 +145,30 @@ def _call(
     call whose answer the cut lost counts twice in ``calls``, as a real gateway counts a
     retried request (so with ``tok_flaky`` an earlier call of the shop's may succeed).
     """
-    book = partial(_book, key, operation, payment_id, amount, currency, decide)
-    return again_on_database_error(book, what=f"fake gateway: {operation} {key}")
 
-
-def _book(
-    key: str,
-    operation: str,
-    payment_id: UUID,
-    amount: Decimal,
-    currency: str,
-    decide: Callable[[FakeGatewayRequest], None],
-) -> FakeGatewayRequest:
-    """A new key, nearly every call, is one INSERT. A repeated key is locked first, so two
-    calls with it (two workers) are answered one after the other."""
-    request = FakeGatewayRequest(
-        idempotency_key=key,
-        operation=operation,
-        payment_id=payment_id,
-        amount=amount,
-        currency=currency,
-        calls=1,
-    )
-    decide(request)
-    if insert_unless_exists(request, unique_fields=["idempotency_key"]):
+    def book() -> FakeGatewayRequest:
+        # A new key, nearly every call, is one INSERT. A repeated key is locked first, so
+        # two calls with it (two workers) are answered one after the other.
+        request = FakeGatewayRequest(
+            idempotency_key=key,
+            operation=operation,
+            payment_id=payment_id,
+            amount=amount,
+            currency=currency,
+            calls=1,
+        )
+        decide(request)
+        if insert_unless_exists(request, unique_fields=["idempotency_key"]):
+            return request
+        with transaction.atomic():
+            request = FakeGatewayRequest.objects.select_for_update().get(idempotency_key=key)
+            request.calls += 1
+            if request.outcome == Outcome.PENDING:
+                decide(request)
+            request.save(update_fields=["calls", "outcome", "reference", "failure_code"])
         return request
-    with transaction.atomic():
-        request = FakeGatewayRequest.objects.select_for_update().get(idempotency_key=key)
-        request.calls += 1
-        if request.outcome == Outcome.PENDING:
-            decide(request)
-        request.save(update_fields=["calls", "outcome", "reference", "failure_code"])
-    return request
+
+    return again_on_database_error(book, what=f"fake gateway: {operation} {key}")
 
 
 def _charge_result(request: FakeGatewayRequest) -> ChargeResult:
