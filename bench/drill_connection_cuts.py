@@ -1,10 +1,13 @@
-"""Crash drill: PostgreSQL ends the shop's connections while shoppers check out.
+"""Crash drill: PostgreSQL ends the shop's connections, or the task broker loses its queue,
+while shoppers check out.
 
     # the two columns of docs/OUTAGES.md's table (under half a minute each):
     .venv/bin/python bench/drill_connection_cuts.py --target all
     .venv/bin/python bench/drill_connection_cuts.py --target qcluster
     # PostgreSQL restarted once, 2 s in; shoppers send a request up to 40 times meanwhile:
     .venv/bin/python bench/drill_connection_cuts.py --target restart --tries 40
+    # every queued task lost (Redis flushed), found again by the stalled sweeps (3 minutes):
+    .venv/bin/python bench/drill_connection_cuts.py --target broker
     # a smoke run:
     .venv/bin/python bench/drill_connection_cuts.py --target qcluster --shoppers 60
 
@@ -17,8 +20,12 @@ checkout with the same Idempotency-Key). Meanwhile `pg_terminate_backend` runs e
 on every backend of the database (`--target all`) or only on qcluster's (`--target
 qcluster`: the connections whose client ports `ss -tnp` shows held by qcluster's process
 tree), or the server is restarted once (`--target restart`, `pg_ctlcluster ... restart`:
-needs to run as root or postgres on the database's machine). When the shoppers are done the
-cutting stops, and the drill waits up to `--drain` seconds for nothing to be pending.
+needs to run as root or postgres on the database's machine). Or no connection is cut and
+the broker loses every task queued while they shop (`--target broker`): qcluster is paused
+(SIGSTOP) meanwhile, then the Redis database is flushed and qcluster goes on, as after a
+Redis restart without persistence; only the stalled sweeps can find that work again. When
+the shoppers are done the cutting stops, and the drill waits up to `--drain` seconds (60; 300
+for the broker) for nothing to be pending.
 
 Reported: the connections ended, by process; the answers by status (a 503 must be
 `service_unavailable` with `Retry-After: 1`), retries; checkouts accepted and paid,
@@ -38,6 +45,7 @@ import http.client
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -81,6 +89,7 @@ TARGETS = {
     "all": "every backend",
     "qcluster": "qcluster backends",
     "restart": "a server restart",
+    "broker": "the task broker's queue flushed",
 }
 LOG_LINES = ("database error", "trying again", "trying again in 0 s", "relay pass failed")
 
@@ -107,19 +116,23 @@ def start_logged(env: dict[str, str], port: int, log: Path) -> list[Any]:
                 os.close(copy)
 
 
-def connection_roles(roots: dict[str, int]) -> dict[int, str]:
-    """The client port of each connection to PostgreSQL -> the role whose process holds it."""
+def process_tree(root: int) -> list[int]:
+    """``root`` and every process under it."""
     children: dict[int, list[int]] = {}
     for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
         if stat := _stat(pid):
             children.setdefault(stat[0], []).append(pid)
-    role_of: dict[int, str] = {}
-    for role, root in roots.items():
-        todo = [root]
-        while todo:
-            pid = todo.pop()
-            role_of[pid] = role
-            todo.extend(children.get(pid, []))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def connection_roles(roots: dict[str, int]) -> dict[int, str]:
+    """The client port of each connection to PostgreSQL -> the role whose process holds it."""
+    role_of = {pid: role for role, root in roots.items() for pid in process_tree(root)}
     server = urlsplit(PG)
     sockets = subprocess.run(
         ["ss", "-tnpH", "state", "established", "dst", f"{server.hostname}:{server.port}"],
@@ -185,6 +198,36 @@ class Restarter(threading.Thread):
         )
         self.down_seconds = time.monotonic() - started
         self.rounds = 1
+
+
+class BrokerFlush(threading.Thread):
+    """Loses every task queued while the shoppers shop: qcluster's process tree is paused
+    (SIGSTOP), so their charges and emails pile up in Redis; once the shoppers are done, the
+    Redis database is flushed and qcluster goes on (SIGCONT). Counts the tasks lost."""
+
+    def __init__(self, redis_url: str, roots: dict[str, int]) -> None:
+        super().__init__(daemon=True)
+        self.redis_url, self.root = redis_url, roots["qcluster"]
+        self.stop = threading.Event()
+        self.rounds = 0
+        self.ended: Counter[str] = Counter()
+
+    def run(self) -> None:
+        import redis
+
+        tree = process_tree(self.root)
+        for pid in tree:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            self.stop.wait()
+            broker = redis.Redis.from_url(self.redis_url)
+            lists = [key for key in broker.scan_iter() if broker.type(key) == b"list"]
+            self.ended["queued tasks"] = sum(broker.llen(key) for key in lists)
+            broker.flushdb()
+            self.rounds = 1
+        finally:
+            for pid in tree:
+                os.kill(pid, signal.SIGCONT)
 
 
 # -- the shoppers ---------------------------------------------------------------------------------
@@ -380,7 +423,7 @@ def broken(r: dict[str, Any]) -> list[str]:
     # A 503 is the answer expected of a request cut short (its shape is checked on its own).
     failures = sum(n for status, n in answers.items() if status != 503 and not 0 < status < 500)
     checks = {
-        "nothing cut (the drill did not run)": not r["connections_ended"],
+        "nothing cut or lost (the drill did not run)": not sum(r["connections_ended"].values()),
         "a 500 or no answer": failures,
         "a 503 of another shape": r["bad_503"],
         "a checkout never accepted": r["shoppers"] - r["accepted"],
@@ -405,18 +448,22 @@ def broken(r: dict[str, Any]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--target", choices=("all", "qcluster", "restart"), default="all")
+    parser.add_argument("--target", choices=tuple(TARGETS), default="all")
     parser.add_argument(
         "--restart-after", type=float, default=2.0, help="--target restart: seconds in"
     )
     parser.add_argument("--tries", type=int, default=TRIES, help="sends of a request at most")
     parser.add_argument("--shoppers", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--drain", type=float, default=60.0, help="seconds to wait for the backlog")
+    parser.add_argument(
+        "--drain", type=float, help="seconds to wait for the backlog (60; the broker: 300)"
+    )
     parser.add_argument("--database", default="shop_drill_cuts")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/7")
     parser.add_argument("--port", type=int, default=8097)
     args = parser.parse_args()
+    if args.drain is None:
+        args.drain = 300.0 if args.target == "broker" else 60.0
 
     sink = RecordingHandler()
     smtp = LocalSmtpServer(sink)
@@ -440,12 +487,14 @@ def main() -> None:
         product_id = new_hot_product(client, staff, STOCK)
         answers = Answers(tries=args.tries)
         roots = {role: p.pid for role, p in zip(ROLES, servers, strict=True)}
-        killer: Killer | Restarter = (
-            Restarter(args.database, roots, args.restart_after)
-            if args.target == "restart"
-            else Killer(args.database, roots, args.target)
-        )
-        print(f"{args.shoppers} shoppers while connections are cut ...", flush=True)
+        killer: Killer | Restarter | BrokerFlush
+        if args.target == "restart":
+            killer = Restarter(args.database, roots, args.restart_after)
+        elif args.target == "broker":
+            killer = BrokerFlush(args.redis, roots)
+        else:
+            killer = Killer(args.database, roots, args.target)
+        print(f"{args.shoppers} shoppers while {TARGETS[args.target]} ...", flush=True)
         started = time.monotonic()
         killer.start()
         with ThreadPoolExecutor(args.concurrency) as pool:
@@ -504,8 +553,8 @@ def print_results(r: dict[str, Any], database: str, drain_seconds: float) -> Non
     answers = ", ".join(f"{n} x {status or 'no answer'}" for status, n in r["answers"].items())
     drained = "never" if r["drained_after_s"] is None else f"after {r['drained_after_s']:.1f} s"
     print_table(
-        f"Connection cuts: {TARGETS[r['target']]} "
-        f"of {database}, {r['shoppers']} shoppers {r['concurrency']} at a time",
+        f"Drill: {TARGETS[r['target']]}, "
+        f"{database}, {r['shoppers']} shoppers {r['concurrency']} at a time",
         [
             ("cutting lasted", f"{r['cutting_seconds']:.1f} s, {r['cut_rounds']} rounds"),
             *(
@@ -514,7 +563,7 @@ def print_results(r: dict[str, Any], database: str, drain_seconds: float) -> Non
                 else []
             ),
             (
-                "connections ended",
+                "tasks lost" if r["target"] == "broker" else "connections ended",
                 f"{sum(r['connections_ended'].values())} ({listed(r['connections_ended'])})",
             ),
             ("answers", f"{answers}; {r['bad_503']} x 503 of another shape"),

@@ -16,6 +16,7 @@ class NotificationSettings:
     retry_base_seconds: float
     retry_max_seconds: float
     stall_seconds: float
+    queued_stall_seconds: float
 
 
 def notification_settings() -> NotificationSettings:
@@ -26,4 +27,5 @@ def notification_settings() -> NotificationSettings:
         retry_base_seconds=getattr(settings, "NOTIFICATION_RETRY_BASE_SECONDS", 30.0),
         retry_max_seconds=getattr(settings, "NOTIFICATION_RETRY_MAX_SECONDS", 3600.0),
         stall_seconds=getattr(settings, "NOTIFICATION_STALL_SECONDS", 600.0),
+        queued_stall_seconds=getattr(settings, "NOTIFICATION_QUEUED_STALL_SECONDS", 30.0),
     )

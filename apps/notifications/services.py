@@ -28,6 +28,7 @@ from uuid import UUID
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.notifications.conf import notification_settings
@@ -855,16 +856,25 @@ def notifications_resume_stalled(*, older_than_seconds: float | None = None) -> 
 
     The send is queued after the notification commits; a crash in between, or a lost broker
     message, would leave it pending for ever. A notification is stalled when it has been
-    pending and untouched for ``NOTIFICATION_STALL_SECONDS`` and no retry is scheduled.
-    Sending is claimed per attempt, so a task queued twice sends once.
+    pending and untouched for ``NOTIFICATION_STALL_SECONDS``, or, if no send was ever tried,
+    for ``NOTIFICATION_QUEUED_STALL_SECONDS`` (``older_than_seconds`` stands for both), and
+    no retry is scheduled. Sending is claimed per attempt, so a task queued twice sends once:
+    an email never tried can be queued again early, as its lost or late task and the new one
+    cannot both send it. One tried waits longer, as its worker may still be at the mail server.
     """
     conf = notification_settings()
-    seconds = conf.stall_seconds if older_than_seconds is None else older_than_seconds
-    cutoff = timezone.now() - timedelta(seconds=seconds)
+    now = timezone.now()
+    if older_than_seconds is not None:
+        cutoff = queued_cutoff = now - timedelta(seconds=older_than_seconds)
+    else:
+        cutoff = now - timedelta(seconds=conf.stall_seconds)
+        queued_cutoff = now - timedelta(seconds=conf.queued_stall_seconds)
     # Oldest first: emails lost together (a broker flushed) are queued in the order they were
     # written, an order's "received" before its "paid" (two workers may still swap them).
     stalled = Notification.objects.filter(
-        status=Status.PENDING, channel=Channel.EMAIL, updated_at__lt=cutoff
+        Q(updated_at__lt=cutoff) | Q(attempts=0, updated_at__lt=queued_cutoff),
+        status=Status.PENDING,
+        channel=Channel.EMAIL,
     ).order_by("created_at", "id")
     scheduled = scheduled_arguments(SEND_TASK)
     resumed = 0

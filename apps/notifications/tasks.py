@@ -12,5 +12,5 @@ def send_notification(notification_id: str) -> str:
 
 
 def resume_stalled_notifications() -> int:
-    """Scheduled (every 5 minutes): re-queue emails whose send task was lost."""
+    """Scheduled (every minute): re-queue emails whose send task was lost."""
     return services.notifications_resume_stalled()

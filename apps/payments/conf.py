@@ -16,6 +16,7 @@ class PaymentSettings:
     retry_base_seconds: float
     retry_max_seconds: float
     stall_seconds: float
+    queued_stall_seconds: float
 
 
 def payment_settings() -> PaymentSettings:
@@ -27,4 +28,5 @@ def payment_settings() -> PaymentSettings:
         retry_base_seconds=getattr(settings, "PAYMENT_RETRY_BASE_SECONDS", 5.0),
         retry_max_seconds=getattr(settings, "PAYMENT_RETRY_MAX_SECONDS", 300.0),
         stall_seconds=getattr(settings, "PAYMENT_STALL_SECONDS", 300.0),
+        queued_stall_seconds=getattr(settings, "PAYMENT_QUEUED_STALL_SECONDS", 30.0),
     )

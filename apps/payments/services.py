@@ -258,18 +258,22 @@ def payment_start_for_checkout(
     logger.info("payment %s created for cart %s", payment.id, cart_id)
     # Robust: if the broker is down, the error is logged, the transaction's other after-commit
     # work still runs, and the stalled-payments sweep queues this charge again.
-    transaction.on_commit(lambda: _enqueue_charge(payment.id), robust=True)
+    transaction.on_commit(lambda: _enqueue_charge(payment.id, 1), robust=True)
     return to_dto(payment)
 
 
-def payment_charge(*, payment_id: UUID) -> PaymentDTO:
-    """Charge a pending payment at the gateway (the django-q2 task's body).
+def payment_charge(*, payment_id: UUID, attempt: int | None = None) -> PaymentDTO:
+    """Make charge attempt number ``attempt`` of a pending payment at the gateway (the
+    django-q2 task's body).
 
     Runs outside any transaction: no lock is held while the gateway is called. Does nothing
-    unless the payment is pending and its order's reservation has not run out. Publishes
-    ``PaymentSucceeded`` or ``PaymentFailed`` (also ``PaymentFailed`` with
+    unless the payment is pending, its order's reservation has not run out, and the attempt
+    before this one is the last made: each attempt is made by one task only, so a task
+    queued twice (a sweep that found it late, a broker that delivered it again) calls the
+    gateway once. ``None`` (a task queued before attempts were numbered) makes the next one.
+    Publishes ``PaymentSucceeded`` or ``PaymentFailed`` (also ``PaymentFailed`` with
     ``gateway_unavailable`` once the gateway timed out ``PAYMENT_MAX_ATTEMPTS`` times); after
-    a timeout below that, schedules itself again.
+    a timeout below that, schedules the next attempt.
 
     When the database fails under a step (a connection terminated, a server restarting), that
     step is run again on a new connection (``again_on_database_error``): the claim, or the
@@ -278,10 +282,25 @@ def payment_charge(*, payment_id: UUID) -> PaymentDTO:
     attempt, and the gateway is not asked again without its backoff.
     """
     what = f"charging payment {payment_id}"
-    payment = again_on_database_error(partial(_claim_for_charge, payment_id), what=what)
+    if attempt is None:
+        attempt = again_on_database_error(partial(_load, payment_id), what=what).attempts + 1
+    # The claim's own mark: a claim retried after the first one committed finds it and goes on.
+    claimed_at = timezone.now()
+    payment = again_on_database_error(
+        partial(_claim_for_charge, payment_id, attempt=attempt, claimed_at=claimed_at), what=what
+    )
     if payment is None:
         payment = again_on_database_error(partial(_load, payment_id), what=what)
-        if payment.status == Status.PENDING:
+        if payment.status != Status.PENDING:
+            logger.info("payment %s is %s; nothing to charge", payment.id, payment.status)
+        elif payment.attempts != attempt - 1:
+            logger.info(
+                "payment %s: attempt %d is not due (%d made); another task has it",
+                payment.id,
+                attempt,
+                payment.attempts,
+            )
+        else:
             # A charge that comes late (a lost task swept up, a timeout's last retries): the
             # money would only go back. The reservation's expiry fails the payment.
             logger.warning(
@@ -289,8 +308,6 @@ def payment_charge(*, payment_id: UUID) -> PaymentDTO:
                 payment.id,
                 payment.reserved_until,
             )
-        else:
-            logger.info("payment %s is %s; nothing to charge", payment.id, payment.status)
         return to_dto(payment)
 
     try:
@@ -334,21 +351,27 @@ def _record_charge(payment: Payment, result: ChargeResult) -> bool:
 
 _CLAIM_FOR_CHARGE_SQL = f"""
     UPDATE {Payment._meta.db_table}
-       SET attempts = attempts + 1, updated_at = %(now)s
+       SET attempts = %(attempt)s, updated_at = %(claimed_at)s
      WHERE id = %(id)s AND status = %(pending)s
        AND (reserved_until IS NULL OR reserved_until > %(now)s)
+       AND (attempts = %(attempt)s - 1 OR (attempts = %(attempt)s AND updated_at = %(claimed_at)s))
     RETURNING *
 """
 
 
-def _claim_for_charge(payment_id: UUID) -> Payment | None:
-    """Count a charge attempt of a pending payment and return the payment; ``None`` if it is
-    not pending or its order's reservation has run out. One autocommit statement, so the
-    count stays even if the worker dies."""
+def _claim_for_charge(payment_id: UUID, *, attempt: int, claimed_at: datetime) -> Payment | None:
+    """Take charge attempt ``attempt`` of a pending payment and return the payment; ``None``
+    if it is not pending, its order's reservation has run out, or the attempt is not the next
+    one (another task made it). One autocommit statement, so the count stays even if the
+    worker dies. Run again after it committed (its answer lost with the connection), it
+    finds its own mark, ``claimed_at``, and takes the attempt again without counting it twice.
+    """
     params = {
         "now": db_value(Payment, "updated_at", timezone.now()),
+        "claimed_at": db_value(Payment, "updated_at", claimed_at),
         "id": db_value(Payment, "id", payment_id),
         "pending": Status.PENDING,
+        "attempt": attempt,
     }
     claimed = fetch_models(Payment, _CLAIM_FOR_CHARGE_SQL, params)
     return next(iter(claimed), None)
@@ -400,7 +423,7 @@ def _charge_unanswered(payment: Payment, exc: GatewayError) -> None:
         schedule_task_once(
             name=f"payments: charge {payment.id} retry {attempt}",
             func=CHARGE_TASK,
-            args=(str(payment.id),),
+            args=(str(payment.id), str(attempt + 1)),
             run_at=retry_at,
         )
 
@@ -410,8 +433,10 @@ def retry_delay_seconds(attempt: int) -> float:
     return backoff_seconds(attempt, base=conf.retry_base_seconds, cap=conf.retry_max_seconds)
 
 
-def _enqueue_charge(payment_id: UUID) -> None:
-    queue_task(CHARGE_TASK, str(payment_id), name=f"charge payment {payment_id}")
+def _enqueue_charge(payment_id: UUID, attempt: int) -> None:
+    queue_task(
+        CHARGE_TASK, str(payment_id), str(attempt), name=f"charge payment {payment_id} ({attempt})"
+    )
 
 
 def payments_resume_stalled(*, older_than_seconds: float | None = None) -> int:
@@ -420,19 +445,38 @@ def payments_resume_stalled(*, older_than_seconds: float | None = None) -> int:
 
     Each is queued after a commit; a crash in between, a lost broker message or a worker that
     died would leave it undone for ever. It counts as stalled when its payment has been
-    untouched for ``PAYMENT_STALL_SECONDS``. Queueing again is safe: each task checks the
-    payment's state first and calls the gateway with the same idempotency key.
+    untouched for ``PAYMENT_STALL_SECONDS``, or, for a charge never started, for
+    ``PAYMENT_QUEUED_STALL_SECONDS`` (``older_than_seconds`` stands for both). Queueing again
+    is safe: each task checks the payment's state first and calls the gateway with the same
+    idempotency key, and a charge attempt is made by one task only.
     """
-    seconds = payment_settings().stall_seconds if older_than_seconds is None else older_than_seconds
-    cutoff = timezone.now() - timedelta(seconds=seconds)
-    return _resume_charges(cutoff) + _resume_owed_refunds(cutoff) + _resume_settlements(cutoff)
-
-
-def _resume_charges(cutoff: datetime) -> int:
-    """Pending payments untouched since ``cutoff`` with no retry scheduled, whose order's
-    reservation has not run out (its expiry fails those)."""
+    conf = payment_settings()
     now = timezone.now()
-    untouched = Payment.objects.filter(status=Status.PENDING, updated_at__lt=cutoff)
+    if older_than_seconds is not None:
+        cutoff = queued_cutoff = now - timedelta(seconds=older_than_seconds)
+    else:
+        cutoff = now - timedelta(seconds=conf.stall_seconds)
+        queued_cutoff = now - timedelta(seconds=conf.queued_stall_seconds)
+    return (
+        _resume_charges(cutoff, queued_cutoff)
+        + _resume_owed_refunds(cutoff)
+        + _resume_settlements(cutoff)
+    )
+
+
+def _resume_charges(cutoff: datetime, queued_cutoff: datetime) -> int:
+    """Pending payments with no retry scheduled, whose order's reservation has not run out
+    (its expiry fails those), untouched since ``cutoff``, or since ``queued_cutoff`` if no
+    charge attempt was ever made.
+
+    A charge never started can be queued again early: its task, lost or still waiting, and
+    the new one both make attempt 1, and only one of them can. A started one waits longer,
+    since its worker may still be waiting on the gateway."""
+    now = timezone.now()
+    untouched = Payment.objects.filter(
+        Q(updated_at__lt=cutoff) | Q(attempts=0, updated_at__lt=queued_cutoff),
+        status=Status.PENDING,
+    )
     if waiting := untouched.filter(reserved_until__lte=now).count():
         # Normally for a minute at most: the reservation expiry runs every minute.
         logger.warning(
@@ -442,13 +486,13 @@ def _resume_charges(cutoff: datetime) -> int:
         )
     # Oldest first: their reservations end first.
     stalled = untouched.exclude(reserved_until__lte=now).order_by("created_at", "id")
-    scheduled = scheduled_arguments(CHARGE_TASK)
+    retrying = {args[0] for args in scheduled_arguments(CHARGE_TASK) if args}
     resumed = 0
-    for payment_id in stalled.values_list("pk", flat=True):
-        if (str(payment_id),) in scheduled:
+    for payment_id, attempts in stalled.values_list("pk", "attempts"):
+        if str(payment_id) in retrying:
             continue
         logger.warning("payment %s was stalled; charging it again", payment_id)
-        _enqueue_charge(payment_id)
+        _enqueue_charge(payment_id, attempts + 1)
         resumed += 1
     return resumed
 

@@ -13,13 +13,16 @@ from apps.payments import services
 from ecommerce.common.retry import again_on_database_error
 
 
-def charge_payment(payment_id: str) -> str:
-    """Charge one payment at the gateway (queued after checkout; scheduled again on timeouts)."""
-    return services.payment_charge(payment_id=UUID(payment_id)).status
+def charge_payment(payment_id: str, attempt: str | None = None) -> str:
+    """Make charge attempt ``attempt`` of one payment at the gateway (attempt 1 queued after
+    checkout; the next scheduled after a timeout). Tasks queued before attempts were
+    numbered carry none and make the next one."""
+    number = int(attempt) if attempt is not None else None
+    return services.payment_charge(payment_id=UUID(payment_id), attempt=number).status
 
 
 def resume_stalled_payments() -> int:
-    """Scheduled (every 5 minutes): queue again the charges, owed refunds and settlements
+    """Scheduled (every minute): queue again the charges, owed refunds and settlements
     nobody is working on."""
     return services.payments_resume_stalled()
 

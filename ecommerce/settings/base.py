@@ -347,12 +347,14 @@ PAYMENT_MAX_ATTEMPTS = env.whole("PAYMENT_MAX_ATTEMPTS", default=5)
 PAYMENT_RETRY_BASE_SECONDS = env.seconds("PAYMENT_RETRY_BASE_SECONDS", default=5.0)
 PAYMENT_RETRY_MAX_SECONDS = env.seconds("PAYMENT_RETRY_MAX_SECONDS", default=300.0)
 PAYMENT_STALL_SECONDS = env.seconds("PAYMENT_STALL_SECONDS", default=300.0)
+PAYMENT_QUEUED_STALL_SECONDS = env.seconds("PAYMENT_QUEUED_STALL_SECONDS", default=30.0)
 
 # --- Notifications (docs/NOTIFICATIONS.md) -----------------------------------------------------
 NOTIFICATION_MAX_ATTEMPTS = env.whole("NOTIFICATION_MAX_ATTEMPTS", default=5)
 NOTIFICATION_RETRY_BASE_SECONDS = env.seconds("NOTIFICATION_RETRY_BASE_SECONDS", default=30.0)
 NOTIFICATION_RETRY_MAX_SECONDS = env.seconds("NOTIFICATION_RETRY_MAX_SECONDS", default=3600.0)
 NOTIFICATION_STALL_SECONDS = env.seconds("NOTIFICATION_STALL_SECONDS", default=600.0)
+NOTIFICATION_QUEUED_STALL_SECONDS = env.seconds("NOTIFICATION_QUEUED_STALL_SECONDS", default=30.0)
 
 # --- Server (read by `manage.py serve`) -------------------------------------------------------
 HOST = env.str("HOST", default="127.0.0.1")

@@ -11,7 +11,6 @@ from uuid import UUID
 import pytest
 from django.core.management import call_command
 from django.db import connection
-from django_q.models import Schedule
 from pytest_django.fixtures import Settings as SettingsWrapper
 from rest_framework.test import APIClient
 
@@ -19,15 +18,13 @@ from apps.cart.models import Cart
 from apps.inventory import services as inventory
 from apps.inventory.models import Reservation, StockMovement
 from apps.payments import services as payments
-from apps.payments.tasks import charge_payment
 from apps.products import services as products
 from ecommerce.bus.models import OutboxEvent
 from ecommerce.bus.relay import Relay
 from tests.cart.factories import make_product
+from tests.payments.conftest import run_charge_retries_inline
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-CHARGE_TASK = "apps.payments.tasks.charge_payment"
 
 
 def shop(client: APIClient, product: products.ProductDTO, quantity: int) -> tuple[str, str]:
@@ -66,13 +63,6 @@ def stock(product: products.ProductDTO) -> tuple[int, int, int]:
     return s.on_hand, s.reserved, s.available
 
 
-def run_due_charge_retries() -> None:
-    """What django-q2's scheduler does once a retry's time has come."""
-    for schedule in Schedule.objects.filter(func=CHARGE_TASK):
-        schedule.delete()
-        charge_payment(schedule.args.strip("'\""))
-
-
 def test_a_flaky_gateway_is_retried_until_the_order_is_paid(api: APIClient) -> None:
     mug = make_product(stock=10)
     cart_id, _ = shop(api, mug, 1)
@@ -83,7 +73,7 @@ def test_a_flaky_gateway_is_retried_until_the_order_is_paid(api: APIClient) -> N
     for _ in range(5):
         if status_of(api, cart_id) != "checked_out":
             break
-        run_due_charge_retries()
+        run_charge_retries_inline()
 
     assert status_of(api, cart_id) == "paid"
     [payment] = payments.payment_list_for_cart(cart_id=UUID(cart_id))

@@ -12,21 +12,18 @@ from uuid import UUID
 import pytest
 from django.core import mail
 from django.utils import timezone
-from django_q.models import Schedule
 from rest_framework.test import APIClient
 
 from apps.inventory import services as inventory
 from apps.inventory.models import Reservation
 from apps.notifications.models import Notification
-from apps.payments.tasks import charge_payment
 from apps.products import services as products
 from ecommerce.accounts.models import User
 from tests.cart.factories import make_product
-from tests.payments.conftest import may_refund
+from tests.payments.conftest import may_refund, run_charge_retries_inline
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CHARGE_TASK = "apps.payments.tasks.charge_payment"
 RECEIVED = "Example Shop: we received your order"
 CONFIRMED = "Example Shop: payment confirmed, your receipt"
 FAILED = "Example Shop: your payment did not go through"
@@ -54,13 +51,6 @@ def checkout(client: APIClient, cart_id: str, token: str) -> Any:
 
 def status_of(client: APIClient, cart_id: str) -> str:
     return str(client.get(f"/api/v1/carts/{cart_id}/").json()["status"])
-
-
-def run_due_charge_retries() -> None:
-    """What django-q2's scheduler does once a retry's time has come."""
-    for schedule in Schedule.objects.filter(func=CHARGE_TASK):
-        schedule.delete()
-        charge_payment(schedule.args.strip("'\""))
 
 
 def inbox(client: APIClient) -> list[tuple[str, str]]:
@@ -118,7 +108,7 @@ def test_a_flaky_gateway_still_gives_one_receipt(api: APIClient) -> None:
     for _ in range(5):
         if status_of(api, cart_id) != "checked_out":
             break
-        run_due_charge_retries()
+        run_charge_retries_inline()
 
     assert status_of(api, cart_id) == "paid"
     assert emails() == [(["ann@example.com"], RECEIVED), (["ann@example.com"], CONFIRMED)]
@@ -161,7 +151,7 @@ def test_an_order_that_runs_out_of_time_unpaid_is_received_then_failed(
         expires_at=timezone.now() - timedelta(seconds=1)
     )
     assert inventory.reservations_expire_due() == 1
-    run_due_charge_retries()  # finds the payment failed: charges nothing
+    run_charge_retries_inline()  # finds the payment failed: charges nothing
 
     assert status_of(user_api, cart_id) == "expired"
     assert emails() == [(["ann@example.com"], RECEIVED), (["ann@example.com"], FAILED)]

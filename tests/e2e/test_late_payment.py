@@ -19,7 +19,8 @@ from apps.payments.models import FakeGatewayRequest, Payment
 from ecommerce.bus.models import Delivery, OutboxEvent
 from ecommerce.bus.relay import Relay
 from tests.cart.factories import make_product
-from tests.e2e.test_checkout import checkout, ledger, run_due_charge_retries, shop, status_of, stock
+from tests.e2e.test_checkout import checkout, ledger, shop, status_of, stock
+from tests.payments.conftest import run_charge_retries_inline
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,7 +46,7 @@ def test_a_retry_after_the_order_expired_charges_nothing_and_the_unit_sells_once
     other_cart, _ = shop(other, mug, 1)
     assert checkout(other, other_cart, "tok_ok").status_code == 202
     for _ in range(3):
-        run_due_charge_retries()
+        run_charge_retries_inline()
 
     [slow_payment] = payments.payment_list_for_cart(cart_id=UUID(slow_cart))
     [other_payment] = payments.payment_list_for_cart(cart_id=UUID(other_cart))
@@ -78,8 +79,8 @@ def test_a_payment_that_loses_the_race_with_expiry_is_refunded_and_the_unit_sell
         next_attempt_at=timezone.now() + timedelta(hours=1)
     )
 
-    run_due_charge_retries()  # times out again
-    run_due_charge_retries()  # the charge goes through
+    run_charge_retries_inline()  # times out again
+    run_charge_retries_inline()  # the charge goes through
     Relay().drain()
     settings.BUS_EAGER = True
     other_cart, _ = shop(other, mug, 1)
@@ -164,7 +165,7 @@ def test_a_checkout_reaching_payments_after_its_order_expired_charges_nothing(
 
     Delivery.objects.filter(subscriber=START_PAYMENT).update(next_attempt_at=timezone.now())
     Relay().drain()
-    run_due_charge_retries()
+    run_charge_retries_inline()
 
     [payment] = payments.payment_list_for_cart(cart_id=UUID(cart_id))
     assert (payment.status, payment.failure_code) == ("failed", "order_expired")
@@ -193,7 +194,7 @@ def test_a_dead_checkout_retried_by_an_operator_after_its_order_expired_charges_
     # Much later an operator retries the dead delivery.
     call_command("dead_letters", "retry", "--subscriber", START_PAYMENT, stdout=StringIO())
     Relay().drain()
-    run_due_charge_retries()
+    run_charge_retries_inline()
 
     assert status_of(client, cart_id) == "expired"
     [payment] = payments.payment_list_for_cart(cart_id=UUID(cart_id))

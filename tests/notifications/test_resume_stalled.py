@@ -89,19 +89,57 @@ def test_an_email_waiting_for_its_retry_or_recently_touched_is_left_alone() -> N
     assert mail.outbox == []
 
 
-def test_the_sweep_is_scheduled_every_five_minutes_and_its_task_runs() -> None:
-    # transaction=True tests flush tables, so run the data migration's function again.
-    migration = import_module("apps.notifications.migrations.0002_resume_stalled_schedule")
-    migration.create_schedule(django_apps, None)
+def test_the_sweep_is_scheduled_every_minute_and_its_task_runs() -> None:
+    # transaction=True tests flush tables, so run the data migrations' functions again.
+    import_module("apps.notifications.migrations.0002_resume_stalled_schedule").create_schedule(
+        django_apps, None
+    )
+    import_module("apps.notifications.migrations.0005_resume_stalled_every_minute").every_minute(
+        django_apps, None
+    )
 
     schedule = Schedule.objects.get(name="notifications: resume stalled sends")
     assert (schedule.func, schedule.schedule_type, schedule.minutes, schedule.repeats) == (
         "apps.notifications.tasks.resume_stalled_notifications",
         "I",
-        5,
+        1,
         -1,
     )
     assert resume_stalled_notifications() == 0
+
+
+def test_an_email_never_tried_is_queued_again_after_30_s_a_tried_one_later() -> None:
+    for email in ("lost@example.com", "queued@example.com", "tried@example.com"):
+        deliver(checkout_event(email=email))
+    lost, queued, tried = (
+        Notification.objects.get(email=e)
+        for e in ("lost@example.com", "queued@example.com", "tried@example.com")
+    )
+    ago = timezone.now() - timedelta(seconds=45)
+    Notification.objects.filter(pk__in=[lost.pk, queued.pk]).update(status="pending", attempts=0)
+    # Tried once: its worker may still be at the mail server.
+    Notification.objects.filter(pk=tried.pk).update(status="pending", attempts=1)
+    Notification.objects.exclude(pk=queued.pk).update(updated_at=ago)
+    Notification.objects.filter(pk=queued.pk).update(
+        updated_at=timezone.now() - timedelta(seconds=10)
+    )
+    mail.outbox.clear()
+
+    assert resume_stalled_notifications() == 1
+
+    assert [message.to for message in mail.outbox] == [["lost@example.com"]]
+    statuses = dict(Notification.objects.values_list("email", "status"))
+    assert statuses == {
+        "lost@example.com": "sent",
+        "queued@example.com": "pending",
+        "tried@example.com": "pending",
+    }
+
+    Notification.objects.filter(pk=tried.pk).update(
+        updated_at=timezone.now() - timedelta(seconds=601)
+    )
+    assert resume_stalled_notifications() == 1
+    assert [message.to for message in mail.outbox][1:] == [["tried@example.com"]]
 
 
 def test_a_task_for_an_email_another_task_is_sending_does_nothing() -> None:

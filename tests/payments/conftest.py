@@ -1,5 +1,6 @@
 """Helpers for the payments tests: publish a checkout as the cart app will, drive retries."""
 
+import ast
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -17,6 +18,7 @@ from rest_framework.test import APIClient
 
 from apps.cart.events import CartCheckedOut, CartLine
 from apps.payments.models import Payment, PaymentEvent
+from apps.payments.tasks import charge_payment
 from ecommerce.accounts.models import User
 from ecommerce.bus import publish
 from ecommerce.bus.models import OutboxEvent
@@ -79,6 +81,14 @@ def run_due_charge_retries() -> None:
     """
     Schedule.objects.filter(func=CHARGE_TASK).update(next_run=timezone.now() - timedelta(seconds=1))
     scheduler(broker=get_broker())
+
+
+def run_charge_retries_inline() -> None:
+    """What django-q2's scheduler does with each charge retry once its time has come, and
+    nothing else (a test database may hold the sweeps' and the expiry's schedules too)."""
+    for schedule in Schedule.objects.filter(func=CHARGE_TASK):
+        schedule.delete()
+        charge_payment(*ast.literal_eval(f"({schedule.args},)"))
 
 
 def may_refund(user: User) -> User:

@@ -7,6 +7,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from django_q.models import Schedule
 
+from apps.payments import tasks
 from apps.payments.models import FakeGatewayRequest, Payment
 from tests.payments.conftest import charge_retries, publish_checkout
 from tests.payments.factories import PaymentFactory
@@ -52,22 +53,46 @@ def test_the_sweep_refuses_a_bad_older_than_and_charges_nothing(seconds: str) ->
     assert (Payment.objects.get().status, FakeGatewayRequest.objects.count()) == ("pending", 0)
 
 
-def test_the_sweep_is_scheduled_every_five_minutes() -> None:
-    # transaction=True tests flush tables, so re-run the data migration's function.
+def test_the_sweep_is_scheduled_every_minute() -> None:
+    # transaction=True tests flush tables, so re-run the data migrations' functions.
     from importlib import import_module
 
     from django.apps import apps
 
-    migration = import_module("apps.payments.migrations.0002_resume_stalled_schedule")
-    migration.create_schedule(apps, None)
+    import_module("apps.payments.migrations.0002_resume_stalled_schedule").create_schedule(
+        apps, None
+    )
+    import_module("apps.payments.migrations.0008_resume_stalled_every_minute").every_minute(
+        apps, None
+    )
 
     schedule = Schedule.objects.get(name="payments: resume stalled charges")
     assert (schedule.func, schedule.schedule_type, schedule.minutes, schedule.repeats) == (
         "apps.payments.tasks.resume_stalled_payments",
         "I",
-        5,
+        1,
         -1,
     )
+
+
+def test_a_charge_never_started_is_queued_again_after_30_s_a_started_one_later() -> None:
+    lost = PaymentFactory(payment_token="tok_ok")  # its task lost before it started
+    queued = PaymentFactory(payment_token="tok_ok")  # its task still on its way
+    started = PaymentFactory(payment_token="tok_ok", attempts=1)  # its worker may be at the gateway
+    untouched_for(lost, 45)
+    untouched_for(queued, 10)
+    untouched_for(started, 45)
+
+    assert tasks.resume_stalled_payments() == 1
+
+    statuses = dict(Payment.objects.values_list("pk", "status"))
+    assert statuses == {lost.pk: "succeeded", queued.pk: "pending", started.pk: "pending"}
+    assert Payment.objects.get(pk=lost.pk).attempts == 1
+
+    untouched_for(started, 301)
+    assert tasks.resume_stalled_payments() == 1
+    started.refresh_from_db()
+    assert (started.status, started.attempts) == ("succeeded", 2)  # the next attempt
 
 
 def test_stalled_charges_are_queued_again_oldest_first() -> None:

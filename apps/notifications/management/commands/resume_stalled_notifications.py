@@ -9,7 +9,10 @@ from ecommerce.common.arguments import seconds
 
 
 class Command(BaseCommand):
-    help = "Queue the send again for emails pending longer than NOTIFICATION_STALL_SECONDS."
+    help = (
+        "Queue the send again for emails pending longer than NOTIFICATION_STALL_SECONDS (never "
+        "tried: NOTIFICATION_QUEUED_STALL_SECONDS)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -17,7 +20,11 @@ class Command(BaseCommand):
             type=seconds,
             default=None,
             metavar="SECONDS",
-            help="how long untouched counts as stalled (default: NOTIFICATION_STALL_SECONDS)",
+            help=(
+                "how long untouched counts as stalled, for all of them (default: "
+                "NOTIFICATION_STALL_SECONDS, and NOTIFICATION_QUEUED_STALL_SECONDS for an email "
+                "never tried)"
+            ),
         )
 
     def handle(self, *args: Any, **options: Any) -> None:

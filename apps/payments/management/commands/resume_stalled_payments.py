@@ -12,7 +12,8 @@ from ecommerce.common.arguments import seconds
 class Command(BaseCommand):
     help = (
         "Queue again the charges, owed refunds and settlements of payments untouched for "
-        "longer than PAYMENT_STALL_SECONDS."
+        "longer than PAYMENT_STALL_SECONDS (a charge never started: "
+        "PAYMENT_QUEUED_STALL_SECONDS)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -21,7 +22,11 @@ class Command(BaseCommand):
             type=seconds,
             default=None,
             metavar="SECONDS",
-            help="how long untouched counts as stalled (default: PAYMENT_STALL_SECONDS)",
+            help=(
+                "how long untouched counts as stalled, for all of them (default: "
+                "PAYMENT_STALL_SECONDS, and PAYMENT_QUEUED_STALL_SECONDS for a charge never "
+                "started)"
+            ),
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
