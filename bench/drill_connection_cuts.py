@@ -8,6 +8,8 @@ while shoppers check out.
     .venv/bin/python bench/drill_connection_cuts.py --target restart --tries 40
     # every queued task lost (Redis flushed), found again by the stalled sweeps (3 minutes):
     .venv/bin/python bench/drill_connection_cuts.py --target broker
+    # qcluster paused 40 s after the shoppers: a backlog the sweeps queue a second time
+    .venv/bin/python bench/drill_connection_cuts.py --target pause
     # a smoke run:
     .venv/bin/python bench/drill_connection_cuts.py --target qcluster --shoppers 60
 
@@ -23,7 +25,9 @@ tree), or the server is restarted once (`--target restart`, `pg_ctlcluster ... r
 needs to run as root or postgres on the database's machine). Or no connection is cut and
 the broker loses every task queued while they shop (`--target broker`): qcluster is paused
 (SIGSTOP) meanwhile, then the Redis database is flushed and qcluster goes on, as after a
-Redis restart without persistence; only the stalled sweeps can find that work again. When
+Redis restart without persistence; only the stalled sweeps can find that work again. Or
+qcluster stays paused `--pause` seconds more and nothing is flushed (`--target pause`): a
+backlog older than the sweeps' 30 s, which they queue a second time. When
 the shoppers are done the cutting stops, and the drill waits up to `--drain` seconds (60; 300
 for the broker) for nothing to be pending.
 
@@ -90,8 +94,15 @@ TARGETS = {
     "qcluster": "qcluster backends",
     "restart": "a server restart",
     "broker": "the task broker's queue flushed",
+    "pause": "qcluster paused",
 }
-LOG_LINES = ("database error", "trying again", "trying again in 0 s", "relay pass failed")
+LOG_LINES = (
+    "database error",
+    "trying again",
+    "trying again in 0 s",
+    "relay pass failed",
+    "was stalled",  # a charge or an email the stalled sweeps queued again
+)
 
 
 # -- the servers ----------------------------------------------------------------------------------
@@ -203,11 +214,18 @@ class Restarter(threading.Thread):
 class BrokerFlush(threading.Thread):
     """Loses every task queued while the shoppers shop: qcluster's process tree is paused
     (SIGSTOP), so their charges and emails pile up in Redis; once the shoppers are done, the
-    Redis database is flushed and qcluster goes on (SIGCONT). Counts the tasks lost."""
+    Redis database is flushed and qcluster goes on (SIGCONT). Counts the tasks lost.
 
-    def __init__(self, redis_url: str, roots: dict[str, int]) -> None:
+    With ``flush`` off, nothing is lost: qcluster stays paused ``hold`` seconds more and then
+    finds a backlog older than the stalled sweeps' 30 s, whose tasks the sweeps queue again
+    (a cluster that was down); each must still be done once. Counts the tasks held."""
+
+    def __init__(
+        self, redis_url: str, roots: dict[str, int], *, flush: bool = True, hold: float = 0.0
+    ) -> None:
         super().__init__(daemon=True)
         self.redis_url, self.root = redis_url, roots["qcluster"]
+        self.flush, self.hold = flush, hold
         self.stop = threading.Event()
         self.rounds = 0
         self.ended: Counter[str] = Counter()
@@ -220,10 +238,12 @@ class BrokerFlush(threading.Thread):
             os.kill(pid, signal.SIGSTOP)
         try:
             self.stop.wait()
+            time.sleep(self.hold)
             broker = redis.Redis.from_url(self.redis_url)
             lists = [key for key in broker.scan_iter() if broker.type(key) == b"list"]
             self.ended["queued tasks"] = sum(broker.llen(key) for key in lists)
-            broker.flushdb()
+            if self.flush:
+                broker.flushdb()
             self.rounds = 1
         finally:
             for pid in tree:
@@ -452,6 +472,9 @@ def main() -> None:
     parser.add_argument(
         "--restart-after", type=float, default=2.0, help="--target restart: seconds in"
     )
+    parser.add_argument(
+        "--pause", type=float, default=40.0, help="--target pause: seconds after the shoppers"
+    )
     parser.add_argument("--tries", type=int, default=TRIES, help="sends of a request at most")
     parser.add_argument("--shoppers", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
@@ -492,6 +515,8 @@ def main() -> None:
             killer = Restarter(args.database, roots, args.restart_after)
         elif args.target == "broker":
             killer = BrokerFlush(args.redis, roots)
+        elif args.target == "pause":
+            killer = BrokerFlush(args.redis, roots, flush=False, hold=args.pause)
         else:
             killer = Killer(args.database, roots, args.target)
         print(f"{args.shoppers} shoppers while {TARGETS[args.target]} ...", flush=True)
@@ -563,7 +588,9 @@ def print_results(r: dict[str, Any], database: str, drain_seconds: float) -> Non
                 else []
             ),
             (
-                "tasks lost" if r["target"] == "broker" else "connections ended",
+                {"broker": "tasks lost", "pause": "tasks held"}.get(
+                    r["target"], "connections ended"
+                ),
                 f"{sum(r['connections_ended'].values())} ({listed(r['connections_ended'])})",
             ),
             ("answers", f"{answers}; {r['bad_503']} x 503 of another shape"),
@@ -597,7 +624,8 @@ def print_results(r: dict[str, Any], database: str, drain_seconds: float) -> Non
                 "log lines",
                 f"database error {logs['database error']}, trying again "
                 f"{logs['trying again']} ({logs['trying again in 0 s']} at once), "
-                f"relay pass failed {logs['relay pass failed']}",
+                f"relay pass failed {logs['relay pass failed']}, queued again by a sweep "
+                f"{logs['was stalled']}",
             ),
             ("drained", drained),
             (f"left after {drain_seconds:.0f} s", listed(r["pending_after_drain"])),
