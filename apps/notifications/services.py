@@ -57,7 +57,7 @@ from ecommerce.common.retry import (
     backoff_seconds,
     cancel_scheduled,
     schedule_task_once,
-    scheduled_arguments,
+    scheduled_for,
 )
 from ecommerce.common.tasks import queue_task
 
@@ -612,14 +612,21 @@ def notifications_mark_all_read(*, user_id: UUID) -> int:
 # -- sending email -------------------------------------------------------------------------------
 
 
-def notification_send(*, notification_id: UUID) -> NotificationDTO | None:
-    """Hand a pending email to the mail server (the django-q2 task's body). Never raises.
+def notification_send(
+    *, notification_id: UUID, attempt: int | None = None
+) -> NotificationDTO | None:
+    """Make send attempt number ``attempt`` of a pending email: hand it to the mail server
+    (the django-q2 task's body). Never raises.
 
     Runs outside any transaction: no lock is held while the mail server is talked to. Does
-    nothing unless the notification is a pending email. Publishes ``NotificationSent``, or
-    ``NotificationFailed`` once ``NOTIFICATION_MAX_ATTEMPTS`` tries met an SMTP error (or at
-    once for an error that trying again cannot fix); below that, schedules itself again. An
-    order's earlier emails whose task was lost are sent before it.
+    nothing unless the notification is a pending email whose last attempt made is the one
+    before this (``None``, a task queued before attempts were numbered: any attempt), and no
+    other task holds it: so a task queued twice (the stalled sweep's copy of one that was
+    only late) sends once, and does not make an attempt ahead of its retry's backoff.
+    Publishes ``NotificationSent``, or ``NotificationFailed`` once
+    ``NOTIFICATION_MAX_ATTEMPTS`` tries met an SMTP error (or at once for an error that
+    trying again cannot fix); below that, schedules the next attempt. An order's earlier
+    emails whose task was lost are sent before it.
 
     When the database fails under a step (a connection terminated, a server restarting), that
     step is run again on a new connection (``again_on_database_error``): the claim, or the
@@ -627,10 +634,11 @@ def notification_send(*, notification_id: UUID) -> NotificationDTO | None:
     """
     what = f"sending notification {notification_id}"
     lease_until = timezone.now() + timedelta(seconds=SEND_LEASE_SECONDS)
-    claim = partial(_claim_for_send, notification_id, lease_until=lease_until)
+    claim = partial(_claim_for_send, notification_id, lease_until=lease_until, attempt=attempt)
     notification = again_on_database_error(claim, what=what)
     if notification is None:
-        # Not ours to send: sent, failed, not an email, or another task holds the lease.
+        # Not ours to send: sent, failed, not an email, another task holds the lease, or the
+        # attempt is not the next one (another task made it).
         current = again_on_database_error(partial(_find, notification_id), what=what)
         if current is None:
             logger.warning("notification %s does not exist; nothing to send", notification_id)
@@ -684,23 +692,24 @@ def _send_earlier_emails_of_order(notification: Notification) -> None:
             logger.info(
                 "sending notification %s first: it comes before %s", earlier_id, notification.id
             )
-            notification_send(notification_id=earlier_id)
+            notification_send(notification_id=earlier_id, attempt=1)
     except Exception:  # the database still down: they are the sweep's, and this one goes on
         logger.exception("notification %s: its order's earlier emails not sent", notification.id)
 
 
 # One autocommit statement: takes the lease, counts the attempt, and returns the row if there
 # is work. A second task for the same email (a stalled-send sweep racing the first) finds the
-# lease taken and gets nothing, so the customer gets one email. Run again after its answer was
-# lost with the connection, it finds its own lease (the same instant, to the microsecond) and
-# takes it again without counting another attempt. Hand-written: it runs for every email, and
-# the ORM would need an UPDATE and a SELECT.
+# lease taken, or its attempt made, and gets nothing, so the customer gets one email. Run again
+# after its answer was lost with the connection, it finds its own lease (the same instant, to
+# the microsecond) and takes it again without counting another attempt. Hand-written: it runs
+# for every email, and the ORM would need an UPDATE and a SELECT.
 _CLAIM_FOR_SEND_SQL = f"""
     UPDATE {Notification._meta.db_table}
        SET attempts = CASE WHEN lease_until = %(lease)s THEN attempts ELSE attempts + 1 END,
            lease_until = %(lease)s, updated_at = %(now)s
      WHERE id = %(id)s AND status = '{Status.PENDING}' AND channel = '{Channel.EMAIL}'
        AND (lease_until IS NULL OR lease_until < %(now)s OR lease_until = %(lease)s)
+       {{only_attempt}}
  RETURNING *, (
     -- How many of the order's emails from before this one were never tried: nearly always
     -- none, found here for the price of an index lookup rather than a query of its own.
@@ -712,14 +721,24 @@ _CLAIM_FOR_SEND_SQL = f"""
 """
 
 
-def _claim_for_send(notification_id: UUID, *, lease_until: datetime) -> Notification | None:
+_CLAIM_ANY_ATTEMPT_SQL = _CLAIM_FOR_SEND_SQL.format(only_attempt="")
+_CLAIM_ATTEMPT_SQL = _CLAIM_FOR_SEND_SQL.format(
+    only_attempt="AND (attempts = %(attempt)s - 1 OR lease_until = %(lease)s)"
+)
+
+
+def _claim_for_send(
+    notification_id: UUID, *, lease_until: datetime, attempt: int | None
+) -> Notification | None:
     ops = connection.ops
     params = {
         "lease": ops.adapt_datetimefield_value(lease_until),
         "now": ops.adapt_datetimefield_value(timezone.now()),
         "id": db_value(Notification, "id", notification_id),
+        "attempt": attempt,
     }
-    return next(iter(fetch_models(Notification, _CLAIM_FOR_SEND_SQL, params)), None)
+    sql = _CLAIM_ANY_ATTEMPT_SQL if attempt is None else _CLAIM_ATTEMPT_SQL
+    return next(iter(fetch_models(Notification, sql, params)), None)
 
 
 @transaction.atomic
@@ -777,7 +796,7 @@ def _send_unanswered(notification: Notification, error: str) -> None:
         schedule_task_once(
             name=f"notifications: send {notification.id} attempt {attempt + 1}",
             func=SEND_TASK,
-            args=(str(notification.id),),
+            args=(str(notification.id), str(attempt + 1)),
             run_at=retry_at,
         )
 
@@ -802,8 +821,14 @@ def _cancel_retries(notification_id: UUID) -> None:
     cancel_scheduled(SEND_TASK, str(notification_id))
 
 
-def _enqueue_send(notification_id: UUID) -> None:
-    queue_task(SEND_TASK, str(notification_id), name=f"send notification {notification_id}")
+def _enqueue_send(notification_id: UUID, attempt: int = 1) -> None:
+    """Queue send attempt ``attempt`` (the first, unless the sweep finds one tried before)."""
+    queue_task(
+        SEND_TASK,
+        str(notification_id),
+        str(attempt),
+        name=f"send notification {notification_id} ({attempt})",
+    )
 
 
 def _describe(exc: BaseException) -> str:
@@ -876,13 +901,13 @@ def notifications_resume_stalled(*, older_than_seconds: float | None = None) -> 
         status=Status.PENDING,
         channel=Channel.EMAIL,
     ).order_by("created_at", "id")
-    scheduled = scheduled_arguments(SEND_TASK)
+    retrying = scheduled_for(SEND_TASK)
     resumed = 0
-    for notification_id in stalled.values_list("pk", flat=True):
-        if (str(notification_id),) in scheduled:
+    for notification_id, attempts in stalled.values_list("pk", "attempts"):
+        if str(notification_id) in retrying:
             continue
         logger.warning("notification %s was stalled; sending it again", notification_id)
-        _enqueue_send(notification_id)
+        _enqueue_send(notification_id, attempts + 1)
         resumed += 1
     return resumed
 

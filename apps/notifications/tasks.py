@@ -5,9 +5,12 @@ from uuid import UUID
 from apps.notifications import services
 
 
-def send_notification(notification_id: str) -> str:
-    """Send one email notification (queued after it is recorded; scheduled again on errors)."""
-    notification = services.notification_send(notification_id=UUID(notification_id))
+def send_notification(notification_id: str, attempt: str | None = None) -> str:
+    """Make send attempt ``attempt`` of one email notification (attempt 1 queued after it is
+    recorded; the next scheduled after an SMTP error). Tasks queued before attempts were
+    numbered carry none."""
+    number = int(attempt) if attempt is not None else None
+    notification = services.notification_send(notification_id=UUID(notification_id), attempt=number)
     return notification.status if notification is not None else "missing"
 
 

@@ -63,7 +63,7 @@ from ecommerce.common.retry import (
     again_on_database_error,
     backoff_seconds,
     schedule_task_once,
-    scheduled_arguments,
+    scheduled_for,
 )
 from ecommerce.common.tasks import queue_task
 
@@ -293,20 +293,20 @@ def payment_charge(*, payment_id: UUID, attempt: int | None = None) -> PaymentDT
         payment = again_on_database_error(partial(_load, payment_id), what=what)
         if payment.status != Status.PENDING:
             logger.info("payment %s is %s; nothing to charge", payment.id, payment.status)
-        elif payment.attempts != attempt - 1:
-            logger.info(
-                "payment %s: attempt %d is not due (%d made); another task has it",
-                payment.id,
-                attempt,
-                payment.attempts,
-            )
-        else:
+        elif payment.reserved_until is not None and payment.reserved_until <= timezone.now():
             # A charge that comes late (a lost task swept up, a timeout's last retries): the
             # money would only go back. The reservation's expiry fails the payment.
             logger.warning(
                 "payment %s not charged: its order's reservation ran out at %s",
                 payment.id,
                 payment.reserved_until,
+            )
+        else:
+            logger.info(
+                "payment %s: attempt %d is not due (%d made); another task has it",
+                payment.id,
+                attempt,
+                payment.attempts,
             )
         return to_dto(payment)
 
@@ -486,7 +486,7 @@ def _resume_charges(cutoff: datetime, queued_cutoff: datetime) -> int:
         )
     # Oldest first: their reservations end first.
     stalled = untouched.exclude(reserved_until__lte=now).order_by("created_at", "id")
-    retrying = {args[0] for args in scheduled_arguments(CHARGE_TASK) if args}
+    retrying = scheduled_for(CHARGE_TASK)
     resumed = 0
     for payment_id, attempts in stalled.values_list("pk", "attempts"):
         if str(payment_id) in retrying:

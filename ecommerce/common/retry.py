@@ -49,23 +49,27 @@ def schedule_task_once(*, name: str, func: str, args: tuple[str, ...], run_at: d
     )
 
 
-def scheduled_arguments(func: str) -> set[tuple[str, ...]]:
-    """The arguments of every schedule of ``func`` not run yet, as ``schedule_task_once``
-    was given them."""
+def scheduled_for(func: str) -> set[str]:
+    """The first argument (whose work it is: a payment's id, an email's) of every schedule of
+    ``func`` not run yet, as ``schedule_task_once`` was given it."""
     from django_q.models import Schedule
 
-    found: set[tuple[str, ...]] = set()
+    found: set[str] = set()
     for args in Schedule.objects.filter(func=func).values_list("args", flat=True):
         value = ast.literal_eval(args) if args else ()
-        found.add(value if isinstance(value, tuple) else (value,))
+        if first := (value if isinstance(value, tuple) else (value,))[:1]:
+            found.add(first[0])
     return found
 
 
-def cancel_scheduled(func: str, *args: str) -> None:
-    """Delete the schedules of ``func(*args)`` not run yet."""
+def cancel_scheduled(func: str, first: str) -> None:
+    """Delete the schedules of ``func`` not run yet whose first argument is ``first``."""
+    from django.db.models import Q
     from django_q.models import Schedule
 
-    Schedule.objects.filter(func=func, args=_as_schedule_args(args)).delete()
+    # As _as_schedule_args writes them: "'first'" alone, "'first', ..." with more.
+    alone, leading = repr(first), f"{first!r}, "
+    Schedule.objects.filter(Q(args=alone) | Q(args__startswith=leading), func=func).delete()
 
 
 def _as_schedule_args(args: tuple[str, ...]) -> str:

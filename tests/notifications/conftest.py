@@ -20,6 +20,7 @@ from apps.cart.events import CartCheckedOut, CartLine
 from apps.notifications.models import Notification
 from ecommerce.accounts.models import User
 from ecommerce.bus import Event, publish
+from ecommerce.bus.models import OutboxEvent
 from tests.notifications.smtp import LocalSmtpServer, RecordingHandler
 
 SEND_TASK = "apps.notifications.tasks.send_notification"
@@ -69,6 +70,12 @@ def notifications(**filters: Any) -> list[tuple[str, str, str, str]]:
 
 def sent_mail() -> list[tuple[list[str], str]]:
     return [(message.to, message.subject) for message in mail.outbox]
+
+
+def sent_events() -> list[str]:
+    """The ids of the notifications ``NotificationSent`` was published for."""
+    rows = OutboxEvent.objects.filter(event_type="notifications.NotificationSent")
+    return [row.payload["notification_id"] for row in rows]
 
 
 def send_retries() -> list[Schedule]:

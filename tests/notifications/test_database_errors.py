@@ -17,7 +17,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 from apps.notifications.models import Notification
 from apps.notifications.tasks import send_notification
 from ecommerce.bus.models import OutboxEvent
-from tests.notifications.conftest import checkout_event, deliver, send_retries
+from tests.notifications.conftest import checkout_event, deliver, send_retries, sent_events
 from tests.postgres import answer_lost_after, terminate_own_connection
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -61,11 +61,6 @@ def mail_server_then_cut(pending_email: Notification, settings: SettingsWrapper)
     settings.EMAIL_BACKEND = f"{__name__}.ConnectionCutEmailBackend"
     yield
     assert ConnectionCutEmailBackend.cuts == 1, "the connection was never cut"
-
-
-def sent_events() -> list[str]:
-    rows = OutboxEvent.objects.filter(event_type="notifications.NotificationSent")
-    return [row.payload["notification_id"] for row in rows]
 
 
 @pytest.mark.usefixtures("mail_server_then_cut")

@@ -56,7 +56,7 @@ def test_refused_twice_then_accepted_is_sent_once_on_the_third_attempt(
     assert (notification.status, notification.attempts) == ("pending", 1)
     assert notification.last_error.startswith("SMTPDataError: (451")
     [retry] = send_retries()
-    assert retry.args == repr(str(notification.id))
+    assert retry.args == f"{str(notification.id)!r}, '2'"  # attempt 2 of this email
 
     run_due_send_retries()
     run_due_send_retries()
