@@ -400,6 +400,42 @@ def test_a_signed_body_that_is_not_an_event_is_400_invalid_webhook(api: APIClien
     assert_nothing_changed(payment)
 
 
+@pytest.mark.parametrize(
+    ("what", "message"),
+    [
+        ("nested too deeply", None),
+        ("a lone surrogate in its id", {"id": "\ud800", "type": "charge.failed"}),
+        ("a lone surrogate in its type", {"id": "evt_1", "type": "charge.\ud800"}),
+        ("a lone surrogate in its reference", {"id": "evt_1", "reference": "ch_\ud800"}),
+        ("a NUL in its id", {"id": "evt\u0000", "type": "charge.failed"}),
+        ("a NUL in its type", {"id": "evt_1", "type": "charge.failed\u0000"}),
+        ("a NUL in its reference", {"id": "evt_1", "reference": "ch_\u0000"}),
+        ("a NUL in its failure code", {"id": "evt_1", "failure_code": "card_\u0000"}),
+        ("an id longer than the shop keeps", {"id": "e" * 256, "type": "charge.failed"}),
+        ("a reference longer than the shop keeps", {"id": "evt_1", "reference": "r" * 256}),
+    ],
+)
+def test_a_signed_body_whose_text_the_shop_cannot_keep_is_400_invalid_webhook(
+    api: APIClient, what: str, message: dict[str, str] | None
+) -> None:
+    payment = PaymentFactory()
+    if message is None:
+        body = b"[" * 100_000 + b"]" * 100_000
+    else:
+        # json.dumps writes them as a gateway would send them: \u escapes, not raw characters.
+        fields = {"id": "evt_1", "type": "charge.succeeded", **message}
+        data = {"payment_id": str(payment.id), "reference": fields.pop("reference", "ch_1")}
+        if "failure_code" in fields:
+            data["failure_code"] = fields.pop("failure_code")
+        body = json.dumps({**fields, "data": data}).encode()
+
+    response = post(api, body, signing.sign(body, secret=SECRET))
+
+    assert response.status_code == 400, what
+    assert error_code(response) == "invalid_webhook"
+    assert_nothing_changed(payment)
+
+
 def assert_nothing_changed(payment: Payment) -> None:
     before = (payment.status, payment.gateway_reference, payment.updated_at)
     payment.refresh_from_db()

@@ -106,26 +106,38 @@ class FakeGateway:
 def parse_webhook_body(body: bytes) -> WebhookEvent:
     """Parse ``{"id": "evt_1", "type": "charge.succeeded", "data": {...}}``.
 
-    ``data`` holds ``payment_id``, ``reference`` and, for a failure, ``failure_code``.
+    ``data`` holds ``payment_id``, ``reference`` and, for a failure, ``failure_code``. Any
+    other shape is ``InvalidWebhook`` (400), signed or not: a body nested too deeply, a text
+    that is not text (a lone surrogate, a NUL, which PostgreSQL cannot store) or longer than
+    its column (cut short, two ids would be one).
     """
     try:
         message = json.loads(body)
         data: dict[str, Any] = message.get("data") or {}
-        event_id, event_type = message["id"], message["type"]
-        if not (isinstance(event_id, str) and event_id and isinstance(event_type, str)):
-            raise ValueError("id and type must be strings")
-        if event_type == "charge.succeeded" and not data.get("reference"):
+        event_type = _text(message["type"], max_length=255)
+        reference = _text(data.get("reference") or "", max_length=255)
+        if event_type == "charge.succeeded" and not reference:
             raise ValueError("a succeeded charge names its reference")
         payment_id = data.get("payment_id")
         return WebhookEvent(
-            id=event_id[:255],
+            id=_text(message["id"], max_length=255, required=True),
             type=event_type,
             payment_id=UUID(payment_id) if payment_id else None,
-            reference=str(data.get("reference") or "")[:255],
-            failure_code=str(data.get("failure_code") or "")[:50],
+            reference=reference,
+            failure_code=_text(data.get("failure_code") or "", max_length=50),
         )
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise InvalidWebhook("invalid_webhook", "The webhook body is not a valid event.") from exc
+
+
+def _text(value: Any, *, max_length: int, required: bool = False) -> str:
+    """``value`` if it is a string the shop can store and repeat; else ``ValueError``."""
+    if not isinstance(value, str) or (required and not value):
+        raise ValueError("not a string")
+    if len(value) > max_length or "\x00" in value:
+        raise ValueError("too long, or holds a NUL")
+    value.encode()  # UnicodeEncodeError (a ValueError) for a lone surrogate
+    return value
 
 
 def _call(
