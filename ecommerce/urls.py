@@ -24,7 +24,12 @@ urlpatterns = [
     path("admin/login/", admin_sign_in, name="admin-sign-in"),  # before the admin's own
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # A page to read: its HTML renderer has nothing to show for OPTIONS (that was a 500).
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="schema", http_method_names=["get", "head"]),
+        name="swagger-ui",
+    ),
     path("api/v1/", include(api_v1)),
     path("api/internal/", include(api_internal)),
     re_path(r"^api/(?P<path>.*)$", api_not_found),

@@ -282,6 +282,11 @@ def test_schema_and_docs_are_served(api: APIClient) -> None:
     assert b"swagger-ui" in docs.content
 
 
+@pytest.mark.parametrize("method", ["options", "post", "delete"])
+def test_the_docs_page_answers_other_methods_405(api: APIClient, method: str) -> None:
+    assert getattr(api, method)("/api/docs/").status_code == 405
+
+
 def test_admin_login_page_is_styled(client: Client) -> None:
     page = client.get("/admin/login/")
 
