@@ -2,13 +2,17 @@
 field a client sends silently ignored."""
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from rest_framework import parsers, serializers
 from rest_framework.exceptions import ErrorDetail, ParseError, ValidationError
+from rest_framework.settings import api_settings
 
 # A browsable-API or HTML form (session auth) sends its CSRF token as a field.
 CSRF_FIELD = "csrfmiddlewaretoken"
+# At most this many unknown fields are named in one answer: a body of a hundred thousand
+# keys took seconds of a worker and megabytes to answer, one error per key.
+UNKNOWN_FIELDS_NAMED = 20
 
 
 class JSONParser(parsers.JSONParser):
@@ -53,13 +57,28 @@ def no_body(request: Any) -> None:
     ``parse_error``, and a field is a 400 ``unknown_field``; a client that sends one means
     something by it (a refund's ``amount``), and must not have it silently ignored."""
     data = request.data  # parses the body, if any
-    refusal = ErrorDetail("This request takes no body.", code="unknown_field")
+    detail = "This request takes no body."
     if isinstance(data, Mapping):
         fields = [name for name in data if name != CSRF_FIELD]
         if fields:
-            raise ValidationError(dict.fromkeys(fields, refusal))
+            refuse_unknown_fields(fields, detail)
     elif data:
-        raise ValidationError(refusal)
+        raise ValidationError(ErrorDetail(detail, code="unknown_field"))
+
+
+def refuse_unknown_fields(names: list[str], detail: str) -> NoReturn:
+    """400 ``unknown_field`` for each of ``names`` (the first ``UNKNOWN_FIELDS_NAMED``, and
+    how many more there are)."""
+    errors = {
+        name: ErrorDetail(detail, code="unknown_field") for name in names[:UNKNOWN_FIELDS_NAMED]
+    }
+    if len(names) > UNKNOWN_FIELDS_NAMED:
+        more = len(names) - UNKNOWN_FIELDS_NAMED
+        errors[api_settings.NON_FIELD_ERRORS_KEY] = ErrorDetail(
+            f"And {more} more fields this request does not take, not named here.",
+            code="unknown_field",
+        )
+    raise ValidationError(errors)
 
 
 class KnownFieldsOnly(serializers.Serializer):
@@ -83,13 +102,7 @@ class KnownFieldsOnly(serializers.Serializer):
             ]
             if unknown:
                 known = ", ".join(self.fields)
-                raise ValidationError(
-                    {
-                        name: ErrorDetail(
-                            f"Not a field this request takes (it takes: {known}).",
-                            code="unknown_field",
-                        )
-                        for name in unknown
-                    }
+                refuse_unknown_fields(
+                    unknown, f"Not a field this request takes (it takes: {known})."
                 )
         return super().to_internal_value(data)

@@ -337,6 +337,36 @@ def test_a_body_sent_to_a_post_that_takes_none_is_400_and_changes_nothing(
     assert not Cart.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("path", "client"),
+    [
+        ("/api/v1/carts/", "user_api"),  # takes no body
+        ("/api/v1/auth/register", "api"),  # takes fields of its own
+    ],
+)
+def test_a_body_of_many_unknown_fields_names_twenty_and_counts_the_rest(
+    request: pytest.FixtureRequest, path: str, client: str
+) -> None:
+    body = {f"field{n}": n for n in range(50_000)}
+    api, users = request.getfixturevalue(client), User.objects.count()
+
+    response = api.post(path, body, format="json")
+
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert [e["attr"] for e in errors[:20]] == [f"field{n}" for n in range(20)]
+    assert {e["code"] for e in errors} == {"unknown_field"}
+    assert errors[20:] == [
+        {
+            "code": "unknown_field",
+            "detail": "And 49980 more fields this request does not take, not named here.",
+            "attr": "non_field_errors",
+        }
+    ]
+    assert len(response.content) < 10_000
+    assert (Cart.objects.count(), User.objects.count()) == (0, users)
+
+
 def test_a_session_form_posting_only_its_csrf_token_sends_no_body(make_user: Any) -> None:
     client = Client(enforce_csrf_checks=True)
     client.force_login(make_user("ann@example.com"))
