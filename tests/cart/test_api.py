@@ -164,6 +164,8 @@ def test_an_unknown_cart_or_malformed_id_is_404(anon_api: AnonApi) -> None:
         ({"product_id": "PRODUCT", "quantity": 2.0}, 400, "invalid", "quantity"),
         ({"product_id": "PRODUCT", "quantity": "two"}, 400, "invalid", "quantity"),
         ({"product_id": "PRODUCT", "quantity": True}, 400, "invalid", "quantity"),
+        ({"product_id": "PRODUCT", "quantity": "\u0661"}, 400, "invalid", "quantity"),  # Arabic 1
+        ({"product_id": "PRODUCT", "quantity": "1_0"}, 400, "invalid", "quantity"),
         ({"product_id": "PRODUCT"}, 400, "required", "quantity"),
         ({"product_id": "nope", "quantity": 1}, 400, "invalid", "product_id"),
         ({"product_id": str(uuid4()), "quantity": 1}, 404, "not_found", None),

@@ -4,7 +4,6 @@ Signed-in shoppers are known by their token or session; anonymous shoppers send 
 cart token they got at creation in the ``X-Cart-Token`` header.
 """
 
-import re
 from typing import Any
 from uuid import UUID
 
@@ -17,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.cart import services
+from ecommerce.common.fields import WholeNumberField
 from ecommerce.common.money import money_str
 from ecommerce.common.parsers import KnownFieldsOnly, no_body
 from ecommerce.core.idempotency import CART_TOKEN_HEADER, IDEMPOTENCY_KEY_PARAMETER, idempotent
@@ -37,17 +37,6 @@ def caller(request: Request) -> dict[str, Any]:
         "user_id": user.pk if user and user.is_authenticated else None,
         "cart_token": request.headers.get(CART_TOKEN_HEADER) or None,
     }
-
-
-class WholeNumberField(serializers.IntegerField):
-    """An integer, and only that: ``2.0``, ``"2.5"`` and ``true`` are not quantities."""
-
-    def to_internal_value(self, data: Any) -> int:
-        if isinstance(data, bool | float) or (
-            isinstance(data, str) and not re.fullmatch(r"\s*-?\d+\s*", data)
-        ):
-            self.fail("invalid")
-        return int(super().to_internal_value(data))
 
 
 def quantity_field() -> WholeNumberField:

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.inventory import services
+from ecommerce.common.fields import WholeNumberField
 from ecommerce.remote.views import InternalAPIView, dto_response
 
 # What one lookup may ask about: a catalog page is at most 100 products, a product list
@@ -41,8 +42,8 @@ class StockCreateView(InventoryInternalView):
     class InternalStockCreateInputSerializer(serializers.Serializer):
         product_id = serializers.UUIDField()
         sku = serializers.CharField(max_length=64)
-        on_hand = serializers.IntegerField()
-        low_stock_threshold = serializers.IntegerField(min_value=0)
+        on_hand = WholeNumberField()
+        low_stock_threshold = WholeNumberField(min_value=0)
         actor_id = serializers.UUIDField(allow_null=True, required=False, default=None)
 
     def post(self, request: Request) -> Response:
@@ -59,7 +60,7 @@ class StockDetailView(InventoryInternalView):
 
 class StockAdjustView(InventoryInternalView):
     class InternalStockAdjustInputSerializer(serializers.Serializer):
-        delta = serializers.IntegerField()
+        delta = WholeNumberField()
         reason = serializers.CharField(allow_blank=True, trim_whitespace=False)
         actor_id = serializers.UUIDField(allow_null=True)
 
@@ -72,7 +73,7 @@ class StockAdjustView(InventoryInternalView):
 
 class InternalReservationLineInputSerializer(serializers.Serializer):
     product_id = serializers.UUIDField()
-    quantity = serializers.IntegerField()
+    quantity = WholeNumberField()
 
 
 class ReservationCreateView(InventoryInternalView):

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.inventory import selectors, services
+from ecommerce.common.fields import WholeNumberField
 from ecommerce.common.pagination import PAGE_PARAMETERS, PageNumberPagination, page_of
 from ecommerce.common.parsers import KnownFieldsOnly
 from ecommerce.common.permissions import StaffPermissions
@@ -54,7 +55,7 @@ class StockAdjustView(APIView):
     class InventoryAdjustmentInputSerializer(KnownFieldsOnly):
         """Units to add or remove, and why; another field is 400 unknown_field."""
 
-        delta = serializers.IntegerField(
+        delta = WholeNumberField(
             min_value=-services.MAX_UNITS_TYPED, max_value=services.MAX_UNITS_TYPED
         )
         reason = serializers.CharField(max_length=255)

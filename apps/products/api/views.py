@@ -19,6 +19,7 @@ from apps.inventory import services as inventory
 from apps.products import selectors, services
 from apps.products.dtos import products_to_dtos
 from apps.products.models import Product, ProductStatus
+from ecommerce.common.fields import PlainDecimalField, WholeNumberField
 from ecommerce.common.money import money_str
 from ecommerce.common.pagination import PAGE_PARAMETERS, PageNumberPagination, page_of
 from ecommerce.common.parsers import KnownFieldsOnly, no_body
@@ -101,7 +102,7 @@ class ProductCollectionView(APIView):
 
         sku = serializers.CharField(max_length=64)
         name = serializers.CharField(max_length=200)
-        price = serializers.DecimalField(
+        price = PlainDecimalField(
             max_digits=12, decimal_places=2, min_value=Decimal("0"), max_value=MAX_PRICE
         )
         description = serializers.CharField(allow_blank=True, required=False, default="")
@@ -115,7 +116,7 @@ class ProductCollectionView(APIView):
             max_length=500, allow_blank=True, required=False, default=""
         )
         slug = serializers.SlugField(max_length=220, required=False, default="")
-        initial_stock = serializers.IntegerField(
+        initial_stock = WholeNumberField(
             min_value=0, max_value=inventory.MAX_UNITS_TYPED, required=False, default=0
         )
 
@@ -187,7 +188,7 @@ class ProductDetailView(APIView):
         status = serializers.ChoiceField(choices=ProductStatus.choices, required=False)
         image_url = serializers.URLField(max_length=500, allow_blank=True, required=False)
         slug = serializers.SlugField(max_length=220, required=False)
-        price = serializers.DecimalField(
+        price = PlainDecimalField(
             max_digits=12,
             decimal_places=2,
             min_value=Decimal("0"),
