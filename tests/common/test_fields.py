@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from rest_framework.exceptions import ValidationError
 
-from ecommerce.common.fields import PlainDecimalField, WholeNumberField
+from ecommerce.common.fields import DeliverableEmailField, PlainDecimalField, WholeNumberField
 
 
 @pytest.mark.parametrize(("given", "read"), [(3, 3), ("3", 3), (" -12 ", -12), ("007", 7)])
@@ -40,5 +40,22 @@ def test_a_plain_decimal_is_read(given: Any, read: str) -> None:
 def test_anything_else_is_not_a_plain_decimal(given: Any) -> None:
     with pytest.raises(ValidationError) as raised:
         PlainDecimalField(max_digits=12, decimal_places=2).run_validation(given)
+
+    assert raised.value.get_codes() == ["invalid"]
+
+
+@pytest.mark.parametrize(
+    "given", ["ann@example.com", "ann@b\u00fccher.example", "ann@" + "\u00fc" * 20 + ".example"]
+)
+def test_an_email_address_dns_can_carry_is_taken(given: str) -> None:
+    assert DeliverableEmailField().run_validation(given) == given
+
+
+def test_an_email_domain_too_long_once_written_for_dns_is_refused() -> None:
+    # 63 letters as written, the most a label may have; in DNS's ASCII, 70.
+    given = "x@" + "\u00fc" * 63 + ".com"
+
+    with pytest.raises(ValidationError) as raised:
+        DeliverableEmailField().run_validation(given)
 
     assert raised.value.get_codes() == ["invalid"]

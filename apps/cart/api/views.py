@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.cart import services
-from ecommerce.common.fields import WholeNumberField
+from ecommerce.common.fields import DeliverableEmailField, WholeNumberField
 from ecommerce.common.money import money_str
 from ecommerce.common.parsers import KnownFieldsOnly, no_body
 from ecommerce.core.idempotency import CART_TOKEN_HEADER, IDEMPOTENCY_KEY_PARAMETER, idempotent
@@ -183,7 +183,7 @@ class CartCheckoutView(APIView):
         """Where to send the order's news and the gateway's payment token; another field is 400
         unknown_field."""
 
-        email = serializers.EmailField(max_length=254)
+        email = DeliverableEmailField(max_length=254)
         payment_token = serializers.CharField(max_length=services.MAX_PAYMENT_TOKEN_LENGTH)
 
     @extend_schema(

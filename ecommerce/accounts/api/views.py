@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from ecommerce.accounts import services
 from ecommerce.accounts.api.authentication import TokenAuthentication
 from ecommerce.accounts.models import User
+from ecommerce.common.fields import DeliverableEmailField
 from ecommerce.common.parsers import KnownFieldsOnly, no_body
 
 
@@ -29,7 +30,7 @@ class RegisterView(APIView):
     throttle_scope = "auth"
 
     class RegisterInputSerializer(KnownFieldsOnly):
-        email = serializers.EmailField(max_length=254)
+        email = DeliverableEmailField(max_length=254)
         password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
 
         def validate(self, attrs: dict[str, str]) -> dict[str, str]:
