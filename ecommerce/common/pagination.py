@@ -1,8 +1,12 @@
 """Lists are paginated by ``?page=`` and ``?page_size=`` (at most 100)."""
 
+import re
+from typing import Any
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import pagination, serializers
+from rest_framework.exceptions import ValidationError
 
 PAGE_PARAMETERS = [
     OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1."),
@@ -11,9 +15,25 @@ PAGE_PARAMETERS = [
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
+    """DRF's, except that a ``page_size`` that is not a whole number from 1 up is 400
+    ``invalid`` (DRF answers 20 results as if it had not been sent). More than 100 is 100."""
+
     page_size = 20
     page_size_query_param = "page_size"
     max_page_size = 100
+
+    def get_page_size(self, request: Any) -> int | None:
+        given = request.query_params.get(self.page_size_query_param)
+        if given is not None and not (re.fullmatch(r"[0-9]+", given) and int(given) > 0):
+            raise ValidationError(
+                {
+                    self.page_size_query_param: [
+                        f"A whole number of results per page, 1 to {self.max_page_size}."
+                    ]
+                },
+                code="invalid",
+            )
+        return super().get_page_size(request)
 
 
 def page_of(item: type[serializers.Serializer], name: str) -> type[serializers.Serializer]:

@@ -184,6 +184,11 @@ def test_equal_prices_do_not_repeat_or_vanish_across_pages(api: APIClient) -> No
         ("status=sold", "status", "invalid_choice"),
         ("in_stock=maybe", "in_stock", "invalid"),  # was read as no filter at all
         ("in_stock=2", "in_stock", "invalid"),
+        # were answered 20 results, as if not sent
+        ("page_size=abc", "page_size", "invalid"),
+        ("page_size=0", "page_size", "invalid"),
+        ("page_size=-1", "page_size", "invalid"),
+        ("page_size=", "page_size", "invalid"),
     ],
 )
 def test_a_malformed_filter_is_a_400_naming_it(
@@ -217,6 +222,12 @@ def test_the_list_costs_the_same_queries_for_5_or_100_products(
 
     assert (len(small.json()["results"]), len(large.json()["results"])) == (5, 100)
     assert all(item["available_quantity"] == 2 for item in large.json()["results"])
+
+
+def test_a_page_size_above_100_gives_100(api: APIClient) -> None:
+    ProductFactory.create_batch(101)
+
+    assert len(api.get("/api/v1/products/?page_size=500").json()["results"]) == 100
 
 
 def test_one_product_by_id(api: APIClient, give_stock: Callable[[UUID, int], None]) -> None:
