@@ -57,6 +57,9 @@ def test_a_message_reads_back_as_the_event_it_carries() -> None:
         ({"payload": {"lines": [{"name": "Mug\x00"}]}}, "NUL character"),
         ({"payload": {"na\x00me": 1}}, "NUL character"),
         ({"aggregate_id": "a\x00b"}, "NUL character"),
+        ({"payload": {"lines": [{"name": "Mug\ud800"}]}}, "lone surrogate"),
+        ({"payload": {"\udfff": 1}}, "lone surrogate"),
+        ({"payload": {"deep": [[["\x00"]]]}}, "NUL character"),
     ],
 )
 def test_a_message_the_outbox_columns_cannot_hold_is_a_bad_message(
@@ -64,3 +67,10 @@ def test_a_message_the_outbox_columns_cannot_hold_is_a_bad_message(
 ) -> None:
     with pytest.raises(BadMessage, match=reason):
         read(row(**fields))
+
+
+def test_a_payload_nested_deeper_than_json_decodes_is_a_bad_message() -> None:
+    message = message_for(row(), KAFKA)
+
+    with pytest.raises(BadMessage, match="nested too deeply"):
+        read_message(message.key, b"[" * 100_000 + b"]" * 100_000, message.headers)

@@ -109,6 +109,8 @@ def read_message(key: bytes | None, value: bytes | None, headers: Any) -> Incomi
         raise BadMessage(f"header {exc.args[0]!r} is missing") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadMessage(f"malformed message: {exc}") from exc
+    except RecursionError:
+        raise BadMessage("malformed message: its payload is nested too deeply") from None
     _check_fits(event)
     return event
 
@@ -131,17 +133,29 @@ def _check_fits(event: IncomingEvent) -> None:
         raise BadMessage(f"sequence {event.sequence} is out of range")
     if not 1 <= event.event_version <= _MAX_VERSION:
         raise BadMessage(f"event version {event.event_version} is out of range")
-    if _has_nul(event.payload) or any(
-        "\x00" in value for value in (event.event_type, event.aggregate_type, event.aggregate_id)
-    ):
-        raise BadMessage("the message holds a NUL character, which PostgreSQL cannot store")
+    texts = [event.payload, event.event_type, event.aggregate_type, event.aggregate_id]
+    if unstorable := _unstorable_text(texts):
+        raise BadMessage(f"the message holds {unstorable}, which PostgreSQL cannot store")
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
+def _unstorable_text(value: Any) -> str | None:
+    """What of ``value`` (decoded JSON) no text column can hold: a NUL, or a lone surrogate
+    (valid JSON, ``"\\ud800"``, but no text). A stack, not recursion: a payload may be nested
+    as deep as the JSON decoder allows."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "a NUL character"
+            if not item.isascii():
+                try:
+                    item.encode()
+                except UnicodeEncodeError:
+                    return "a lone surrogate"
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return None
