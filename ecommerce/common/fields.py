@@ -11,8 +11,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-_WHOLE = re.compile(r"\s*-?[0-9]+\s*")
-_DECIMAL = re.compile(r"\s*-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*")
+_WHOLE = re.compile(r"\s*[-+]?[0-9]+\s*")
+_DECIMAL = re.compile(r"\s*[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*")
 
 
 class WholeNumberField(serializers.IntegerField):

@@ -24,7 +24,8 @@ class PageNumberPagination(pagination.PageNumberPagination):
 
     def get_page_size(self, request: Any) -> int | None:
         given = request.query_params.get(self.page_size_query_param)
-        if given is not None and not (re.fullmatch(r"[0-9]+", given) and int(given) > 0):
+        # At most 9 digits: int() of thousands would be refused (a ValueError, a 500).
+        if given is not None and not (re.fullmatch(r"[0-9]{1,9}", given) and int(given) > 0):
             raise ValidationError(
                 {
                     self.page_size_query_param: [

@@ -148,6 +148,7 @@ def test_an_adjustment_below_reserved_is_insufficient_stock(
         ({"delta": 0, "reason": "count"}, "invalid_quantity", "delta"),
         ({"delta": "lots", "reason": "count"}, "invalid", "delta"),
         ({"delta": 1.5, "reason": "count"}, "invalid", "delta"),
+        ({"delta": "1_000", "reason": "count"}, "invalid", "delta"),  # DRF read it as 1000
         ({"delta": 2_000_000, "reason": "count"}, "max_value", "delta"),
         ({"reason": "count"}, "required", "delta"),
         ({"delta": 1, "reason": ""}, "blank", "reason"),

@@ -95,11 +95,12 @@ def test_a_refusal_whose_connection_is_cut_counts_one_attempt_and_keeps_its_back
     assert sent_events() == []
 
 
+@pytest.mark.parametrize("attempt", ["1", None], ids=["numbered", "queued before numbering"])
 def test_a_claim_whose_answer_was_lost_takes_its_own_lease_again_and_sends(
-    pending_email: Notification,
+    pending_email: Notification, attempt: str | None
 ) -> None:
     with answer_lost_after("RETURNING *") as lost:  # the claim
-        assert send_notification(str(pending_email.id)) == "sent"
+        assert send_notification(str(pending_email.id), attempt) == "sent"
 
     assert lost, "no claim lost its answer"
     pending_email.refresh_from_db()

@@ -85,6 +85,17 @@ def test_a_charge_failed_fails_a_pending_payment_with_the_gateways_code(api: API
     ]
 
 
+def test_a_failure_code_longer_than_the_shop_keeps_is_cut_to_it(api: APIClient) -> None:
+    payment = PaymentFactory()
+    body = body_for(payment, "charge.failed", failure_code="card_" + "x" * 60)
+
+    response = post(api, body, signing.sign(body, secret=SECRET))
+
+    assert response.json()["result"] == "applied"
+    payment.refresh_from_db()
+    assert (payment.status, payment.failure_code) == ("failed", ("card_" + "x" * 60)[:50])
+
+
 @pytest.mark.parametrize("code", ["order_expired", "gateway_unavailable"])
 def test_a_gateways_failure_code_that_spells_one_of_the_shops_still_ends_the_order(
     api: APIClient, code: str

@@ -95,6 +95,7 @@ def test_staff_discontinue_a_product_once_or_twice(staff_api: APIClient) -> None
     [
         ({"price": "-1.00"}, "min_value", "price"),
         ({"price": "abc"}, "invalid", "price"),
+        ({"price": "1e2"}, "invalid", "price"),  # DRF read it as 100
         ({"price": "1.999"}, "max_decimal_places", "price"),
         ({"price": None}, "null", "price"),
         ({"sku": "TAKEN-1"}, "duplicate_sku", "sku"),
@@ -103,6 +104,7 @@ def test_staff_discontinue_a_product_once_or_twice(staff_api: APIClient) -> None
         ({"name": "   "}, "blank", "name"),
         ({"status": "sold"}, "invalid_choice", "status"),
         ({"initial_stock": -3}, "min_value", "initial_stock"),
+        ({"initial_stock": "1_0"}, "invalid", "initial_stock"),  # DRF read it as 10
         ({"slug": "taken"}, "duplicate_slug", "slug"),
     ],
 )

@@ -124,7 +124,8 @@ def parse_webhook_body(body: bytes) -> WebhookEvent:
             type=event_type,
             payment_id=UUID(payment_id) if payment_id else None,
             reference=reference,
-            failure_code=_text(data.get("failure_code") or "", max_length=50),
+            # Not an id: a long code is cut to its column rather than the event refused.
+            failure_code=_text(data.get("failure_code") or "", max_length=10_000)[:50],
         )
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise InvalidWebhook("invalid_webhook", "The webhook body is not a valid event.") from exc
