@@ -14,6 +14,7 @@ from rest_framework.exceptions import ErrorDetail, ValidationError
 from apps.inventory import services as inventory
 from apps.products.models import Category, Product, ProductStatus
 from ecommerce.common.db import db_value, fetch_models
+from ecommerce.common.fields import PLAIN_DECIMAL
 
 # Ids one ``IN (...)`` binds at most; a longer list goes as one array on PostgreSQL.
 BIND_IDS = 10_000
@@ -40,11 +41,24 @@ class _BooleanFilter(django_filters.BooleanFilter):
     field_class = _TrueOrFalse
 
 
+class _PlainDecimal(forms.DecimalField):
+    """A price as ASCII digits: Django's reads ``"1e2"``, ``"1_0"`` and other scripts' digits."""
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and value.strip() and not PLAIN_DECIMAL.fullmatch(value):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
+class _PriceFilter(django_filters.NumberFilter):
+    field_class = _PlainDecimal
+
+
 class ProductFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(method="filter_search", max_length=100)
     category = django_filters.CharFilter(method="filter_category", max_length=100)
-    min_price = django_filters.NumberFilter(field_name="price", lookup_expr="gte", min_value=0)
-    max_price = django_filters.NumberFilter(field_name="price", lookup_expr="lte", min_value=0)
+    min_price = _PriceFilter(field_name="price", lookup_expr="gte", min_value=0)
+    max_price = _PriceFilter(field_name="price", lookup_expr="lte", min_value=0)
     in_stock = _BooleanFilter()  # applied last, in filter_queryset
     status = django_filters.ChoiceFilter(choices=ProductStatus.choices)
     ordering = django_filters.OrderingFilter(

@@ -12,7 +12,8 @@ from typing import Any
 from rest_framework import serializers
 
 _WHOLE = re.compile(r"\s*[-+]?[0-9]+\s*")
-_DECIMAL = re.compile(r"\s*[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*")
+# Also for query parameters (django-filter's number filters, whose form fields read the same).
+PLAIN_DECIMAL = re.compile(r"\s*[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*")
 
 
 class WholeNumberField(serializers.IntegerField):
@@ -28,7 +29,7 @@ class PlainDecimalField(serializers.DecimalField):
     """A decimal as a JSON number or a plain string (``"12.50"``), and not the above."""
 
     def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, bool) or (isinstance(data, str) and not _DECIMAL.fullmatch(data)):
+        if isinstance(data, bool) or (isinstance(data, str) and not PLAIN_DECIMAL.fullmatch(data)):
             self.fail("invalid")
         return super().to_internal_value(data)
 

@@ -6,7 +6,7 @@ from typing import Any
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import pagination, serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 
 PAGE_PARAMETERS = [
     OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1."),
@@ -35,6 +35,19 @@ class PageNumberPagination(pagination.PageNumberPagination):
                 code="invalid",
             )
         return super().get_page_size(request)
+
+    def get_page_number(self, request: Any, paginator: Any) -> Any:
+        """A page is a whole number in ASCII digits (or ``last``); Django's paginator reads
+        ``int()``'s way, so ``?page=\u0662`` (an Arabic-Indic two) was page 2. Else 404, as
+        DRF answers a page that does not exist."""
+        number = super().get_page_number(request, paginator)
+        if number not in self.last_page_strings and not re.fullmatch(r"[0-9]{1,9}", str(number)):
+            raise NotFound(
+                self.invalid_page_message.format(
+                    page_number=number, message="That page number is not a whole number."
+                )
+            )
+        return number
 
 
 def page_of(item: type[serializers.Serializer], name: str) -> type[serializers.Serializer]:

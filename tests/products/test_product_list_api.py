@@ -179,6 +179,8 @@ def test_equal_prices_do_not_repeat_or_vanish_across_pages(api: APIClient) -> No
     ("query", "attr", "code"),
     [
         ("min_price=abc", "min_price", "invalid"),
+        ("min_price=\u0661\u0660", "min_price", "invalid"),  # Arabic-Indic 10: read as 10
+        ("max_price=1e2", "max_price", "invalid"),  # read as 100
         ("max_price=-1", "max_price", "min_value"),
         ("ordering=sku", "ordering", "invalid_choice"),
         ("status=sold", "status", "invalid_choice"),
@@ -223,6 +225,25 @@ def test_the_list_costs_the_same_queries_for_5_or_100_products(
 
     assert (len(small.json()["results"]), len(large.json()["results"])) == (5, 100)
     assert all(item["available_quantity"] == 2 for item in large.json()["results"])
+
+
+@pytest.mark.parametrize("page", ["\u0662", "2.0", "-1", "two"])
+def test_a_page_that_is_not_a_whole_number_in_ascii_digits_is_404(
+    api: APIClient, page: str
+) -> None:
+    ProductFactory.create_batch(3)
+
+    response = api.get(f"/api/v1/products/?page_size=2&page={page}")
+
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["code"] == "not_found"
+
+
+def test_page_2_and_the_last_page_are_found(api: APIClient) -> None:
+    ProductFactory.create_batch(3)
+
+    for page in ("2", "last"):
+        assert len(api.get(f"/api/v1/products/?page_size=2&page={page}").json()["results"]) == 1
 
 
 def test_a_page_size_above_100_gives_100(api: APIClient) -> None:
