@@ -86,6 +86,18 @@ class Payment(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "updated_at"], name="payment_status_updated"),
+            # The stalled-payments sweep (every minute) finds owed refunds and unsettled
+            # charges: a few rows among every payment ever made, which it would scan.
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(refund_owed_since__isnull=False),
+                name="payment_refund_owed",
+            ),
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(charge_unsettled_since__isnull=False),
+                name="payment_charge_unsettled",
+            ),
             # Finds the payment a staff member's refund key was used on (payment_refund).
             models.Index(
                 fields=["refunded_by", "refund_idempotency_key"], name="payment_refund_key"

@@ -112,3 +112,36 @@ def test_stalled_charges_are_queued_again_oldest_first() -> None:
         payments[2].pk,
         payments[1].pk,
     ]
+
+
+@pytest.mark.postgres
+def test_the_sweep_finds_owed_refunds_and_unsettled_charges_by_their_own_indexes() -> None:
+    # A few rows among every payment ever made, looked for every minute: not by a scan of
+    # them all (55 ms a query at 500,000 payments, both cores, before these indexes).
+    from django.db import connection
+    from django.db.models import Q
+
+    from apps.payments.services import _REFUNDABLE
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {Payment._meta.db_table}
+                (id, cart_id, email, amount, currency, status, gateway, payment_token,
+                 idempotency_key, gateway_reference, failure_code, attempts, refund_reference,
+                 refund_idempotency_key, created_at, updated_at)
+                SELECT gen_random_uuid(), gen_random_uuid(), 'a@example.com', 10, 'EUR',
+                       'succeeded', 'fake', 'tok_ok', 'key' || n, 'ref' || n, '', 1, '', '',
+                       now() - interval '2 days', now() - interval '1 day'
+                  FROM generate_series(1, 20000) AS n"""
+        )
+        cursor.execute(f"ANALYZE {Payment._meta.db_table}")
+    cutoff = timezone.now() - timedelta(minutes=5)
+    owed = Payment.objects.filter(
+        _REFUNDABLE, refund_owed_since__isnull=False, updated_at__lt=cutoff
+    )
+    unsettled = Payment.objects.filter(
+        Q(charge_unsettled_since__isnull=False), updated_at__lt=cutoff
+    )
+
+    assert "payment_refund_owed" in owed.explain()
+    assert "payment_charge_unsettled" in unsettled.explain()
