@@ -669,7 +669,7 @@ def _find(notification_id: UUID) -> Notification | None:
 
 def _send_earlier_emails_of_order(notification: Notification) -> None:
     """An order's emails normally reach the customer in order. One whose task was lost (a
-    broker flushed) would otherwise come from the stalled-email sweep minutes later, after the
+    broker flushed) would otherwise come from the stalled-email sweep up to 90 s later, after the
     order's later news: those the order has from before this one, never tried, are sent
     first, by this task. One tried before (waiting out an SMTP error, or whose worker died
     while the mail server may have taken it) is left to its retry or the sweep; one in
