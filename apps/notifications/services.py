@@ -58,6 +58,7 @@ from ecommerce.common.retry import (
     cancel_scheduled,
     schedule_task_once,
     scheduled_for,
+    stall_cutoffs,
 )
 from ecommerce.common.tasks import queue_task
 
@@ -888,12 +889,11 @@ def notifications_resume_stalled(*, older_than_seconds: float | None = None) -> 
     cannot both send it. One tried waits longer, as its worker may still be at the mail server.
     """
     conf = notification_settings()
-    now = timezone.now()
-    if older_than_seconds is not None:
-        cutoff = queued_cutoff = now - timedelta(seconds=older_than_seconds)
-    else:
-        cutoff = now - timedelta(seconds=conf.stall_seconds)
-        queued_cutoff = now - timedelta(seconds=conf.queued_stall_seconds)
+    cutoff, queued_cutoff = stall_cutoffs(
+        older_than_seconds=older_than_seconds,
+        stall_seconds=conf.stall_seconds,
+        queued_stall_seconds=conf.queued_stall_seconds,
+    )
     # Oldest first: emails lost together (a broker flushed) are queued in the order they were
     # written, an order's "received" before its "paid" (two workers may still swap them).
     stalled = Notification.objects.filter(

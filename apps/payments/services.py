@@ -64,6 +64,7 @@ from ecommerce.common.retry import (
     backoff_seconds,
     schedule_task_once,
     scheduled_for,
+    stall_cutoffs,
 )
 from ecommerce.common.tasks import queue_task
 
@@ -451,12 +452,11 @@ def payments_resume_stalled(*, older_than_seconds: float | None = None) -> int:
     idempotency key, and a charge attempt is made by one task only.
     """
     conf = payment_settings()
-    now = timezone.now()
-    if older_than_seconds is not None:
-        cutoff = queued_cutoff = now - timedelta(seconds=older_than_seconds)
-    else:
-        cutoff = now - timedelta(seconds=conf.stall_seconds)
-        queued_cutoff = now - timedelta(seconds=conf.queued_stall_seconds)
+    cutoff, queued_cutoff = stall_cutoffs(
+        older_than_seconds=older_than_seconds,
+        stall_seconds=conf.stall_seconds,
+        queued_stall_seconds=conf.queued_stall_seconds,
+    )
     return (
         _resume_charges(cutoff, queued_cutoff)
         + _resume_owed_refunds(cutoff)

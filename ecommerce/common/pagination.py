@@ -8,6 +8,10 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework import pagination, serializers
 from rest_framework.exceptions import NotFound, ValidationError
 
+# A page or a page size: ASCII digits, at most 9 of them (int() of thousands of digits would
+# be refused with a ValueError, a 500; Django's paginator reads other scripts' digits).
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+
 PAGE_PARAMETERS = [
     OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1."),
     OpenApiParameter("page_size", OpenApiTypes.INT, description="Results per page (at most 100)."),
@@ -24,8 +28,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
 
     def get_page_size(self, request: Any) -> int | None:
         given = request.query_params.get(self.page_size_query_param)
-        # At most 9 digits: int() of thousands would be refused (a ValueError, a 500).
-        if given is not None and not (re.fullmatch(r"[0-9]{1,9}", given) and int(given) > 0):
+        if given is not None and not (_WHOLE_NUMBER.fullmatch(given) and int(given) > 0):
             raise ValidationError(
                 {
                     self.page_size_query_param: [
@@ -41,7 +44,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
         ``int()``'s way, so ``?page=\u0662`` (an Arabic-Indic two) was page 2. Else 404, as
         DRF answers a page that does not exist."""
         number = super().get_page_number(request, paginator)
-        if number not in self.last_page_strings and not re.fullmatch(r"[0-9]{1,9}", str(number)):
+        if number not in self.last_page_strings and not _WHOLE_NUMBER.fullmatch(str(number)):
             raise NotFound(
                 self.invalid_page_message.format(
                     page_number=number, message="That page number is not a whole number."

@@ -8,6 +8,8 @@ from rest_framework import parsers, serializers
 from rest_framework.exceptions import ErrorDetail, ParseError, ValidationError
 from rest_framework.settings import api_settings
 
+from ecommerce.common.text import is_text, strings_in
+
 # A browsable-API or HTML form (session auth) sends its CSRF token as a field.
 CSRF_FIELD = "csrfmiddlewaretoken"
 # At most this many unknown fields are named in one answer: a body of a hundred thousand
@@ -29,27 +31,9 @@ class JSONParser(parsers.JSONParser):
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise ParseError("JSON parse error - the body is nested too deeply.") from None
-        if _holds_lone_surrogate(data):
+        if not all(is_text(value) for value in strings_in(data)):
             raise ParseError("JSON parse error - a string holds a lone surrogate (\\udXXX).")
         return data
-
-
-def _holds_lone_surrogate(data: Any) -> bool:
-    pending = [data]  # a stack, not recursion: the body may be nested as deep as json allows
-    while pending:
-        value = pending.pop()
-        if isinstance(value, str):
-            if not value.isascii():
-                try:
-                    value.encode()
-                except UnicodeEncodeError:
-                    return True
-        elif isinstance(value, dict):
-            pending.extend(value)
-            pending.extend(value.values())
-        elif isinstance(value, list):
-            pending.extend(value)
-    return False
 
 
 def no_body(request: Any) -> None:

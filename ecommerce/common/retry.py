@@ -7,10 +7,11 @@ import random
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from django.db import InterfaceError, OperationalError, connection
+from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,18 @@ def schedule_task_once(*, name: str, func: str, args: tuple[str, ...], run_at: d
         repeats=-1,
         next_run=run_at,
     )
+
+
+def stall_cutoffs(
+    *, older_than_seconds: float | None, stall_seconds: float, queued_stall_seconds: float
+) -> tuple[datetime, datetime]:
+    """A stalled-work sweep's two cutoffs: work untouched since the first is stalled, and
+    work never started since the second. ``older_than_seconds`` (an operator's) sets both."""
+    now = timezone.now()
+    if older_than_seconds is not None:
+        cutoff = now - timedelta(seconds=older_than_seconds)
+        return cutoff, cutoff
+    return now - timedelta(seconds=stall_seconds), now - timedelta(seconds=queued_stall_seconds)
 
 
 def scheduled_for(func: str) -> set[str]:

@@ -29,6 +29,7 @@ from apps.payments.gateways import (
 from apps.payments.models import FakeGatewayRequest
 from ecommerce.common.db import insert_unless_exists
 from ecommerce.common.retry import again_on_database_error
+from ecommerce.common.text import is_text
 
 TOKEN_OK = "tok_ok"
 TOKEN_DECLINED = "tok_declined"
@@ -135,9 +136,8 @@ def _text(value: Any, *, max_length: int, required: bool = False) -> str:
     """``value`` if it is a string the shop can store and repeat; else ``ValueError``."""
     if not isinstance(value, str) or (required and not value):
         raise ValueError("not a string")
-    if len(value) > max_length or "\x00" in value:
-        raise ValueError("too long, or holds a NUL")
-    value.encode()  # UnicodeEncodeError (a ValueError) for a lone surrogate
+    if len(value) > max_length or "\x00" in value or not is_text(value):
+        raise ValueError("too long, or holds a NUL or a lone surrogate")
     return value
 
 

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from ecommerce.bus.conf import KafkaSettings
 from ecommerce.bus.models import MAX_SEQUENCE, OutboxEvent
+from ecommerce.common.text import is_text, strings_in
 
 EVENT_ID = "event_id"
 EVENT_TYPE = "event_type"
@@ -139,23 +140,11 @@ def _check_fits(event: IncomingEvent) -> None:
 
 
 def _unstorable_text(value: Any) -> str | None:
-    """What of ``value`` (decoded JSON) no text column can hold: a NUL, or a lone surrogate
-    (valid JSON, ``"\\ud800"``, but no text). A stack, not recursion: a payload may be nested
-    as deep as the JSON decoder allows."""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return "a NUL character"
-            if not item.isascii():
-                try:
-                    item.encode()
-                except UnicodeEncodeError:
-                    return "a lone surrogate"
-        elif isinstance(item, dict):
-            pending.extend(item)
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
+    """What of ``value`` (decoded JSON, or strings) no text column can hold: a NUL, or a
+    lone surrogate."""
+    for text in strings_in(value):
+        if "\x00" in text:
+            return "a NUL character"
+        if not is_text(text):
+            return "a lone surrogate"
     return None
