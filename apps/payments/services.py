@@ -141,6 +141,7 @@ class WebhookRejected(DomainError):
     """A bad or old webhook signature (``invalid_signature``) or body (``invalid_webhook``)."""
 
     status = 400
+    codes = ("invalid_signature", "invalid_webhook")
 
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(detail)

@@ -62,6 +62,9 @@ class ServiceCallFailed(DomainError):
 
 
 DATABASE_RETRY_AFTER_SECONDS = 1
+DATABASE_UNAVAILABLE = "The database could not serve this request; try again shortly."
+REQUEST_TOO_LARGE = "request_too_large"
+REQUEST_TOO_LARGE_DETAIL = "The request body is larger than this API accepts."
 
 
 def exception_handler(exc: Exception, context: Any) -> Response | None:
@@ -69,8 +72,7 @@ def exception_handler(exc: Exception, context: Any) -> Response | None:
         # Django's own limits, met while DRF reads the body: Django answers these 400 itself,
         # the standard handler would make them a 500.
         if isinstance(exc, RequestDataTooBig):
-            detail = "The request body is larger than this API accepts."
-            body = _error_body("client_error", "request_too_large", detail)
+            body = _error_body("client_error", REQUEST_TOO_LARGE, REQUEST_TOO_LARGE_DETAIL)
             return Response(body, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         body = _error_body("client_error", "bad_request", "The request is malformed.")
         return Response(body, status=status.HTTP_400_BAD_REQUEST)
@@ -81,8 +83,7 @@ def exception_handler(exc: Exception, context: Any) -> Response | None:
         # Django replaces a broken connection once the request is finished.
         request = context.get("request")
         logger.error("database error under %s", getattr(request, "path", "a request"), exc_info=exc)
-        detail = "The database could not serve this request; try again shortly."
-        body = _error_body("server_error", ServiceUnavailable.code, detail)
+        body = _error_body("server_error", ServiceUnavailable.code, DATABASE_UNAVAILABLE)
         headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
         return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=headers)
     if isinstance(exc, DomainError):

@@ -94,7 +94,15 @@ class HealthView(APIView):
                     ),
                 },
             ),
-            503: None,
+            503: inline_serializer(
+                "HealthError",
+                {
+                    "status": serializers.ChoiceField(choices=["error"]),
+                    "database": serializers.CharField(help_text='"ok", or "error: <kind>".'),
+                    "bus": serializers.CharField(required=False, help_text='"error: <kind>".'),
+                    "tasks": serializers.CharField(required=False, help_text='"error: <kind>".'),
+                },
+            ),
         },
     )
     def get(self, request: Request) -> Response:

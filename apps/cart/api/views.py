@@ -18,8 +18,15 @@ from rest_framework.views import APIView
 from apps.cart import services
 from ecommerce.common.fields import DeliverableEmailField, WholeNumberField
 from ecommerce.common.money import money_str
+from ecommerce.common.openapi import raises
 from ecommerce.common.parsers import KnownFieldsOnly, no_body
-from ecommerce.core.idempotency import CART_TOKEN_HEADER, IDEMPOTENCY_KEY_PARAMETER, idempotent
+from ecommerce.core.idempotency import (
+    CART_TOKEN_HEADER,
+    IDEMPOTENCY_KEY_PARAMETER,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+    idempotent,
+)
 
 CART_TOKEN_PARAMETER = OpenApiParameter(
     name=CART_TOKEN_HEADER,
@@ -141,6 +148,13 @@ class CartItemAddView(APIView):
         responses={201: CartOutputSerializer},
         operation_id="carts_items_add",
     )
+    @raises(
+        services.CartNotOpen,
+        services.ProductUnavailable,
+        services.OutOfStock,
+        services.OrderTooLarge,
+        fields={"quantity": [services.InvalidQuantity]},
+    )
     def post(self, request: Request, cart_id: UUID) -> Response:
         data = self.CartItemAddInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -160,6 +174,13 @@ class CartItemView(APIView):
         responses={200: CartOutputSerializer},
         operation_id="carts_items_change",
     )
+    @raises(
+        services.CartNotOpen,
+        services.ProductUnavailable,
+        services.OutOfStock,
+        services.OrderTooLarge,
+        fields={"quantity": [services.InvalidQuantity]},
+    )
     def patch(self, request: Request, cart_id: UUID, item_id: UUID) -> Response:
         data = self.CartItemChangeInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -173,6 +194,7 @@ class CartItemView(APIView):
         responses={200: CartOutputSerializer},
         operation_id="carts_items_remove",
     )
+    @raises(services.CartNotOpen)
     def delete(self, request: Request, cart_id: UUID, item_id: UUID) -> Response:
         cart = services.cart_remove_item(cart_id=cart_id, item_id=item_id, **caller(request))
         return Response(cart_body(cart))
@@ -197,6 +219,17 @@ class CartCheckoutView(APIView):
         ),
     )
     @idempotent
+    @raises(
+        services.CartNotOpen,
+        services.CartEmpty,
+        services.ProductUnavailable,
+        services.OutOfStock,
+        services.OrderTooLarge,
+        services.CheckoutInterrupted,
+        IdempotencyKeyReused,
+        InvalidIdempotencyKey,
+        fields={"email": [services.InvalidCheckout], "payment_token": [services.InvalidCheckout]},
+    )
     def post(self, request: Request, cart_id: UUID) -> Response:
         data = self.CartCheckoutInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -217,6 +250,7 @@ class CartClaimView(APIView):
             "open cart already, the lines are merged into it and that cart is returned."
         ),
     )
+    @raises(services.CartNotOpen)
     def post(self, request: Request, cart_id: UUID) -> Response:
         no_body(request)
         cart = services.cart_claim(cart_id=cart_id, **caller(request))

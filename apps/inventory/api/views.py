@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from apps.inventory import selectors, services
 from ecommerce.common.fields import WholeNumberField
+from ecommerce.common.openapi import raises
 from ecommerce.common.pagination import PAGE_PARAMETERS, PageNumberPagination, page_of
 from ecommerce.common.parsers import KnownFieldsOnly
 from ecommerce.common.permissions import StaffPermissions
@@ -68,6 +69,10 @@ class StockAdjustView(APIView):
             "Change on-hand stock by `delta` (never zero) with a reason. A delta that would take "
             "on-hand below zero or below what is reserved is 409 `insufficient_stock`."
         ),
+    )
+    @raises(
+        services.InsufficientStock,
+        fields={"delta": [services.InvalidQuantity], "reason": [services.InvalidReason]},
     )
     def post(self, request: Request, product_id: UUID) -> Response:
         data = self.InventoryAdjustmentInputSerializer(data=request.data)

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from apps.notifications import selectors, services
 from apps.notifications.models import NotificationKind, SubscriptionKind
+from ecommerce.common.openapi import raises
 from ecommerce.common.pagination import PAGE_PARAMETERS, PageNumberPagination, page_of
 from ecommerce.common.parsers import KnownFieldsOnly, no_body
 
@@ -138,6 +139,11 @@ class SubscriptionListCreateView(APIView):
         operation_id="notifications_subscriptions_create",
         request=SubscriptionCreateInputSerializer,
         responses={201: SubscriptionOutputSerializer},
+    )
+    @raises(
+        services.ProductUnavailable,
+        services.DuplicateSubscription,
+        fields={"kind": [services.UnknownSubscriptionKind]},
     )
     def post(self, request: Request) -> Response:
         given = self.SubscriptionCreateInputSerializer(data=request.data)

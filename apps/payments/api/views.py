@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.payments import selectors, services
+from ecommerce.common.openapi import raises
 from ecommerce.common.pagination import PAGE_PARAMETERS, PageNumberPagination, page_of
 from ecommerce.common.parsers import no_body
 from ecommerce.core import idempotency
@@ -108,6 +109,13 @@ class PaymentRefundView(APIView):
         ],
         responses={200: PaymentOutputSerializer},
     )
+    @raises(
+        services.PaymentNotRefundable,
+        services.RefundDeclined,
+        services.RefundKeyReused,
+        services.GatewayUnavailable,
+        idempotency.InvalidIdempotencyKey,
+    )
     def post(self, request: Request, payment_id: UUID) -> Response:
         no_body(request)  # a whole refund: an amount sent must not be taken for a partial one
         key = request.headers.get(idempotency.HEADER)
@@ -152,6 +160,7 @@ class PaymentWebhookView(APIView):
         ],
         responses={200: PaymentWebhookOutputSerializer},
     )
+    @raises(services.WebhookRejected, services.WebhookOutOfOrder)
     def post(self, request: Request) -> Response:
         # The raw bytes, never the parsed body: the signature covers exactly what was sent.
         outcome = services.payment_apply_webhook(body=request.body, headers=request.headers)

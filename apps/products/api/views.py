@@ -21,6 +21,7 @@ from apps.products.dtos import products_to_dtos
 from apps.products.models import Product, ProductStatus
 from ecommerce.common.fields import PlainDecimalField, WholeNumberField
 from ecommerce.common.money import money_str
+from ecommerce.common.openapi import raises
 from ecommerce.common.pagination import PAGE_PARAMETERS, PageNumberPagination, page_of
 from ecommerce.common.parsers import KnownFieldsOnly, no_body
 from ecommerce.common.permissions import StaffPermissions
@@ -162,6 +163,18 @@ class ProductCollectionView(APIView):
         request=ProductCreateInputSerializer,
         responses={201: ProductDetailOutputSerializer},
     )
+    @raises(
+        fields={
+            "sku": [services.DuplicateSku, services.InvalidProduct],
+            "name": [services.InvalidProduct],
+            "slug": [services.DuplicateSlug, services.InvalidProduct],
+            "category": [services.CategoryNotFound],
+            "price": [services.InvalidPrice],
+            "status": [services.InvalidProduct],
+            "image_url": [services.InvalidProduct],
+            "initial_stock": [services.InvalidProduct],
+        }
+    )
     def post(self, request: Request) -> Response:
         data = self.ProductCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -213,6 +226,16 @@ class ProductDetailView(APIView):
         summary="Change a product (staff); a new price publishes ProductPriceChanged.",
         request=ProductUpdateInputSerializer,
         responses={200: ProductDetailOutputSerializer},
+    )
+    @raises(
+        fields={
+            "name": [services.InvalidProduct],
+            "slug": [services.DuplicateSlug, services.InvalidProduct],
+            "category": [services.CategoryNotFound],
+            "price": [services.InvalidPrice],
+            "status": [services.ProductDiscontinuedIsFinal, services.InvalidProduct],
+            "image_url": [services.InvalidProduct],
+        }
     )
     def patch(self, request: Request, product_id: UUID) -> Response:
         data = self.ProductUpdateInputSerializer(data=request.data, partial=True)

@@ -18,6 +18,7 @@ from ecommerce.accounts import services
 from ecommerce.accounts.api.authentication import TokenAuthentication
 from ecommerce.accounts.models import User
 from ecommerce.common.fields import DeliverableEmailField
+from ecommerce.common.openapi import raises
 from ecommerce.common.parsers import KnownFieldsOnly, no_body
 
 
@@ -51,6 +52,7 @@ class RegisterView(APIView):
         responses={201: RegisterOutputSerializer},
         operation_id="auth_register",
     )
+    @raises(fields={"email": [services.EmailTaken]})
     def post(self, request: Request) -> Response:
         data = self.RegisterInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -79,6 +81,7 @@ class TokenView(APIView):
         responses={200: TokenOutputSerializer},
         operation_id="auth_token",
     )
+    @raises(services.InvalidCredentials)
     def post(self, request: Request) -> Response:
         data = self.TokenInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
