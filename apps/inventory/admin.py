@@ -4,7 +4,10 @@ Counters are read-only here: every change is an adjustment through ``stock_adjus
 lands in the ledger and publishes the same events as the API.
 """
 
+import hashlib
+import json
 from typing import Any
+from uuid import uuid4
 
 from django import forms
 from django.contrib import admin, messages
@@ -19,6 +22,7 @@ from apps.inventory import selectors, services
 from apps.inventory.models import Reservation, ReservationLine, Stock, StockMovement
 from ecommerce.common.admin import ReadOnlyAdmin, ReadOnlyInline
 from ecommerce.common.errors import DomainError
+from ecommerce.core.idempotency import IdempotencyKeyReused, run_once
 
 
 class StockLevelFilter(admin.SimpleListFilter):
@@ -45,6 +49,15 @@ class StockLevelFilter(admin.SimpleListFilter):
 
 
 class StockAdjustForm(forms.Form):
+    # One per form shown: a second submit of the same form (a double click, a browser sending
+    # the page again) is answered as the first and changes stock once.
+    request_id = forms.UUIDField(
+        widget=forms.HiddenInput,
+        error_messages={
+            "required": "This form is out of date; open the adjust page again.",
+            "invalid": "This form is out of date; open the adjust page again.",
+        },
+    )
     delta = forms.IntegerField(
         min_value=-services.MAX_UNITS_TYPED,
         max_value=services.MAX_UNITS_TYPED,
@@ -112,31 +125,58 @@ class StockAdmin(ReadOnlyAdmin):
         stock = queryset.get()
         return HttpResponseRedirect(reverse("admin:inventory_stock_adjust", args=[stock.pk]))
 
+    def _adjust_once(
+        self, request: HttpRequest, stock: Stock, wanted: dict[str, Any]
+    ) -> tuple[str, bool]:
+        """Make the adjustment unless this form made it already; returns what was done and
+        whether it was already done."""
+        delta, reason = wanted["delta"], wanted["reason"]
+
+        def adjust() -> str:
+            after = services.stock_adjust(
+                product_id=stock.product_id, delta=delta, reason=reason, actor_id=request.user.pk
+            )
+            return (
+                f"{after.sku}: {delta:+d} ({reason}). Now {after.on_hand} on hand, "
+                f"{after.reserved} reserved, {after.available} available."
+            )
+
+        asked = json.dumps([str(stock.product_id), delta, reason])
+        done: str
+        done, repeated = run_once(
+            scope=f"admin:{request.user.pk}",  # apart from the keys the API takes
+            key=f"stock_adjust:{wanted['request_id']}",
+            fingerprint=hashlib.sha256(asked.encode()).hexdigest(),
+            run=adjust,
+        )
+        return done, repeated
+
     def adjust_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         if not self.has_adjust_permission(request):
             raise PermissionDenied
         stock = self.get_object(request, object_id)  # None for an unknown or malformed id
         if stock is None:
             raise Http404("No stock with this id.")
-        form = StockAdjustForm(request.POST or None)
+        if request.method == "POST":
+            form = StockAdjustForm(request.POST)
+        else:
+            form = StockAdjustForm(initial={"request_id": uuid4()})
         if request.method == "POST" and form.is_valid():
             try:
-                after = services.stock_adjust(
-                    product_id=stock.product_id,
-                    delta=form.cleaned_data["delta"],
-                    reason=form.cleaned_data["reason"],
-                    actor_id=request.user.pk,
+                done, repeated = self._adjust_once(request, stock, form.cleaned_data)
+            except IdempotencyKeyReused:
+                form.add_error(
+                    None,
+                    "This form was already used for another adjustment; nothing changed. "
+                    "Open the adjust page again to make a new one.",
                 )
             except DomainError as exc:
                 form.add_error(None, exc.detail)
             else:
-                self.message_user(
-                    request,
-                    f"{after.sku}: {form.cleaned_data['delta']:+d} "
-                    f"({form.cleaned_data['reason']}). Now {after.on_hand} on hand, "
-                    f"{after.reserved} reserved, {after.available} available.",
-                    messages.SUCCESS,
-                )
+                if repeated:
+                    self.message_user(request, f"Already made: {done}", messages.WARNING)
+                else:
+                    self.message_user(request, done, messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:inventory_stock_changelist"))
         context = {
             **self.admin_site.each_context(request),

@@ -138,16 +138,42 @@ def idempotent(method: ViewMethod[P]) -> ViewMethod[P]:
                 )
             response = method(view, request, *args, **kwargs)
             if status.is_success(response.status_code):
-                record.response_status = response.status_code
                 # Stored as the client saw it: rendered JSON, read back.
-                record.response_body = json.loads(JSONRenderer().render(response.data))
-                save_fields(record, "response_status", "response_body")
+                body = json.loads(JSONRenderer().render(response.data))
+                _remember(record, response.status_code, body)
             else:
                 # Nothing was done, so nothing is remembered: the key may be used again.
                 transaction.set_rollback(True)
             return response
 
     return wrapper
+
+
+def run_once(*, scope: str, key: str, fingerprint: str, run: Callable[[], Any]) -> tuple[Any, bool]:
+    """``@idempotent`` for callers that are not API views (an admin form): run ``run`` at most
+    once per ``(scope, key)``, in one transaction with the key, and remember what it returned
+    (JSON). Returns that and whether this call was a repeat, which runs nothing.
+
+    ``fingerprint`` says what was asked: a repeat asking something else is
+    ``IdempotencyKeyReused``. An error ``run`` raises rolls back all of it and remembers
+    nothing, so the key may be used again.
+    """
+    valid_key(key)
+    with all_or_nothing():
+        record = _claim(scope=scope, key=key, fingerprint=fingerprint)
+        if record.response_status is not None:
+            if record.fingerprint != fingerprint:
+                raise IdempotencyKeyReused()
+            return record.response_body, True
+        result = run()
+        _remember(record, status.HTTP_200_OK, result)
+        return result, False
+
+
+def _remember(record: IdempotencyKey, response_status: int, body: Any) -> None:
+    record.response_status = response_status
+    record.response_body = body
+    save_fields(record, "response_status", "response_body")
 
 
 _CLAIM_SQL = f"""

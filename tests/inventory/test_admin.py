@@ -1,9 +1,11 @@
 """The stock admin: read-only counters, an "Adjust stock" form that goes through the service."""
 
+import re
 from collections.abc import Callable
 from uuid import uuid4
 
 import pytest
+from django.http import HttpResponse
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -32,6 +34,18 @@ def admin_client(admin_user: User) -> Client:
 
 def adjust_url(product_id: object) -> str:
     return f"/admin/inventory/stock/{Stock.objects.get(product_id=product_id).pk}/adjust/"
+
+
+def form_id(page: HttpResponse) -> str:
+    """The one-time id of the adjust form on ``page``."""
+    found = re.search(rb'name="request_id" value="([0-9a-f-]{36})"', page.content)
+    assert found is not None, page.content
+    return found.group(1).decode()
+
+
+def a_form(**fields: str) -> dict[str, str]:
+    """What a freshly opened adjust form sends."""
+    return {"request_id": str(uuid4()), **fields}
 
 
 def test_the_stock_list_shows_counters_and_finds_by_sku_or_product_id(
@@ -91,7 +105,9 @@ def test_the_adjust_form_calls_the_service_with_the_staff_member_as_actor(
 
     form = admin_client.get(adjust_url(mug.product_id))
     response = admin_client.post(
-        adjust_url(mug.product_id), {"delta": "24", "reason": "delivery"}, follow=True
+        adjust_url(mug.product_id),
+        {"request_id": form_id(form), "delta": "24", "reason": "delivery"},
+        follow=True,
     )
 
     assert form.status_code == 200
@@ -116,7 +132,7 @@ def test_an_admin_adjustment_publishes_the_same_event_as_the_api(
     api = APIClient()
     api.force_authenticate(admin_user)
 
-    admin_client.post(adjust_url(by_admin.product_id), {"delta": "-4", "reason": "count"})
+    admin_client.post(adjust_url(by_admin.product_id), a_form(delta="-4", reason="count"))
     api.post(f"/api/v1/inventory/{by_api.product_id}/adjustments", {"delta": -4, "reason": "count"})
 
     adjusted = [p for t, p in published() if t == "inventory.StockAdjusted" and p["delta"] == -4]
@@ -151,12 +167,75 @@ def test_a_refused_adjustment_shows_why_and_changes_nothing(
     mug = stocked(10, sku="MUG")
     events_before = published()
 
-    response = admin_client.post(adjust_url(mug.product_id), data)
+    response = admin_client.post(adjust_url(mug.product_id), a_form(**data))
 
     assert response.status_code == 200
     assert message in response.content
     assert counters(mug.product_id) == (10, 0)
     assert published() == events_before
+
+
+def test_the_same_form_sent_twice_adjusts_the_stock_once(
+    admin_client: Client, stocked: StockMaker
+) -> None:
+    mug = stocked(10, sku="MUG")
+    sent = {"request_id": form_id(admin_client.get(adjust_url(mug.product_id)))}
+    sent |= {"delta": "24", "reason": "delivery"}
+
+    first = admin_client.post(adjust_url(mug.product_id), sent, follow=True)
+    again = admin_client.post(adjust_url(mug.product_id), sent, follow=True)
+
+    done = b"MUG: +24 (delivery). Now 34 on hand, 0 reserved, 34 available."
+    assert done in first.content
+    assert b"Already made: " + done in again.content
+    assert again.redirect_chain == [("/admin/inventory/stock/", 302)]
+    assert counters(mug.product_id) == (34, 0)
+    assert StockMovement.objects.filter(kind="adjustment", on_hand_delta=24).count() == 1
+    adjusted = [p for t, p in published() if t == "inventory.StockAdjusted" and p["delta"] == 24]
+    assert len(adjusted) == 1
+
+
+def test_a_form_sent_again_with_another_change_is_refused_and_changes_nothing(
+    admin_client: Client, stocked: StockMaker
+) -> None:
+    mug = stocked(10, sku="MUG")
+    first = a_form(delta="24", reason="delivery")
+    admin_client.post(adjust_url(mug.product_id), first)
+    events_before = published()
+
+    response = admin_client.post(adjust_url(mug.product_id), {**first, "delta": "5"})
+
+    assert response.status_code == 200
+    assert b"This form was already used for another adjustment; nothing changed." in (
+        response.content
+    )
+    assert counters(mug.product_id) == (34, 0)
+    assert published() == events_before
+
+
+def test_a_refused_adjustment_leaves_its_form_usable(
+    admin_client: Client, stocked: StockMaker
+) -> None:
+    mug = stocked(10, sku="MUG")
+    form = a_form(delta="-11", reason="count")
+
+    refused = admin_client.post(adjust_url(mug.product_id), form)
+    corrected = admin_client.post(adjust_url(mug.product_id), {**form, "delta": "-3"})
+
+    assert refused.status_code == 200
+    assert form_id(refused) == form["request_id"]  # the form shown again keeps its id
+    assert corrected.status_code == 302
+    assert counters(mug.product_id) == (7, 0)
+
+
+def test_a_form_without_its_id_changes_nothing(admin_client: Client, stocked: StockMaker) -> None:
+    mug = stocked(10, sku="MUG")
+
+    response = admin_client.post(adjust_url(mug.product_id), {"delta": "5", "reason": "count"})
+
+    assert response.status_code == 200
+    assert b"This form is out of date; open the adjust page again." in response.content
+    assert counters(mug.product_id) == (10, 0)
 
 
 def test_the_adjust_action_opens_the_form_for_one_product(
@@ -185,7 +264,7 @@ def test_staff_without_the_change_permission_cannot_adjust(
     client = Client()
     client.force_login(make_user("viewer@example.com", staff=True))
 
-    response = client.post(adjust_url(mug.product_id), {"delta": "5", "reason": "mine"})
+    response = client.post(adjust_url(mug.product_id), a_form(delta="5", reason="mine"))
 
     assert response.status_code == 403
     assert counters(mug.product_id) == (10, 0)

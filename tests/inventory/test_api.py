@@ -125,6 +125,47 @@ def test_staff_adjust_stock_and_get_the_stock_back(
     assert published()[-1][0] == "inventory.StockAdjusted"
 
 
+def test_an_adjustment_repeated_with_its_key_is_made_once(
+    staff_api: APIClient, stocked: StockMaker
+) -> None:
+    mug = stocked(10, sku="MUG")
+    url = f"/api/v1/inventory/{mug.product_id}/adjustments"
+    body = {"delta": 5, "reason": "delivery"}
+
+    first = staff_api.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="delivery-0412")
+    again = staff_api.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="delivery-0412")
+    other = staff_api.post(
+        url, {**body, "delta": 6}, format="json", HTTP_IDEMPOTENCY_KEY="delivery-0412"
+    )
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json()
+    assert first.json()["on_hand"] == 15
+    assert again["Idempotent-Replayed"] == "true"
+    assert other.status_code == 409
+    assert other.json()["errors"][0]["code"] == "idempotency_key_reused"
+    assert counters(mug.product_id) == (15, 0)
+    assert StockMovement.objects.filter(kind="adjustment", on_hand_delta=5).count() == 1
+
+
+def test_an_adjustment_refused_with_a_key_leaves_the_key_free(
+    staff_api: APIClient, stocked: StockMaker
+) -> None:
+    mug = stocked(10, sku="MUG")
+    url = f"/api/v1/inventory/{mug.product_id}/adjustments"
+
+    refused = staff_api.post(
+        url, {"delta": -11, "reason": "count"}, format="json", HTTP_IDEMPOTENCY_KEY="count-1"
+    )
+    corrected = staff_api.post(
+        url, {"delta": -3, "reason": "count"}, format="json", HTTP_IDEMPOTENCY_KEY="count-1"
+    )
+
+    assert refused.status_code == 409
+    assert corrected.status_code == 201
+    assert counters(mug.product_id) == (7, 0)
+
+
 def test_an_adjustment_below_reserved_is_insufficient_stock(
     staff_api: APIClient, stocked: StockMaker
 ) -> None:

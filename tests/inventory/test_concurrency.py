@@ -14,10 +14,12 @@ from uuid import uuid4
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.test import Client
 
 from apps.inventory import services
-from apps.inventory.models import Reservation, StockMovement
+from apps.inventory.models import Reservation, Stock, StockMovement
 from apps.inventory.services import StockDTO
+from ecommerce.accounts.models import User
 from tests import processes
 from tests.inventory.conftest import assert_ledger_adds_up, counters, lines, published_types
 from tests.postgres import first_commits_late
@@ -48,6 +50,28 @@ def run_at_once(workers: int, work: Callable[[int], str]) -> Counter[str]:
     for t in threads:
         t.join()
     return outcomes
+
+
+def test_one_adjust_form_sent_four_times_at_once_adjusts_once(
+    stocked: Callable[..., StockDTO],
+) -> None:
+    mug = stocked(10, sku="MUG")
+    keeper = User.objects.create_superuser(email="keeper@example.com", password="a-passphrase")
+    pk = Stock.objects.get(product_id=mug.product_id).pk
+    form = {"request_id": str(uuid4()), "delta": "24", "reason": "delivery"}
+
+    def submit(n: int) -> str:
+        client = Client()
+        client.force_login(keeper)
+        response = client.post(f"/admin/inventory/stock/{pk}/adjust/", form)
+        return str(response.status_code)
+
+    outcomes = run_at_once(4, submit)
+
+    assert outcomes == {"302": 4}
+    assert counters(mug.product_id) == (34, 0)
+    assert StockMovement.objects.filter(kind="adjustment", on_hand_delta=24).count() == 1
+    assert_ledger_adds_up()
 
 
 def test_fifty_buyers_of_twenty_units_never_oversell(stocked: Callable[..., StockDTO]) -> None:

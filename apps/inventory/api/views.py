@@ -16,6 +16,12 @@ from ecommerce.common.openapi import raises
 from ecommerce.common.pagination import PAGE_PARAMETERS, PageNumberPagination, page_of
 from ecommerce.common.parsers import KnownFieldsOnly
 from ecommerce.common.permissions import StaffPermissions
+from ecommerce.core.idempotency import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+    idempotent,
+)
 
 
 class StockDetailView(APIView):
@@ -63,15 +69,20 @@ class StockAdjustView(APIView):
 
     @extend_schema(
         request=InventoryAdjustmentInputSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={201: StockDetailView.InventoryStockOutputSerializer},
         operation_id="inventory_stock_adjust",
         description=(
             "Change on-hand stock by `delta` (never zero) with a reason. A delta that would take "
-            "on-hand below zero or below what is reserved is 409 `insufficient_stock`."
+            "on-hand below zero or below what is reserved is 409 `insufficient_stock`. With an "
+            "`Idempotency-Key`, a repeat (a retry after a lost answer) adjusts once."
         ),
     )
+    @idempotent
     @raises(
         services.InsufficientStock,
+        IdempotencyKeyReused,
+        InvalidIdempotencyKey,
         fields={"delta": [services.InvalidQuantity], "reason": [services.InvalidReason]},
     )
     def post(self, request: Request, product_id: UUID) -> Response:
