@@ -311,6 +311,27 @@ def filled(
     return client, cart["id"], mug
 
 
+def test_adding_repeated_with_its_key_adds_once(
+    shopper: tuple[APIClient, dict[str, Any]],
+) -> None:
+    client, cart = shopper
+    mug = make_product(stock=10)
+    url = f"/api/v1/carts/{cart['id']}/items"
+    body = {"product_id": str(mug.id), "quantity": 2}
+
+    first = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="add-mug")
+    again = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="add-mug")
+    other = client.post(url, {**body, "quantity": 3}, format="json", HTTP_IDEMPOTENCY_KEY="add-mug")
+    unkeyed = client.post(url, body, format="json")
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert (other.status_code, error_code(other)) == (409, "idempotency_key_reused")
+    assert unkeyed.json()["items"][0]["quantity"] == 4  # without a key, each add adds
+    assert CartLine.objects.get().quantity == 4
+
+
 def test_checkout_is_accepted_with_the_stock_reserved(
     filled: tuple[APIClient, str, products.ProductDTO],
 ) -> None:

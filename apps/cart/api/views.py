@@ -143,16 +143,23 @@ class CartItemAddView(APIView):
         quantity = quantity_field()
 
     @extend_schema(
-        parameters=[CART_TOKEN_PARAMETER],
+        parameters=[CART_TOKEN_PARAMETER, IDEMPOTENCY_KEY_PARAMETER],
         request=CartItemAddInputSerializer,
         responses={201: CartOutputSerializer},
         operation_id="carts_items_add",
+        description=(
+            "Add a product; one already in the cart adds to its line. With an "
+            "`Idempotency-Key`, a retry after a lost answer adds once."
+        ),
     )
+    @idempotent
     @raises(
         services.CartNotOpen,
         services.ProductUnavailable,
         services.OutOfStock,
         services.OrderTooLarge,
+        IdempotencyKeyReused,
+        InvalidIdempotencyKey,
         fields={"quantity": [services.InvalidQuantity]},
     )
     def post(self, request: Request, cart_id: UUID) -> Response:
