@@ -169,6 +169,12 @@ class PaymentDTO:
 
 
 @dataclass(frozen=True, slots=True)
+class RefundDTO:
+    payment: PaymentDTO
+    repeated: bool  # a repeat of the request that had asked for it: nothing was done now
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookOutcomeDTO:
     gateway_event_id: str
     payment_id: UUID | None
@@ -711,8 +717,9 @@ def _enqueue_refund_owed(payment_id: UUID) -> None:
 
 def payment_refund(
     *, payment_id: UUID, actor_id: UUID | None = None, idempotency_key: str = ""
-) -> PaymentDTO:
-    """Staff: give a succeeded payment back in full. Publishes ``PaymentRefunded``.
+) -> RefundDTO:
+    """Staff: give a succeeded payment back in full. Publishes ``PaymentRefunded``. Returns
+    the payment, and whether the call only repeated a request that had asked for it.
 
     First the refund is recorded as owed (``refund_owed_since``, with the actor and key) in a
     short transaction of its own, committed before the gateway is called, so a gateway that
@@ -741,7 +748,7 @@ def payment_refund(
         and idempotency_key
         and _asked_to_refund(payment, actor=actor, idempotency_key=idempotency_key)
     ):
-        return to_dto(payment)
+        return RefundDTO(payment=to_dto(payment), repeated=True)
     detail = {"source": "staff", "actor_id": actor, "idempotency_key": idempotency_key}
     # The locked row from here: a charge that landed since the read above brought its reference.
     payment = _owe_staff_refund(
@@ -755,7 +762,7 @@ def payment_refund(
     if result.succeeded:
         with transaction.atomic():
             _refund(payment, reference=result.reference, detail=detail)
-        return to_dto(_load(payment_id))
+        return RefundDTO(payment=to_dto(_load(payment_id)), repeated=False)
     with transaction.atomic():
         _refund_declined(payment, result, detail=detail)
     # Declined, unless it was refunded meanwhile (a webhook): the row says which. A decline
@@ -764,7 +771,7 @@ def payment_refund(
     if current.status != Status.REFUNDED:
         reason = f" ({result.failure_reason})" if result.failure_reason else ""
         raise RefundDeclined(f"The payment provider declined the refund{reason}; nothing changed.")
-    return to_dto(current)
+    return RefundDTO(payment=to_dto(current), repeated=False)
 
 
 def _asked_to_refund(payment: Payment, *, actor: str | None, idempotency_key: str) -> bool:

@@ -75,7 +75,7 @@ def test_two_refunds_at_once_refund_once() -> None:
     answered = [r for r in results if not isinstance(r, Exception)]
     refund = FakeGatewayRequest.objects.get(operation="refund")
     assert (refund.idempotency_key, refund.calls) == (f"refund:{payment.id}", len(answered))
-    assert {r.status for r in answered} == {"refunded"}
+    assert {r.payment.status for r in answered} == {"refunded"}
     assert payment.refund_reference == refund.reference
     assert len(published("payments.PaymentRefunded")) == 1
 

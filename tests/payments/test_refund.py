@@ -84,6 +84,8 @@ def test_a_second_refund_is_refused_unless_it_repeats_the_first_request(
     assert first.status_code == 200
     assert repeated.status_code == 200
     assert repeated.json() == first.json()
+    assert "Idempotent-Replayed" not in first
+    assert repeated["Idempotent-Replayed"] == "true"
     assert (another.status_code, error_code(another)) == (409, "payment_not_refundable")
     assert (unkeyed.status_code, error_code(unkeyed)) == (409, "payment_not_refundable")
     assert FakeGatewayRequest.objects.get(operation="refund").calls == 1
@@ -310,8 +312,11 @@ def test_a_refund_left_owed_and_made_by_another_staff_member_answers_the_first_o
     # Both asked for this refund, and it was made once: both repeats answer as it is.
     assert (theirs.status_code, theirs.json()["status"]) == (200, "refunded")
     assert (repeated.status_code, repeated.json()["status"]) == (200, "refunded")
+    assert "Idempotent-Replayed" not in theirs  # the request that made it
+    assert repeated["Idempotent-Replayed"] == "true"  # made by another's: nothing done now
     again = colleague.post(refund_url(payment), HTTP_IDEMPOTENCY_KEY="theirs-1")
     assert again.status_code == 200
+    assert again["Idempotent-Replayed"] == "true"
     assert refund_calls() == [(f"refund:{payment.id}", 1, "succeeded")]
     assert [p["payment_id"] for p in published("payments.PaymentRefunded")] == [str(payment.id)]
 
@@ -482,7 +487,7 @@ def test_a_refund_asked_for_while_the_charge_lands_names_the_charge_to_the_gatew
 
     monkeypatch.setattr(services, "_owe_staff_refund", charge_lands_first)
 
-    assert services.payment_refund(payment_id=payment.id).status == "refunded"
+    assert services.payment_refund(payment_id=payment.id).payment.status == "refunded"
 
     payment.refresh_from_db()
     assert payment.gateway_reference.startswith("fake_ch_")

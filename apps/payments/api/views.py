@@ -119,12 +119,13 @@ class PaymentRefundView(APIView):
     def post(self, request: Request, payment_id: UUID) -> Response:
         no_body(request)  # a whole refund: an amount sent must not be taken for a partial one
         key = request.headers.get(idempotency.HEADER)
-        payment = services.payment_refund(
+        refund = services.payment_refund(
             payment_id=payment_id,
             actor_id=request.user.pk,
             idempotency_key=idempotency.valid_key(key) if key is not None else "",
         )
-        return Response(PaymentOutputSerializer(payment).data)
+        headers = {idempotency.REPLAYED_HEADER: "true"} if refund.repeated else None
+        return Response(PaymentOutputSerializer(refund.payment).data, headers=headers)
 
 
 class PaymentWebhookView(APIView):
