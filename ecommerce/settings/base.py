@@ -266,7 +266,13 @@ DRF_STANDARDIZED_ERRORS = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Shop API",
-    "DESCRIPTION": "The REST API of the event-driven shop backend.",
+    "DESCRIPTION": (
+        "The REST API of the event-driven shop backend. Every error has one shape: "
+        '`{"type": "validation_error" | "client_error" | "server_error", "errors": '
+        '[{"code", "detail", "attr"}]}`; clients switch on `code`. Each operation lists the '
+        "statuses and codes it can answer. Besides those, a body field an operation does not "
+        "take is 400 `unknown_field` with the field's name as `attr`."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
