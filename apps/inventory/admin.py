@@ -7,7 +7,6 @@ lands in the ledger and publishes the same events as the API.
 import hashlib
 import json
 from typing import Any
-from uuid import uuid4
 
 from django import forms
 from django.contrib import admin, messages
@@ -22,7 +21,7 @@ from apps.inventory import selectors, services
 from apps.inventory.models import Reservation, ReservationLine, Stock, StockMovement
 from ecommerce.common.admin import ReadOnlyAdmin, ReadOnlyInline
 from ecommerce.common.errors import DomainError
-from ecommerce.core.idempotency import IdempotencyKeyReused, run_once
+from ecommerce.core.idempotency import IdempotencyKeyReused, OnceFormField, run_once
 
 
 class StockLevelFilter(admin.SimpleListFilter):
@@ -51,13 +50,7 @@ class StockLevelFilter(admin.SimpleListFilter):
 class StockAdjustForm(forms.Form):
     # One per form shown: a second submit of the same form (a double click, a browser sending
     # the page again) is answered as the first and changes stock once.
-    request_id = forms.UUIDField(
-        widget=forms.HiddenInput,
-        error_messages={
-            "required": "This form is out of date; open the adjust page again.",
-            "invalid": "This form is out of date; open the adjust page again.",
-        },
-    )
+    request_id = OnceFormField()
     delta = forms.IntegerField(
         min_value=-services.MAX_UNITS_TYPED,
         max_value=services.MAX_UNITS_TYPED,
@@ -125,31 +118,28 @@ class StockAdmin(ReadOnlyAdmin):
         stock = queryset.get()
         return HttpResponseRedirect(reverse("admin:inventory_stock_adjust", args=[stock.pk]))
 
-    def _adjust_once(
-        self, request: HttpRequest, stock: Stock, wanted: dict[str, Any]
-    ) -> tuple[str, bool]:
-        """Make the adjustment unless this form made it already; returns what was done and
-        whether it was already done."""
+    def _adjust_once(self, request: HttpRequest, stock: Stock, wanted: dict[str, Any]) -> str:
+        """Make the adjustment unless this form made it already; returns what to tell."""
         delta, reason = wanted["delta"], wanted["reason"]
+        done = f"{stock.sku}: {delta:+d} ({reason})"
 
         def adjust() -> str:
             after = services.stock_adjust(
                 product_id=stock.product_id, delta=delta, reason=reason, actor_id=request.user.pk
             )
             return (
-                f"{after.sku}: {delta:+d} ({reason}). Now {after.on_hand} on hand, "
-                f"{after.reserved} reserved, {after.available} available."
+                f"{done}. Now {after.on_hand} on hand, {after.reserved} reserved, "
+                f"{after.available} available."
             )
 
         asked = json.dumps([str(stock.product_id), delta, reason])
-        done: str
-        done, repeated = run_once(
+        told, repeated = run_once(
             scope=f"admin:{request.user.pk}",  # apart from the keys the API takes
             key=f"stock_adjust:{wanted['request_id']}",
             fingerprint=hashlib.sha256(asked.encode()).hexdigest(),
             run=adjust,
         )
-        return done, repeated
+        return f"Already made: {done}; nothing changed now." if repeated else str(told)
 
     def adjust_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         if not self.has_adjust_permission(request):
@@ -160,10 +150,10 @@ class StockAdmin(ReadOnlyAdmin):
         if request.method == "POST":
             form = StockAdjustForm(request.POST)
         else:
-            form = StockAdjustForm(initial={"request_id": uuid4()})
+            form = StockAdjustForm(initial={"request_id": OnceFormField.fresh()})
         if request.method == "POST" and form.is_valid():
             try:
-                done, repeated = self._adjust_once(request, stock, form.cleaned_data)
+                told = self._adjust_once(request, stock, form.cleaned_data)
             except IdempotencyKeyReused:
                 form.add_error(
                     None,
@@ -173,10 +163,7 @@ class StockAdmin(ReadOnlyAdmin):
             except DomainError as exc:
                 form.add_error(None, exc.detail)
             else:
-                if repeated:
-                    self.message_user(request, f"Already made: {done}", messages.WARNING)
-                else:
-                    self.message_user(request, done, messages.SUCCESS)
+                self.message_user(request, told, messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:inventory_stock_changelist"))
         context = {
             **self.admin_site.each_context(request),

@@ -26,7 +26,10 @@ import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Concatenate, ParamSpec
+from uuid import uuid4
 
+from django import forms
+from django.core.signing import BadSignature, TimestampSigner
 from django.db import connection, transaction
 from django.http import QueryDict
 from django.utils import timezone
@@ -82,6 +85,13 @@ def valid_key(key: str) -> str:
     return key
 
 
+def user_scope(request: Request) -> str | None:
+    """The signed-in user's keys, whatever else the request sends (staff endpoints)."""
+    if request.user and request.user.is_authenticated:
+        return f"user:{request.user.pk}"
+    return None
+
+
 def caller_scope(request: Request) -> str | None:
     """Whose keys these are: the holder of the cart token sent, signed in or not, else the
     signed-in user. The token comes first so that a checkout retried after the shopper
@@ -89,9 +99,7 @@ def caller_scope(request: Request) -> str | None:
     token = request.headers.get(CART_TOKEN_HEADER)
     if token:
         return f"cart:{hashlib.sha256(token.encode()).hexdigest()}"
-    if request.user and request.user.is_authenticated:
-        return f"user:{request.user.pk}"
-    return None
+    return user_scope(request)
 
 
 def request_fingerprint(request: Request) -> str:
@@ -112,12 +120,25 @@ ViewMethod = Callable[Concatenate[Any, Request, P], Response]
 
 
 def idempotent(method: ViewMethod[P]) -> ViewMethod[P]:
-    """Make an APIView method honour the ``Idempotency-Key`` header (see the module doc)."""
+    """Make an APIView method honour the ``Idempotency-Key`` header (see the module doc),
+    with keys scoped to the caller (``caller_scope``)."""
+    return idempotent_by(caller_scope)(method)
 
+
+def idempotent_by(
+    scope_of: Callable[[Request], str | None],
+) -> Callable[[ViewMethod[P]], ViewMethod[P]]:
+    """``idempotent``, with keys scoped by ``scope_of`` (``user_scope`` for staff)."""
+    return functools.partial(_idempotent, scope_of=scope_of)
+
+
+def _idempotent(
+    method: ViewMethod[P], *, scope_of: Callable[[Request], str | None]
+) -> ViewMethod[P]:
     @functools.wraps(method)
     def wrapper(view: Any, request: Request, /, *args: P.args, **kwargs: P.kwargs) -> Response:
         key = request.headers.get(HEADER)
-        scope = caller_scope(request)
+        scope = scope_of(request)
         if key is None or scope is None:
             # Without a key there is nothing to deduplicate; without a caller there is no one
             # to scope the key to (such a request is refused by the view's own checks anyway).
@@ -168,6 +189,31 @@ def run_once(*, scope: str, key: str, fingerprint: str, run: Callable[[], Any]) 
         result = run()
         _remember(record, status.HTTP_200_OK, result)
         return result, False
+
+
+class OnceFormField(forms.CharField):
+    """A hidden field that makes a form count once, with ``run_once`` keyed by its value: a
+    fresh id (``OnceFormField.fresh()``) signed with the time the form was shown. A form older
+    than ``KEY_TTL`` is refused as out of date: the key its first submit left may be gone,
+    and sent again it would run again."""
+
+    OUT_OF_DATE = "This form is out of date; open the page again."
+    _signer = TimestampSigner(salt="ecommerce.core.idempotency.OnceFormField")
+
+    def __init__(self, **kwargs: Any) -> None:
+        messages = {"required": self.OUT_OF_DATE}
+        super().__init__(widget=forms.HiddenInput, error_messages=messages, **kwargs)
+
+    @classmethod
+    def fresh(cls) -> str:
+        return cls._signer.sign(uuid4().hex)
+
+    def clean(self, value: Any) -> str:
+        signed = super().clean(value)
+        try:
+            return str(self._signer.unsign(signed, max_age=KEY_TTL))
+        except BadSignature as exc:  # tampered with, or too old (SignatureExpired)
+            raise forms.ValidationError(self.OUT_OF_DATE, code="out_of_date") from exc
 
 
 def _remember(record: IdempotencyKey, response_status: int, body: Any) -> None:

@@ -1,10 +1,12 @@
 """The stock admin: read-only counters, an "Adjust stock" form that goes through the service."""
 
 import re
+import time
 from collections.abc import Callable
 from uuid import uuid4
 
 import pytest
+from django.core.signing import b62_encode
 from django.http import HttpResponse
 from django.test import Client
 from rest_framework.test import APIClient
@@ -13,6 +15,7 @@ from apps.inventory import services
 from apps.inventory.models import Stock, StockMovement
 from apps.inventory.services import StockDTO
 from ecommerce.accounts.models import User
+from ecommerce.core.idempotency import KEY_TTL, OnceFormField
 from tests.inventory.conftest import counters, lines, published
 
 pytestmark = pytest.mark.django_db
@@ -38,14 +41,14 @@ def adjust_url(product_id: object) -> str:
 
 def form_id(page: HttpResponse) -> str:
     """The one-time id of the adjust form on ``page``."""
-    found = re.search(rb'name="request_id" value="([0-9a-f-]{36})"', page.content)
+    found = re.search(rb'name="request_id" value="([^"]+)"', page.content)
     assert found is not None, page.content
     return found.group(1).decode()
 
 
 def a_form(**fields: str) -> dict[str, str]:
     """What a freshly opened adjust form sends."""
-    return {"request_id": str(uuid4()), **fields}
+    return {"request_id": OnceFormField.fresh(), **fields}
 
 
 def test_the_stock_list_shows_counters_and_finds_by_sku_or_product_id(
@@ -185,9 +188,8 @@ def test_the_same_form_sent_twice_adjusts_the_stock_once(
     first = admin_client.post(adjust_url(mug.product_id), sent, follow=True)
     again = admin_client.post(adjust_url(mug.product_id), sent, follow=True)
 
-    done = b"MUG: +24 (delivery). Now 34 on hand, 0 reserved, 34 available."
-    assert done in first.content
-    assert b"Already made: " + done in again.content
+    assert b"MUG: +24 (delivery). Now 34 on hand, 0 reserved, 34 available." in first.content
+    assert b"Already made: MUG: +24 (delivery); nothing changed now." in again.content
     assert again.redirect_chain == [("/admin/inventory/stock/", 302)]
     assert counters(mug.product_id) == (34, 0)
     assert StockMovement.objects.filter(kind="adjustment", on_hand_delta=24).count() == 1
@@ -228,14 +230,40 @@ def test_a_refused_adjustment_leaves_its_form_usable(
     assert counters(mug.product_id) == (7, 0)
 
 
-def test_a_form_without_its_id_changes_nothing(admin_client: Client, stocked: StockMaker) -> None:
+def test_a_form_not_shown_by_the_admin_changes_nothing(
+    admin_client: Client, stocked: StockMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
     mug = stocked(10, sku="MUG")
+    # Shown over a day ago: the key its first submit left may be purged, so it is refused.
+    a_day_ago = b62_encode(int(time.time() - KEY_TTL.total_seconds() - 60))
+    monkeypatch.setattr(OnceFormField._signer, "timestamp", lambda: a_day_ago)
+    old = a_form(delta="5", reason="count")
+    monkeypatch.undo()
+    sent = [
+        {"delta": "5", "reason": "count"},
+        a_form(delta="5", reason="count") | {"request_id": str(uuid4())},  # not signed
+        old,
+    ]
 
-    response = admin_client.post(adjust_url(mug.product_id), {"delta": "5", "reason": "count"})
+    responses = [admin_client.post(adjust_url(mug.product_id), data) for data in sent]
 
-    assert response.status_code == 200
-    assert b"This form is out of date; open the adjust page again." in response.content
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    for response in responses:
+        assert b"This form is out of date; open the page again." in response.content
     assert counters(mug.product_id) == (10, 0)
+
+
+def test_a_form_refused_for_its_input_keeps_its_id(
+    admin_client: Client, stocked: StockMaker
+) -> None:
+    mug = stocked(10, sku="MUG")
+    form = a_form(delta="0", reason="count")
+
+    refused = admin_client.post(adjust_url(mug.product_id), form)
+
+    assert form_id(refused) == form["request_id"]
+    assert admin_client.post(adjust_url(mug.product_id), {**form, "delta": "2"}).status_code == 302
+    assert counters(mug.product_id) == (12, 0)
 
 
 def test_the_adjust_action_opens_the_form_for_one_product(

@@ -148,6 +148,21 @@ def test_an_adjustment_repeated_with_its_key_is_made_once(
     assert StockMovement.objects.filter(kind="adjustment", on_hand_delta=5).count() == 1
 
 
+def test_a_staff_members_adjustment_keys_are_theirs_whatever_cart_token_they_send(
+    staff_api: APIClient, stocked: StockMaker
+) -> None:
+    mug = stocked(10, sku="MUG")
+    url = f"/api/v1/inventory/{mug.product_id}/adjustments"
+    body = {"delta": 5, "reason": "delivery"}
+
+    first = staff_api.post(url, body, HTTP_IDEMPOTENCY_KEY="k", HTTP_X_CART_TOKEN="one")
+    again = staff_api.post(url, body, HTTP_IDEMPOTENCY_KEY="k", HTTP_X_CART_TOKEN="two")
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again["Idempotent-Replayed"] == "true"
+    assert counters(mug.product_id) == (15, 0)
+
+
 def test_an_adjustment_refused_with_a_key_leaves_the_key_free(
     staff_api: APIClient, stocked: StockMaker
 ) -> None:

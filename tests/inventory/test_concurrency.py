@@ -20,6 +20,7 @@ from apps.inventory import services
 from apps.inventory.models import Reservation, Stock, StockMovement
 from apps.inventory.services import StockDTO
 from ecommerce.accounts.models import User
+from ecommerce.core.idempotency import OnceFormField
 from tests import processes
 from tests.inventory.conftest import assert_ledger_adds_up, counters, lines, published_types
 from tests.postgres import first_commits_late
@@ -58,7 +59,7 @@ def test_one_adjust_form_sent_four_times_at_once_adjusts_once(
     mug = stocked(10, sku="MUG")
     keeper = User.objects.create_superuser(email="keeper@example.com", password="a-passphrase")
     pk = Stock.objects.get(product_id=mug.product_id).pk
-    form = {"request_id": str(uuid4()), "delta": "24", "reason": "delivery"}
+    form = {"request_id": OnceFormField.fresh(), "delta": "24", "reason": "delivery"}
 
     def submit(n: int) -> str:
         client = Client()

@@ -20,7 +20,8 @@ from ecommerce.core.idempotency import (
     IDEMPOTENCY_KEY_PARAMETER,
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
-    idempotent,
+    idempotent_by,
+    user_scope,
 )
 
 
@@ -78,7 +79,7 @@ class StockAdjustView(APIView):
             "`Idempotency-Key`, a repeat (a retry after a lost answer) adjusts once."
         ),
     )
-    @idempotent
+    @idempotent_by(user_scope)  # staff's keys are theirs, whatever cart token they send
     @raises(
         services.InsufficientStock,
         IdempotencyKeyReused,
