@@ -141,7 +141,10 @@ class WebhookRejected(DomainError):
     """A bad or old webhook signature (``invalid_signature``) or body (``invalid_webhook``)."""
 
     status = 400
-    codes = ("invalid_signature", "invalid_webhook")
+    codes = {  # which check refused it, and what it answers then (in the API's schema)
+        "invalid_signature": "The signature is missing, malformed, too old or does not match.",
+        "invalid_webhook": "The webhook body is not a valid event.",
+    }
 
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(detail)

@@ -12,9 +12,10 @@ shop knows:
 """
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from drf_spectacular.utils import Direction, OpenApiExample
+from drf_spectacular.utils import Direction, OpenApiExample, PolymorphicProxySerializer
 from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsSchema
 from drf_standardized_errors.openapi_serializers import (
     ClientErrorEnum,
@@ -22,6 +23,7 @@ from drf_standardized_errors.openapi_serializers import (
     ServerErrorEnum,
     ValidationErrorEnum,
 )
+from drf_standardized_errors.openapi_utils import get_error_serializer
 from drf_standardized_errors.settings import package_settings
 from inflection import camelize
 from rest_framework import serializers
@@ -35,6 +37,8 @@ from ecommerce.common.errors import (
     ServiceUnavailable,
     exception_handler,
 )
+from ecommerce.common.pagination import PageNumberPagination
+from ecommerce.common.parsers import UNKNOWN_FIELD, KnownFieldsOnly
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,46 +48,62 @@ _DECLARED = "domain_errors"
 ERROR_COMPONENT_SUFFIX = package_settings.ERROR_COMPONENT_NAME_SUFFIX
 
 
+FieldError = type[DomainError] | str
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What ``raises`` declared on a view method."""
+
+    errors: tuple[type[DomainError], ...] = ()
+    fields: Mapping[str, tuple[FieldError, ...]] = field(default_factory=dict)
+
+
 def raises(
-    *errors: type[DomainError], fields: Mapping[str, Iterable[type[DomainError]]] | None = None
+    *errors: type[DomainError], fields: Mapping[str, Iterable[FieldError]] | None = None
 ) -> Callable[[F], F]:
     """Declare, for the schema, the domain errors a view method can answer.
 
     ``errors`` are listed under their own statuses (``attr`` null, or what the error is
-    about); ``fields`` are 400 validation errors of one input field each. The codes and
-    example details come from the classes, so the schema says what the services raise.
+    about); ``fields`` are 400 validation errors of one input field each, as error classes or
+    plain codes (Django's password validators'). The codes and example details come from the
+    classes, so the schema says what the services raise.
     """
 
     def declare(view_method: F) -> F:
-        earlier_errors, earlier_fields = getattr(view_method, _DECLARED, ((), {}))
-        merged = {name: list(found) for name, found in earlier_fields.items()}
+        earlier: Declared = getattr(view_method, _DECLARED, Declared())
+        merged = {name: tuple(found) for name, found in earlier.fields.items()}
         for name, found in (fields or {}).items():
-            merged.setdefault(name, []).extend(found)
-        setattr(view_method, _DECLARED, ((*earlier_errors, *errors), merged))
+            merged[name] = (*merged.get(name, ()), *found)
+        setattr(view_method, _DECLARED, Declared((*earlier.errors, *errors), merged))
         return view_method
 
     return declare
 
 
-def codes_of(error: type[DomainError]) -> tuple[str, ...]:
-    """The codes an error class answers with: its ``codes`` if it chooses one per instance."""
-    return tuple(getattr(error, "codes", (error.code,)))
+def details_of(error: FieldError) -> dict[str, str]:
+    """The codes an error answers with, each with its detail: a class's ``codes`` (code to
+    detail) if it chooses one per instance, else its ``code`` and ``default_detail``."""
+    if isinstance(error, str):
+        return {error: ""}
+    return dict(getattr(error, "codes", {error.code: error.default_detail}))
 
 
 class AutoSchema(StandardizedErrorsSchema):
     """drf-standardized-errors' schema, for views answering through the shop's error handler."""
 
-    def _declared(self) -> tuple[tuple[type[DomainError], ...], dict[str, list[type[DomainError]]]]:
+    def _declared(self) -> Declared:
         view_method = getattr(self.view, self.method.lower(), None)
-        return getattr(view_method, _DECLARED, ((), {}))
+        declared: Declared = getattr(view_method, _DECLARED, Declared())
+        return declared
 
     def _domain_codes_by_status(self) -> dict[str, dict[str, str]]:
-        """The declared errors' codes, each with its default detail, by status."""
+        """The declared errors' codes, each with its detail, by status."""
         by_status: dict[str, dict[str, str]] = {}
-        for error in self._declared()[0]:
+        for error in self._declared().errors:
             codes = by_status.setdefault(str(error.status), {})
-            for code in codes_of(error):
-                codes.setdefault(code, error.default_detail)
+            for code, detail in details_of(error).items():
+                codes.setdefault(code, detail)
         return by_status
 
     def _name(self, component: str) -> str:
@@ -93,7 +113,18 @@ class AutoSchema(StandardizedErrorsSchema):
         return self.method in ("POST", "PUT", "PATCH")
 
     def _query_parameters(self) -> list[str]:
-        return [p["name"] for p in self._get_parameters() if p["in"] == "query"]
+        """Those a bad value of is 400 (a page that is not one is 404)."""
+        not_400 = PageNumberPagination.page_query_param
+        parameters = self._get_parameters()
+        return [p["name"] for p in parameters if p["in"] == "query" and p["name"] != not_400]
+
+    def _refuses_unknown_fields(self) -> bool:
+        """A body read by ``KnownFieldsOnly``, or none at all (``no_body``): a field it does not
+        take is 400 ``unknown_field``."""
+        request = self.get_request_serializer()
+        if request is None:
+            return True
+        return _is_serializer(request, KnownFieldsOnly)
 
     def _get_allowed_error_status_codes(self) -> list[str]:
         allowed = super()._get_allowed_error_status_codes()
@@ -110,6 +141,7 @@ class AutoSchema(StandardizedErrorsSchema):
                 (
                     self._should_add_parse_error_response()
                     or self._should_add_validation_error_response()
+                    or self._refuses_unknown_fields()
                 )
                 if self._reads_a_body()
                 else bool(self._query_parameters())
@@ -129,8 +161,8 @@ class AutoSchema(StandardizedErrorsSchema):
 
     def _get_extra_validation_errors(self) -> dict[str, set[str]]:
         extra = super()._get_extra_validation_errors()
-        for name, errors in self._declared()[1].items():
-            extra.setdefault(name, set()).update(code for e in errors for code in codes_of(e))
+        for name, errors in self._declared().fields.items():
+            extra.setdefault(name, set()).update(code for e in errors for code in details_of(e))
         return extra
 
     def _get_error_response_serializer(self, status_code: str) -> Any:
@@ -138,7 +170,7 @@ class AutoSchema(StandardizedErrorsSchema):
         if status_code == "400" and not self._reads_a_body():
             return self._query_error_response()
         if status_code == "400":
-            return self._with_client_error_codes(super()._get_http400_serializer(), domain_codes)
+            return self._body_error_response(domain_codes)
         if status_code == "413":
             return self._error_response(status_code, ClientErrorEnum, [REQUEST_TOO_LARGE])
         if status_code == "503":
@@ -164,16 +196,60 @@ class AutoSchema(StandardizedErrorsSchema):
             errors=error(many=True),
         )
 
-    def _with_client_error_codes(self, serializer: Any, codes: list[str]) -> Any:
-        """The framework's 400 (validation and parse errors) with the method's own 400 codes
-        that belong to no field (``invalid_idempotency_key``) added to its client errors."""
-        if not codes:
-            return serializer
-        client_error = self._error_response(
-            "400", ClientErrorEnum, [*ParseErrorCodeEnum.values, *codes], suffix="ClientError"
+    def _body_error_response(self, codes: list[str]) -> PolymorphicProxySerializer:
+        """A 400 of a method with a body: validation errors of its fields (with
+        ``unknown_field`` for a field it does not take), or a client error: a body that is not
+        JSON (``parse_error``), or the method's own codes of no field
+        (``invalid_idempotency_key``)."""
+        shapes: dict[str, Any] = {}
+        request = self.get_request_serializer()
+        by_field = self._get_validation_error_codes_by_field(
+            self._determine_fields_with_error_codes() if _is_serializer(request) else []
         )
-        serializer.serializers[ClientErrorEnum.CLIENT_ERROR.value] = client_error
-        return serializer
+        if by_field or self._refuses_unknown_fields():
+            shapes[ValidationErrorEnum.VALIDATION_ERROR.value] = self._validation_error_response(
+                by_field
+            )
+        client_codes = (
+            [*ParseErrorCodeEnum.values] if self._should_add_parse_error_response() else []
+        )
+        if client_codes or codes:
+            shapes[ClientErrorEnum.CLIENT_ERROR.value] = self._error_response(
+                "400", ClientErrorEnum, [*client_codes, *codes], suffix="ClientError"
+            )
+        return PolymorphicProxySerializer(
+            component_name=self._name("ErrorResponse400"),
+            serializers=shapes,
+            resource_type_field_name="type",
+        )
+
+    def _validation_error_response(
+        self, by_field: dict[str, set[str]]
+    ) -> type[serializers.Serializer]:
+        operation = self.get_operation_id()
+        errors = [get_error_serializer(operation, name, codes) for name, codes in by_field.items()]
+        if self._refuses_unknown_fields():
+            errors.append(
+                _serializer(
+                    self._name(f"UnknownField{ERROR_COMPONENT_SUFFIX}"),
+                    code=serializers.ChoiceField(choices=[UNKNOWN_FIELD]),
+                    detail=serializers.CharField(),
+                    attr=serializers.CharField(
+                        allow_null=True, help_text="The field sent that is not taken."
+                    ),
+                )
+            )
+        return _serializer(
+            self._name("ValidationError"),
+            type=serializers.ChoiceField(choices=ValidationErrorEnum.choices),
+            # No discriminator: an unknown field's attr is whatever was sent.
+            errors=PolymorphicProxySerializer(
+                component_name=self._name("Error"),
+                serializers=errors,
+                resource_type_field_name=None,
+                many=True,
+            ),
+        )
 
     def _error_response(
         self, status_code: str, error_type: Any, codes: list[str], *, suffix: str = ""
@@ -200,8 +276,8 @@ class AutoSchema(StandardizedErrorsSchema):
                 "Retry-After": {
                     "schema": {"type": "integer"},
                     "description": (
-                        "With service_unavailable: seconds to wait before trying again "
-                        f"({DATABASE_RETRY_AFTER_SECONDS})."
+                        "When the database could not serve the request: seconds to wait "
+                        f"before trying again ({DATABASE_RETRY_AFTER_SECONDS})."
                     ),
                 }
             }
@@ -242,3 +318,8 @@ def _serializer(name: str, **fields: serializers.Field) -> type[serializers.Seri
         meta = type("Meta", (), {"ref_name": name})
         _components[name] = type(name, (serializers.Serializer,), {**fields, "Meta": meta})
     return _components[name]
+
+
+def _is_serializer(request: Any, kind: type = serializers.Serializer) -> bool:
+    """Whether an operation's request is a serializer (class or instance) of ``kind``."""
+    return isinstance(request, kind) or (isinstance(request, type) and issubclass(request, kind))

@@ -15,6 +15,7 @@ CSRF_FIELD = "csrfmiddlewaretoken"
 # At most this many unknown fields are named in one answer: a body of a hundred thousand
 # keys took seconds of a worker and megabytes to answer, one error per key.
 UNKNOWN_FIELDS_NAMED = 20
+UNKNOWN_FIELD = "unknown_field"
 
 
 class JSONParser(parsers.JSONParser):
@@ -47,20 +48,20 @@ def no_body(request: Any) -> None:
         if fields:
             refuse_unknown_fields(fields, detail)
     elif data:
-        raise ValidationError(ErrorDetail(detail, code="unknown_field"))
+        raise ValidationError(ErrorDetail(detail, code=UNKNOWN_FIELD))
 
 
 def refuse_unknown_fields(names: list[str], detail: str) -> NoReturn:
     """400 ``unknown_field`` for each of ``names`` (the first ``UNKNOWN_FIELDS_NAMED``, and
     how many more there are)."""
     errors = {
-        name: ErrorDetail(detail, code="unknown_field") for name in names[:UNKNOWN_FIELDS_NAMED]
+        name: ErrorDetail(detail, code=UNKNOWN_FIELD) for name in names[:UNKNOWN_FIELDS_NAMED]
     }
     if len(names) > UNKNOWN_FIELDS_NAMED:
         more = len(names) - UNKNOWN_FIELDS_NAMED
         errors[api_settings.NON_FIELD_ERRORS_KEY] = ErrorDetail(
             f"And {more} more fields this request does not take, not named here.",
-            code="unknown_field",
+            code=UNKNOWN_FIELD,
         )
     raise ValidationError(errors)
 

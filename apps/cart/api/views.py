@@ -157,7 +157,6 @@ class CartItemAddView(APIView):
         services.CartNotOpen,
         services.ProductUnavailable,
         services.OutOfStock,
-        services.OrderTooLarge,
         IdempotencyKeyReused,
         InvalidIdempotencyKey,
         fields={"quantity": [services.InvalidQuantity]},
@@ -185,7 +184,6 @@ class CartItemView(APIView):
         services.CartNotOpen,
         services.ProductUnavailable,
         services.OutOfStock,
-        services.OrderTooLarge,
         fields={"quantity": [services.InvalidQuantity]},
     )
     def patch(self, request: Request, cart_id: UUID, item_id: UUID) -> Response:

@@ -235,6 +235,12 @@ class ProductDetailView(APIView):
             "price": [services.InvalidPrice],
             "status": [services.ProductDiscontinuedIsFinal, services.InvalidProduct],
             "image_url": [services.InvalidProduct],
+            # A field the product shows but that cannot change here, sent changed.
+            **{
+                name: ["read_only"]
+                for name in ProductUpdateInputSerializer.echoed
+                - set(ProductUpdateInputSerializer().fields)
+            },
         }
     )
     def patch(self, request: Request, product_id: UUID) -> Response:

@@ -21,6 +21,14 @@ from ecommerce.common.fields import DeliverableEmailField
 from ecommerce.common.openapi import raises
 from ecommerce.common.parsers import KnownFieldsOnly, no_body
 
+# What the password validators of settings.AUTH_PASSWORD_VALIDATORS answer, for the schema.
+PASSWORD_CODES = (
+    "password_too_similar",
+    "password_too_short",
+    "password_too_common",
+    "password_entirely_numeric",
+)
+
 
 class RegisterView(APIView):
     authentication_classes = ()
@@ -52,7 +60,7 @@ class RegisterView(APIView):
         responses={201: RegisterOutputSerializer},
         operation_id="auth_register",
     )
-    @raises(fields={"email": [services.EmailTaken]})
+    @raises(fields={"email": [services.EmailTaken], "password": PASSWORD_CODES})
     def post(self, request: Request) -> Response:
         data = self.RegisterInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
