@@ -200,9 +200,12 @@ def category_subtree_ids(*, slug: str) -> list[UUID]:
             root = pk
     if root is None:
         return []
-    subtree, todo = [], [root]
+    subtree, seen, todo = [], set(), [root]
     while todo:
         pk = todo.pop()
+        if pk in seen:  # a loop (moves at once made them before they took turns)
+            continue
+        seen.add(pk)
         subtree.append(pk)
         todo.extend(children.get(pk, ()))
     return subtree

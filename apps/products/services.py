@@ -33,6 +33,7 @@ from apps.products.events import (
 from apps.products.models import Category, Product, ProductStatus
 from apps.products.selectors import products_by_id
 from ecommerce.bus import publish
+from ecommerce.common.db import lock_name
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.common.money import CENT, MAX_AMOUNT
 from ecommerce.remote import service_url
@@ -66,6 +67,7 @@ __all__ = [
 ]
 
 MAX_PRICE: Final = MAX_AMOUNT  # what the column holds (12 digits, 2 decimals)
+CATEGORY_TREE_LOCK: Final = "products.category_tree"
 # Products one lookup over HTTP asks about at most (products apart: docs/SPLITTING.md).
 LOOKUP_BATCH: Final = 1_000
 # A product image is fetched by shop clients: a web address, nothing else.
@@ -393,9 +395,15 @@ def category_update(
 ) -> CategoryDTO:
     """Rename a category, change its slug or move it under another parent (or to the top).
 
+    Moves take turns (one lock for the whole tree, taken first): two at once (Outdoors under
+    Sports, Sports under Camping, Camping under Outdoors) each checked the tree before the
+    other committed, and together made a loop.
+
     Raises ``CategoryNotFound``, ``DuplicateSlug``, ``InvalidCategoryParent``,
     ``InvalidProduct``.
     """
+    if not isinstance(parent, _Unset):
+        lock_name(CATEGORY_TREE_LOCK)
     category = Category.objects.select_for_update().filter(pk=category_id).first()
     if category is None:
         raise CategoryNotFound("No such category.")

@@ -118,3 +118,21 @@ def test_a_category_created_twice_at_once_is_duplicate_slug_not_integrity_error(
 
     assert isinstance(result, services.DuplicateSlug), repr(result)
     assert Category.objects.count() == 1
+
+
+def test_two_moves_at_once_cannot_make_a_loop() -> None:
+    services.category_create(name="Sports")
+    outdoors = services.category_create(name="Outdoors")
+    services.category_create(name="Camping", parent="outdoors")
+    sports = Category.objects.get(slug="sports")
+
+    # Outdoors goes under Sports while Sports goes under Camping (itself under Outdoors):
+    # each was fine on its own, together a loop. The second waits for the first, then sees it.
+    second = first_commits_late(
+        lambda: services.category_update(category_id=outdoors.id, parent="sports"),
+        lambda: services.category_update(category_id=sports.pk, parent="camping"),
+    )
+
+    assert isinstance(second, services.InvalidCategoryParent), repr(second)
+    parents = dict(Category.objects.values_list("slug", "parent__slug"))
+    assert parents == {"sports": None, "outdoors": "sports", "camping": "outdoors"}
