@@ -1,9 +1,15 @@
 """Notifications in the admin: the log of everything sent (read-only, with a "Resend" action)
 and shoppers' product alerts."""
 
+import hashlib
+import json
+
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -11,6 +17,7 @@ from apps.notifications import services
 from apps.notifications.models import Notification, NotificationStatus, Subscription
 from ecommerce.common.admin import ReadOnlyWithActions
 from ecommerce.common.errors import DomainError
+from ecommerce.core.idempotency import IdempotencyKeyReused, OnceFormField, run_once
 
 
 @admin.register(Notification)
@@ -68,38 +75,83 @@ class NotificationAdmin(ReadOnlyWithActions):
         )
 
     @admin.action(description="Resend selected notifications", permissions=["change"])
-    def resend(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
-        outcomes: dict[str, int] = {}
-        on_their_way = 0
-        for notification_id, status in queryset.values_list("pk", "status"):
-            if status == NotificationStatus.PENDING:
-                on_their_way += 1  # the service leaves those alone: not resent
-                continue
-            try:
-                result = services.notification_resend(notification_id=notification_id)
-            except DomainError as exc:
-                self.message_user(
-                    request, f"Notification {notification_id}: {exc.detail}", messages.ERROR
-                )
-                continue
-            if result.status == NotificationStatus.FAILED:
-                self.message_user(
-                    request,
-                    f"Notification {notification_id} failed again: {result.last_error}",
-                    messages.ERROR,
-                )
-            outcomes[result.status] = outcomes.get(result.status, 0) + 1
-        queued = outcomes.get(NotificationStatus.PENDING, 0) + outcomes.get(
-            NotificationStatus.SENT, 0
-        )
-        if queued:
-            self.message_user(request, f"{queued} notifications resent.", messages.SUCCESS)
-        if on_their_way:
-            self.message_user(
-                request,
-                f"{on_their_way} notifications are still on their way (pending); not resent.",
-                messages.WARNING,
+    def resend(
+        self, request: HttpRequest, queryset: QuerySet[Notification]
+    ) -> TemplateResponse | None:
+        """Asks first, on a page whose form counts once: sent twice (a double click, the
+        browser sending it again), it emails the customers once."""
+        if "confirm" not in request.POST:
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": "Resend notifications",
+                "queryset": queryset.order_by("created_at"),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "form": ResendForm(initial={"request_id": OnceFormField.fresh()}),
+            }
+            template = "admin/notifications/notification/resend_confirmation.html"
+            return TemplateResponse(request, template, context)
+        form = ResendForm(request.POST)
+        if not form.is_valid():
+            self.message_user(request, OnceFormField.OUT_OF_DATE, messages.ERROR)
+            return None
+        ids = sorted(str(pk) for pk in queryset.values_list("pk", flat=True))
+        try:
+            told, repeated = run_once(
+                scope=f"admin:{request.user.pk}",
+                key=f"notification_resend:{form.cleaned_data['request_id']}",
+                fingerprint=hashlib.sha256(json.dumps(ids).encode()).hexdigest(),
+                run=lambda: _resend(queryset),
             )
+        except IdempotencyKeyReused:
+            self.message_user(request, "This form was already used; nothing sent.", messages.ERROR)
+            return None
+        if repeated:
+            self.message_user(request, "Already resent; nothing sent now.", messages.WARNING)
+            return None
+        for level, text in told:
+            self.message_user(request, text, level)
+        return None
+
+
+class ResendForm(forms.Form):
+    request_id = OnceFormField()
+
+
+def _resend(queryset: QuerySet[Notification]) -> list[tuple[int, str]]:
+    """Resend each notification of ``queryset``; returns the messages for staff, as
+    (level, text)."""
+    told: list[tuple[int, str]] = []
+    outcomes: dict[str, int] = {}
+    on_their_way = 0
+    for notification_id, status in queryset.values_list("pk", "status"):
+        if status == NotificationStatus.PENDING:
+            on_their_way += 1  # the service leaves those alone: not resent
+            continue
+        try:
+            result = services.notification_resend(notification_id=notification_id)
+        except DomainError as exc:
+            told.append((messages.ERROR, f"Notification {notification_id}: {exc.detail}"))
+            continue
+        if result.status == NotificationStatus.FAILED:
+            told.append(
+                (
+                    messages.ERROR,
+                    f"Notification {notification_id} failed again: {result.last_error}",
+                )
+            )
+        outcomes[result.status] = outcomes.get(result.status, 0) + 1
+    queued = outcomes.get(NotificationStatus.PENDING, 0) + outcomes.get(NotificationStatus.SENT, 0)
+    if queued:
+        told.append((messages.SUCCESS, f"{queued} notifications resent."))
+    if on_their_way:
+        told.append(
+            (
+                messages.WARNING,
+                f"{on_their_way} notifications are still on their way (pending); not resent.",
+            )
+        )
+    return told
 
 
 @admin.register(Subscription)

@@ -1,21 +1,41 @@
 """The notification log in the admin: filters, the HTML preview, and resending."""
 
+import re
 from collections.abc import Callable
+from typing import Any
 from uuid import uuid4
 
 import pytest
 from django.core import mail
+from django.http import HttpResponse
 from django.test import Client
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from apps.notifications.models import Notification, Subscription
 from ecommerce.accounts.models import User
+from ecommerce.core.idempotency import OnceFormField
 from tests.notifications.conftest import checkout_event, deliver, send_retries
 from tests.notifications.factories import SubscriptionFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CHANGELIST = "/admin/notifications/notification/"
+
+
+def resend(client: Client, *ids: object) -> tuple[HttpResponse, dict[str, Any]]:
+    """Choose "Resend" for ``ids``, then confirm on the page it asks on. Returns the answer
+    (redirects followed) and what the confirmation sent, to send it again."""
+    selected = {"action": "resend", "_selected_action": [str(pk) for pk in ids]}
+    page = client.post(CHANGELIST, selected)
+    assert page.status_code == 200, page.content
+    found = re.search(rb'name="request_id" value="([^"]+)"', page.content)
+    assert found is not None, page.content
+    confirmed = {**selected, "request_id": found.group(1).decode(), "confirm": "Yes"}
+    return client.post(CHANGELIST, confirmed, follow=True), confirmed
+
+
+def told(response: HttpResponse) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
 
 
 @pytest.fixture
@@ -60,12 +80,10 @@ def test_resending_a_failed_email_sends_it_again_with_fresh_attempts(
     assert (notification.status, notification.attempts) == ("failed", 1)
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
-    response = admin_client.post(
-        CHANGELIST, {"action": "resend", "_selected_action": [str(notification.pk)]}, follow=True
-    )
+    response, _ = resend(admin_client, notification.pk)
 
     assert response.status_code == 200
-    assert "1 notifications resent." in [str(m) for m in response.context["messages"]]
+    assert "1 notifications resent." in told(response)
     notification.refresh_from_db()
     assert (notification.status, notification.attempts, notification.last_error) == ("sent", 1, "")
     assert [m.subject for m in mail.outbox] == ["Example Shop: we received your order"]
@@ -77,16 +95,50 @@ def test_resending_a_pending_email_leaves_it_on_its_way(admin_client: Client) ->
     Notification.objects.update(status="pending")
     mail.outbox.clear()
 
-    response = admin_client.post(
-        CHANGELIST,
-        {"action": "resend", "_selected_action": [str(Notification.objects.get().pk)]},
-        follow=True,
-    )
+    response, _ = resend(admin_client, Notification.objects.get().pk)
 
     assert mail.outbox == []
-    assert [str(m) for m in response.context["messages"]] == [
-        "1 notifications are still on their way (pending); not resent."
-    ]
+    assert told(response) == ["1 notifications are still on their way (pending); not resent."]
+
+
+def test_the_resend_asks_first_and_sends_nothing_until_confirmed(admin_client: Client) -> None:
+    deliver(checkout_event())
+    email = Notification.objects.get(channel="email")
+    mail.outbox.clear()
+
+    page = admin_client.post(CHANGELIST, {"action": "resend", "_selected_action": [str(email.pk)]})
+
+    assert page.status_code == 200
+    assert b"Send these 1 notifications again?" in page.content
+    assert email.subject.encode() in page.content
+    assert mail.outbox == []
+
+
+def test_a_resend_confirmed_twice_emails_the_customer_once(admin_client: Client) -> None:
+    deliver(checkout_event())
+    email = Notification.objects.get(channel="email")
+    mail.outbox.clear()
+
+    first, confirmed = resend(admin_client, email.pk)
+    again = admin_client.post(CHANGELIST, confirmed, follow=True)
+
+    assert told(first) == ["1 notifications resent."]
+    assert told(again) == ["Already resent; nothing sent now."]
+    assert [m.subject for m in mail.outbox] == ["Example Shop: we received your order"]
+
+
+def test_a_resend_confirmation_not_shown_by_the_admin_sends_nothing(
+    admin_client: Client,
+) -> None:
+    deliver(checkout_event())
+    email = Notification.objects.get(channel="email")
+    mail.outbox.clear()
+    forged = {"action": "resend", "_selected_action": [str(email.pk)], "confirm": "Yes"}
+
+    response = admin_client.post(CHANGELIST, {**forged, "request_id": "made-up"}, follow=True)
+
+    assert told(response) == ["This form is out of date; open the page again."]
+    assert mail.outbox == []
 
 
 def test_staff_without_the_notification_permission_cannot_resend_customer_emails(
@@ -99,7 +151,15 @@ def test_staff_without_the_notification_permission_cannot_resend_customer_emails
     client.force_login(make_user("editor@example.com", staff=True))  # a catalog editor
 
     listed = client.get(CHANGELIST)
-    client.post(CHANGELIST, {"action": "resend", "_selected_action": [str(email.pk)]})
+    client.post(
+        CHANGELIST,
+        {
+            "action": "resend",
+            "_selected_action": [str(email.pk)],
+            "request_id": OnceFormField.fresh(),
+            "confirm": "Yes",
+        },
+    )
 
     assert listed.status_code == 403
     assert mail.outbox == []
