@@ -17,6 +17,10 @@ class ChangedFieldsOnly(admin.ModelAdmin):
     saving a typo fix would quietly undo a price change made meanwhile. Here each field also
     sends the value it was shown with (Django's ``show_hidden_initial``), so
     ``form.changed_data`` holds what this user edited, and ``save_model`` writes those fields.
+
+    An edited field that someone changed meanwhile is refused (reload to edit it), unless it
+    already holds what this form asks: the same form sent again after it was saved and
+    another change (a price set back, a second price drop published) changes nothing.
     """
 
     def get_form(
@@ -40,7 +44,30 @@ class ChangedFieldsOnly(admin.ModelAdmin):
                 for name in self.fields:
                     if name not in self.changed_data and hasattr(self.instance, name):
                         cleaned[name] = getattr(self.instance, name)
+                    elif name in self.changed_data and self._changed_meanwhile(name):
+                        now = getattr(self.instance, name)
+                        self.add_error(
+                            name,
+                            f"Changed by someone else since this page was opened (now "
+                            f"{now if now not in (None, '') else 'empty'}); reload the page "
+                            "to edit it.",
+                        )
                 return cleaned
+
+            def _changed_meanwhile(self, name: str) -> bool:
+                """Whether the row's value is no longer the one this form was shown, nor
+                the one it sends."""
+                if self.add_initial_prefix(name) not in self.data:
+                    return False  # posted by other means than the page: nothing to go by
+                field = self.fields[name]
+                now = forms.models.model_to_dict(self.instance, [name]).get(name)
+                shown = field.hidden_widget().value_from_datadict(
+                    self.data, self.files, self.add_initial_prefix(name)
+                )
+                sent = field.widget.value_from_datadict(
+                    self.data, self.files, self.add_prefix(name)
+                )
+                return field.has_changed(now, shown) and field.has_changed(now, sent)
 
         ComparedWithWhatWasShown.__name__ = form.__name__
         return ComparedWithWhatWasShown

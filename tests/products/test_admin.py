@@ -307,6 +307,50 @@ def test_a_form_opened_before_a_price_change_does_not_undo_it(admin_client: Clie
     ]
 
 
+def test_a_price_someone_changed_since_the_form_was_opened_is_not_overwritten(
+    admin_client: Client,
+) -> None:
+    product = ProductFactory(name="Tent", slug="tent", price=Decimal("100.00"))
+    url = f"/admin/products/product/{product.pk}/change/"
+    shown = form_as_shown(admin_client.get(url))  # staff A opens the product
+    services.product_change_price(product_id=product.pk, price=Decimal("120.00"))  # B
+
+    response = admin_client.post(url, {**shown, "price": "90.00"})  # A edits the price
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors["price"]
+    assert errors == [
+        "Changed by someone else since this page was opened (now 120.00); reload the page to "
+        "edit it."
+    ]
+    product.refresh_from_db()
+    assert product.price == Decimal("120.00")
+    assert len(product_events(product.pk)) == 1  # B's
+
+
+def test_a_price_edit_sent_again_neither_repeats_nor_undoes_a_later_change(
+    admin_client: Client,
+) -> None:
+    product = ProductFactory(name="Tent", slug="tent", price=Decimal("100.00"))
+    url = f"/admin/products/product/{product.pk}/change/"
+    edited = {**form_as_shown(admin_client.get(url)), "price": "80.00"}
+    saved = admin_client.post(url, edited)
+
+    twice = admin_client.post(url, edited)  # a double click
+    services.product_change_price(product_id=product.pk, price=Decimal("120.00"))  # staff B
+    resent = admin_client.post(url, edited)  # Back, then Save
+
+    assert (saved.status_code, twice.status_code, resent.status_code) == (302, 302, 200)
+    product.refresh_from_db()
+    assert product.price == Decimal("120.00")
+    prices = [
+        (p["old_price"], p["new_price"])
+        for t, p in product_events(product.pk)
+        if t == "products.ProductPriceChanged"
+    ]
+    assert prices == [("100.00", "80.00"), ("80.00", "120.00")]
+
+
 def test_a_form_opened_before_a_publish_does_not_take_the_product_back_to_draft(
     admin_client: Client,
 ) -> None:
