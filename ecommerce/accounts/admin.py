@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from knox.models import AuthToken
 
 from ecommerce.accounts.models import User
+from ecommerce.common.admin import ChangedFieldsOnly
 
 # knox's admin also makes tokens, showing the new key: a way for staff to act as any shopper.
 admin.site.unregister(AuthToken)
@@ -31,7 +32,10 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(ChangedFieldsOnly, DjangoUserAdmin):
+    """Django's, writing only what its user edited: a form opened before another staff member
+    deactivated the account (or took its staff rights) does not give them back."""
+
     ordering = ("email",)
     list_display = ("email", "first_name", "last_name", "is_staff", "is_active", "date_joined")
     search_fields = ("email", "first_name", "last_name")

@@ -41,8 +41,11 @@ class ChangedFieldsOnly(admin.ModelAdmin):
                 # A field this user did not edit keeps the row's value as it is now: the
                 # value shown long ago is neither checked (a slug someone reused since) nor
                 # written.
+                many = {f.name for f in self.instance._meta.many_to_many}
                 for name in self.fields:
-                    if name not in self.changed_data and hasattr(self.instance, name):
+                    if name not in self.changed_data and name in many:
+                        cleaned[name] = getattr(self.instance, name).all()
+                    elif name not in self.changed_data and hasattr(self.instance, name):
                         cleaned[name] = getattr(self.instance, name)
                     elif name in self.changed_data and self._changed_meanwhile(name):
                         now = getattr(self.instance, name)
