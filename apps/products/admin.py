@@ -3,8 +3,10 @@ events as the API: creating and editing products, the "change price" and "discon
 actions, and categories.
 """
 
+import hashlib
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from django import forms
 from django.contrib import admin, messages
@@ -19,6 +21,7 @@ from apps.inventory import services as inventory
 from apps.products import services
 from apps.products.models import Category, Product, ProductStatus
 from ecommerce.common.admin import ChangedFieldsOnly, RefusalsAsMessages
+from ecommerce.core.idempotency import IdempotencyKeyReused, OnceFormField, run_once
 
 # The attribute the change list puts each row's available quantity in (None: no stock row).
 _AVAILABLE = "_available_quantity"
@@ -60,6 +63,9 @@ class ProductAddForm(ProductForm):
 
 
 class ChangePriceForm(forms.Form):
+    # Sent again (Back, then Change price), the form changes nothing: not even a price another
+    # staff member changed since.
+    request_id = OnceFormField()
     price = forms.DecimalField(
         label="New price",
         min_value=Decimal("0"),
@@ -148,16 +154,37 @@ class ProductAdmin(RefusalsAsMessages, ChangedFieldsOnly):
     def change_price(
         self, request: HttpRequest, queryset: QuerySet[Product]
     ) -> HttpResponse | None:
-        form = ChangePriceForm(request.POST if "apply" in request.POST else None)
+        form = ChangePriceForm(
+            request.POST if "apply" in request.POST else None,
+            initial={"request_id": OnceFormField.fresh()},
+        )
         if form.is_valid():
             price = form.cleaned_data["price"]
-            for product_id in queryset.values_list("pk", flat=True):
-                services.product_change_price(
-                    product_id=product_id, price=price, actor_id=request.user.pk
+            product_ids = sorted(str(pk) for pk in queryset.values_list("pk", flat=True))
+            done = f"price set to {price} for {len(product_ids)} products"
+
+            def change() -> str:
+                for product_id in product_ids:
+                    services.product_change_price(
+                        product_id=UUID(product_id), price=price, actor_id=request.user.pk
+                    )
+                return f"{done.capitalize()}."
+
+            try:
+                told, repeated = run_once(
+                    scope=f"admin:{request.user.pk}",
+                    key=f"change_price:{form.cleaned_data['request_id']}",
+                    fingerprint=hashlib.sha256(f"{product_ids}{price}".encode()).hexdigest(),
+                    run=change,
                 )
-            self.message_user(
-                request, f"Price set to {price} for {queryset.count()} products.", messages.SUCCESS
-            )
+            except IdempotencyKeyReused:
+                self.message_user(
+                    request, "This form was already used; nothing changed.", messages.ERROR
+                )
+                return None
+            if repeated:
+                told = f"Already made: {done}; nothing changed now."
+            self.message_user(request, str(told), messages.SUCCESS)
             return None
         context = {
             **self.admin_site.each_context(request),

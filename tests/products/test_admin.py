@@ -1,5 +1,6 @@
 """The product admin: stock in the list, actions and forms that go through the services."""
 
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -16,6 +17,7 @@ from apps.inventory import services as inventory
 from apps.products import services
 from apps.products.models import Category, Product
 from ecommerce.accounts.models import User
+from ecommerce.core.idempotency import OnceFormField
 from tests.admin_pages import form_as_shown
 from tests.products.conftest import product_events
 from tests.products.factories import CategoryFactory, ProductFactory
@@ -70,6 +72,13 @@ def test_staff_search_by_name_or_sku_and_filter_by_status(admin_client: Client) 
     assert names("status__exact=draft") == ["Lamp"]
 
 
+def form_id(page: Any) -> str:
+    """The one-time id of the action form on ``page``."""
+    found = re.search(rb'name="request_id" value="([^"]+)"', page.content)
+    assert found is not None, page.content
+    return found.group(1).decode()
+
+
 def test_an_admin_price_change_publishes_the_same_event_as_the_api(
     admin_client: Client, staff: User
 ) -> None:
@@ -77,7 +86,10 @@ def test_an_admin_price_change_publishes_the_same_event_as_the_api(
     action = {"action": "change_price", "_selected_action": [str(by_admin.pk)]}
 
     form_page = admin_client.post(CHANGELIST, action)
-    done = admin_client.post(CHANGELIST, {**action, "apply": "1", "price": "24.50"})
+    done = admin_client.post(
+        CHANGELIST,
+        {**action, "apply": "1", "price": "24.50", "request_id": form_id(form_page)},
+    )
 
     assert form_page.status_code == 200
     assert b"New price" in form_page.content
@@ -107,11 +119,32 @@ def test_an_admin_price_change_publishes_the_same_event_as_the_api(
     )
 
 
+def test_the_price_action_sent_again_changes_nothing(admin_client: Client) -> None:
+    product = ProductFactory(price=Decimal("30.00"))
+    action = {"action": "change_price", "_selected_action": [str(product.pk)]}
+    applied = {**action, "apply": "1", "price": "24.50"}
+    applied["request_id"] = form_id(admin_client.post(CHANGELIST, action))
+
+    first = admin_client.post(CHANGELIST, applied, follow=True)
+    services.product_change_price(product_id=product.pk, price=Decimal("28.00"))  # staff B
+    again = admin_client.post(CHANGELIST, applied, follow=True)  # Back, then Change price
+
+    assert [str(m) for m in first.context["messages"]] == ["Price set to 24.50 for 1 products."]
+    assert [str(m) for m in again.context["messages"]] == [
+        "Already made: price set to 24.50 for 1 products; nothing changed now."
+    ]
+    product.refresh_from_db()
+    assert product.price == Decimal("28.00")
+    assert [p["new_price"] for _, p in product_events(product.pk)] == ["24.50", "28.00"]
+
+
 def test_a_bad_price_in_the_action_form_changes_nothing(admin_client: Client) -> None:
     product = ProductFactory(price=Decimal("30.00"))
     action = {"action": "change_price", "_selected_action": [str(product.pk)], "apply": "1"}
 
-    response = admin_client.post(CHANGELIST, {**action, "price": "-5"})
+    response = admin_client.post(
+        CHANGELIST, {**action, "price": "-5", "request_id": OnceFormField.fresh()}
+    )
 
     assert response.status_code == 200  # the form again, with the error
     assert response.context["form"].errors == {
