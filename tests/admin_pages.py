@@ -1,5 +1,6 @@
 """What a browser sends back when staff press Save on an admin page, read off its HTML."""
 
+import re
 from html.parser import HTMLParser
 from typing import Any
 
@@ -44,7 +45,7 @@ class _FormFields(HTMLParser):
 
 def form_as_shown(page: Any) -> dict[str, str]:
     """The fields of the change form in ``page`` (a test client response) with the values it
-    shows, hidden ones included, as a browser would post them unedited."""
+    shows, hidden ones included, as a browser would post them unedited (line breaks as CRLF)."""
     parser = _FormFields()
     parser.feed(page.content.decode())
-    return parser.fields
+    return {name: re.sub(r"\r?\n", "\r\n", value) for name, value in parser.fields.items()}

@@ -61,19 +61,32 @@ class ChangedFieldsOnly(admin.ModelAdmin):
                 """Whether the row's value is no longer the one this form was shown, nor
                 the one it sends."""
                 if self.add_initial_prefix(name) not in self.data:
-                    return False  # posted by other means than the page: nothing to go by
+                    # Nothing to go by: posted by other means than the page, or a field
+                    # whose shown value posts nothing (an empty multiple select) or posts in
+                    # parts (a date and a time).
+                    return False
                 field = self.fields[name]
-                now = forms.models.model_to_dict(self.instance, [name]).get(name)
+                now = _as_posted(forms.models.model_to_dict(self.instance, [name]).get(name))
                 shown = field.hidden_widget().value_from_datadict(
                     self.data, self.files, self.add_initial_prefix(name)
                 )
                 sent = field.widget.value_from_datadict(
                     self.data, self.files, self.add_prefix(name)
                 )
-                return field.has_changed(now, shown) and field.has_changed(now, sent)
+                return field.has_changed(now, _as_posted(shown)) and field.has_changed(
+                    now, _as_posted(sent)
+                )
 
         ComparedWithWhatWasShown.__name__ = form.__name__
         return ComparedWithWhatWasShown
+
+
+def _as_posted(value: Any) -> Any:
+    """Text as a form field reads it, whoever wrote it: browsers send line breaks as CRLF
+    (the API stores what it is sent), and the field strips the ends."""
+    if isinstance(value, str):
+        return value.replace("\r\n", "\n").strip()
+    return value
 
 
 class RefusalsAsMessages(admin.ModelAdmin):

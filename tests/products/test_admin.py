@@ -361,6 +361,21 @@ def test_a_price_someone_changed_since_the_form_was_opened_is_not_overwritten(
     assert len(product_events(product.pk)) == 1  # B's
 
 
+@pytest.mark.parametrize("stored", ["Sleeps two.\nWaterproof.", "Sleeps two. ", "\nSleeps two."])
+def test_text_written_through_the_api_can_be_edited_in_the_admin(
+    admin_client: Client, stored: str
+) -> None:
+    product = ProductFactory(name="Tent", slug="tent", description=stored)
+    url = f"/admin/products/product/{product.pk}/change/"
+    shown = form_as_shown(admin_client.get(url))  # line breaks come back as CRLF
+
+    response = admin_client.post(url, {**shown, "description": "Sleeps three."})
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    product.refresh_from_db()
+    assert product.description == "Sleeps three."
+
+
 def test_a_price_edit_sent_again_neither_repeats_nor_undoes_a_later_change(
     admin_client: Client,
 ) -> None:
