@@ -81,11 +81,17 @@ class NotificationAdmin(ReadOnlyWithActions):
         """Asks first, on a page whose form counts once: sent twice (a double click, the
         browser sending it again), it emails the customers once."""
         if "confirm" not in request.POST:
+            chosen = queryset.order_by("created_at")
             context = {
                 **self.admin_site.each_context(request),
                 "opts": self.opts,
                 "title": "Resend notifications",
-                "queryset": queryset.order_by("created_at"),
+                "count": chosen.count(),
+                "shown": chosen[:RESEND_LISTED],
+                # Every one matching the list's filters: the confirmation says so, not with
+                # each id (a form of over 1,000 fields is refused).
+                "select_across": request.POST.get("select_across") in ("1", "True"),
+                "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
                 "form": ResendForm(initial={"request_id": OnceFormField.fresh()}),
             }
@@ -101,7 +107,7 @@ class NotificationAdmin(ReadOnlyWithActions):
                 scope=f"admin:{request.user.pk}",
                 key=f"notification_resend:{form.cleaned_data['request_id']}",
                 fingerprint=hashlib.sha256(json.dumps(ids).encode()).hexdigest(),
-                run=lambda: _resend(queryset),
+                run=lambda: _resend(ids),
             )
         except IdempotencyKeyReused:
             self.message_user(request, "This form was already used; nothing sent.", messages.ERROR)
@@ -114,17 +120,20 @@ class NotificationAdmin(ReadOnlyWithActions):
         return None
 
 
+RESEND_LISTED = 100  # rows the confirmation shows; it says how many more there are
+
+
 class ResendForm(forms.Form):
     request_id = OnceFormField()
 
 
-def _resend(queryset: QuerySet[Notification]) -> list[tuple[int, str]]:
-    """Resend each notification of ``queryset``; returns the messages for staff, as
-    (level, text)."""
+def _resend(ids: list[str]) -> list[tuple[int, str]]:
+    """Resend each of these notifications; returns the messages for staff, as (level, text)."""
     told: list[tuple[int, str]] = []
     outcomes: dict[str, int] = {}
     on_their_way = 0
-    for notification_id, status in queryset.values_list("pk", "status"):
+    chosen = Notification.objects.filter(pk__in=ids).order_by("created_at")
+    for notification_id, status in chosen.values_list("pk", "status"):
         if status == NotificationStatus.PENDING:
             on_their_way += 1  # the service leaves those alone: not resent
             continue

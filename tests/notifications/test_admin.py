@@ -6,6 +6,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core import mail
 from django.http import HttpResponse
 from django.test import Client
@@ -15,11 +16,19 @@ from apps.notifications.models import Notification, Subscription
 from ecommerce.accounts.models import User
 from ecommerce.core.idempotency import OnceFormField
 from tests.notifications.conftest import checkout_event, deliver, send_retries
-from tests.notifications.factories import SubscriptionFactory
+from tests.notifications.factories import InAppNotificationFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CHANGELIST = "/admin/notifications/notification/"
+
+
+def form_id(page: HttpResponse) -> str:
+    """The one-time id of the confirmation form on ``page``."""
+    assert page.status_code == 200, page.content
+    found = re.search(rb'name="request_id" value="([^"]+)"', page.content)
+    assert found is not None, page.content
+    return found.group(1).decode()
 
 
 def resend(client: Client, *ids: object) -> tuple[HttpResponse, dict[str, Any]]:
@@ -27,10 +36,7 @@ def resend(client: Client, *ids: object) -> tuple[HttpResponse, dict[str, Any]]:
     (redirects followed) and what the confirmation sent, to send it again."""
     selected = {"action": "resend", "_selected_action": [str(pk) for pk in ids]}
     page = client.post(CHANGELIST, selected)
-    assert page.status_code == 200, page.content
-    found = re.search(rb'name="request_id" value="([^"]+)"', page.content)
-    assert found is not None, page.content
-    confirmed = {**selected, "request_id": found.group(1).decode(), "confirm": "Yes"}
+    confirmed = {**selected, "request_id": form_id(page), "confirm": "Yes"}
     return client.post(CHANGELIST, confirmed, follow=True), confirmed
 
 
@@ -163,6 +169,51 @@ def test_staff_without_the_notification_permission_cannot_resend_customer_emails
 
     assert listed.status_code == 403
     assert mail.outbox == []
+
+
+def test_a_resend_of_every_notification_the_list_matches_names_none_by_id(
+    admin_client: Client, ann: User, settings: SettingsWrapper
+) -> None:
+    # As Django's 1,000 fields at most, over a smaller list: the confirmation must not grow
+    # with the selection.
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 120
+    InAppNotificationFactory.create_batch(150, user=ann)
+    page_ids = [str(pk) for pk in Notification.objects.values_list("pk", flat=True)[:100]]
+    chosen = {"action": "resend", "_selected_action": page_ids, "select_across": "1"}
+
+    page = admin_client.post(CHANGELIST, chosen)
+    confirmed = {**chosen, "request_id": form_id(page), "confirm": "Yes"}
+    done = admin_client.post(CHANGELIST, confirmed, follow=True)
+
+    assert b"Send these 150 notifications again?" in page.content
+    assert b"The first 100 of 150 are listed." in page.content
+    assert told(done) == ["150 notifications resent."]
+
+
+def test_staff_who_may_only_view_notifications_cannot_resend_them(
+    make_user: Callable[..., User],
+) -> None:
+    deliver(checkout_event())
+    email = Notification.objects.get(channel="email")
+    mail.outbox.clear()
+    viewer = make_user("viewer@example.com", staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_notification"))
+    client = Client()
+    client.force_login(viewer)
+    confirmed = {
+        "action": "resend",
+        "_selected_action": [str(email.pk)],
+        "request_id": OnceFormField.fresh(),
+        "confirm": "Yes",
+    }
+
+    listed = client.get(CHANGELIST)
+    client.post(CHANGELIST, confirmed)
+
+    assert listed.status_code == 200  # may look
+    assert mail.outbox == []
+    email.refresh_from_db()
+    assert email.status == "sent"
 
 
 def test_subscriptions_are_listed(admin_client: Client, make_user: Callable[..., User]) -> None:
