@@ -404,7 +404,8 @@ def category_update(
     """
     if not isinstance(parent, _Unset):
         lock_name(CATEGORY_TREE_LOCK)
-    category = Category.objects.select_for_update().filter(pk=category_id).first()
+    # NO KEY: products written in the category meanwhile (a key-share lock each) need not wait.
+    category = Category.objects.select_for_update(no_key=True).filter(pk=category_id).first()
     if category is None:
         raise CategoryNotFound("No such category.")
     if not isinstance(name, _Unset):

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from rest_framework.test import APIClient
 
 from apps.products import services
@@ -136,3 +136,35 @@ def test_two_moves_at_once_cannot_make_a_loop() -> None:
     assert isinstance(second, services.InvalidCategoryParent), repr(second)
     parents = dict(Category.objects.values_list("slug", "parent__slug"))
     assert parents == {"sports": None, "outdoors": "sports", "camping": "outdoors"}
+
+
+def test_a_category_renamed_meanwhile_does_not_hold_up_a_product_added_to_it() -> None:
+    # A product's insert takes a key-share lock on its category; a rename locks the row only
+    # against other writes of the row (FOR NO KEY UPDATE), so the insert does not wait for it.
+    tents = services.category_create(name="Tents")
+    renamed, finish = threading.Event(), threading.Event()
+
+    def rename() -> None:
+        try:
+            with transaction.atomic():
+                services.category_update(category_id=tents.id, name="Tents and shelters")
+                renamed.set()
+                finish.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=rename)
+    thread.start()
+    try:
+        assert renamed.wait(10)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '1s'")
+            product = services.product_create(
+                sku="TENT-1", name="Ridge Tent", price=Decimal(90), category="tents"
+            )
+    finally:
+        finish.set()
+        thread.join()
+
+    assert Product.objects.get(pk=product.id).category.name == "Tents and shelters"
