@@ -125,9 +125,14 @@ def dead_letters(
     return qs
 
 
+# Ids per statement: PostgreSQL takes at most 65,535 parameters in one.
+IDS_PER_STATEMENT = 10_000
+
+
 def dead_letters_retry(ids: Iterable[int]) -> int:
     """Give dead deliveries a fresh set of attempts, due now. Returns how many."""
-    count = Delivery.objects.filter(pk__in=list(ids), status=DEAD).update(
+    count = _update_dead(
+        ids,
         status=PENDING,
         attempts=0,
         next_attempt_at=timezone.now(),
@@ -141,7 +146,17 @@ def dead_letters_retry(ids: Iterable[int]) -> int:
 
 def dead_letters_discard(ids: Iterable[int]) -> int:
     """Give up on dead deliveries for good; they stop blocking their aggregate."""
-    return Delivery.objects.filter(pk__in=list(ids), status=DEAD).update(status=DISCARDED)
+    return _update_dead(ids, status=DISCARDED)
+
+
+@transaction.atomic
+def _update_dead(ids: Iterable[int], **values: Any) -> int:
+    """Update those of ``ids`` still dead, all or none, a bounded batch per statement."""
+    chosen, count = list(ids), 0
+    for start in range(0, len(chosen), IDS_PER_STATEMENT):
+        batch = chosen[start : start + IDS_PER_STATEMENT]
+        count += Delivery.objects.filter(pk__in=batch, status=DEAD).update(**values)
+    return count
 
 
 # -- replay ---------------------------------------------------------------------------------

@@ -565,3 +565,28 @@ def test_staff_without_the_bus_permission_cannot_see_or_discard_dead_letters(
 
     assert listed.status_code == 403
     assert Delivery.objects.get(pk=dead.pk).status == "dead"
+
+
+@pytest.mark.postgres
+def test_more_dead_letters_than_one_statement_takes_are_retried_and_discarded(
+    dead_letter: Delivery,
+) -> None:
+    # PostgreSQL takes at most 65,535 parameters in a statement: a list of that many ids in
+    # one IN (...) made the admin's select-all and the command fail, changing nothing.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO bus_delivery (event_id, subscriber, aggregate_type, aggregate_id,"
+            " sequence, status, attempts, next_attempt_at, last_error)"
+            " SELECT event_id, 'gone.' || n, aggregate_type, aggregate_id, sequence, status,"
+            " attempts, next_attempt_at, last_error"
+            " FROM bus_delivery, generate_series(1, 70000) AS n WHERE id = %s",
+            [dead_letter.pk],
+        )
+
+    assert "70001 deliveries queued again" in run("dead_letters", "retry")
+    assert not Delivery.objects.filter(status="dead").exists()
+
+    Delivery.objects.filter(status="pending").update(status="dead")
+    all_dead = list(Delivery.objects.filter(status="dead").values_list("pk", flat=True))
+    assert operations.dead_letters_discard(all_dead) == 70001
+    assert Delivery.objects.filter(status="discarded").count() == 70001
