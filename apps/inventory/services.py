@@ -31,7 +31,7 @@ from apps.inventory import events
 from apps.inventory.events import ReservedLine
 from apps.inventory.models import Reservation, ReservationLine, Stock, StockMovement
 from ecommerce.bus import publish
-from ecommerce.common.db import db_value, lock_row, transactional
+from ecommerce.common.db import BIND_LIMIT, db_value, in_batches, lock_row, transactional
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.remote import service_url
 
@@ -50,7 +50,7 @@ MAX_UNITS = 1_000_000_000
 # stock) in the API and the admin: a bound on typing, well within MAX_UNITS.
 MAX_UNITS_TYPED = 1_000_000
 # The most products one statement (or one call of the internal API) asks about.
-LOOKUP_BATCH = 10_000
+LOOKUP_BATCH = BIND_LIMIT
 # Why a renewed reservation's units went back (``reservation_create(renewing_expires_at=...)``).
 RENEWED = "renewed"
 
@@ -226,7 +226,7 @@ _STOCK_BY_PRODUCT_SQL = (
 
 
 def stock_get_many(*, product_ids: Iterable[UUID]) -> dict[UUID, StockDTO]:
-    """Stock of many products, in one query per ``LOOKUP_BATCH`` of them; products without
+    """Stock of many products, in one query per ``BIND_LIMIT`` of them; products without
     stock are left out."""
     if remote := _remote():
         return remote.stock_get_many(product_ids=product_ids)
@@ -235,9 +235,7 @@ def stock_get_many(*, product_ids: Iterable[UUID]) -> dict[UUID, StockDTO]:
     ids = [_db_uuid(product_id) for product_id in set(product_ids)]
     rows = []
     with connection.cursor() as cursor:
-        # In batches: one statement binds at most 65,535 values on PostgreSQL.
-        for start in range(0, len(ids), LOOKUP_BATCH):
-            batch = ids[start : start + LOOKUP_BATCH]
+        for batch in in_batches(ids):
             cursor.execute(_STOCK_BY_PRODUCT_SQL.format(ids=", ".join(["%s"] * len(batch))), batch)
             rows += cursor.fetchall()
     stock = (

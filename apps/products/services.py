@@ -404,7 +404,8 @@ def category_update(
     """
     if not isinstance(parent, _Unset):
         lock_name(CATEGORY_TREE_LOCK)
-    # NO KEY: products written in the category meanwhile (a key-share lock each) need not wait.
+    # NO KEY: products written in the category meanwhile (a key-share lock each) need not wait
+    # for a rename or a move (a new slug, a unique key, still makes the UPDATE wait for them).
     category = Category.objects.select_for_update(no_key=True).filter(pk=category_id).first()
     if category is None:
         raise CategoryNotFound("No such category.")

@@ -36,6 +36,7 @@ from ecommerce.bus.models import (
     SequenceFloor,
 )
 from ecommerce.bus.registry import subscribers_of, subscription, subscriptions
+from ecommerce.common.db import in_batches
 
 PENDING, DELIVERED = Delivery.Status.PENDING, Delivery.Status.DELIVERED
 DEAD, DISCARDED = Delivery.Status.DEAD, Delivery.Status.DISCARDED
@@ -125,10 +126,6 @@ def dead_letters(
     return qs
 
 
-# Ids per statement: PostgreSQL takes at most 65,535 parameters in one.
-IDS_PER_STATEMENT = 10_000
-
-
 def dead_letters_retry(ids: Iterable[int]) -> int:
     """Give dead deliveries a fresh set of attempts, due now. Returns how many."""
     count = _update_dead(
@@ -152,11 +149,10 @@ def dead_letters_discard(ids: Iterable[int]) -> int:
 @transaction.atomic
 def _update_dead(ids: Iterable[int], **values: Any) -> int:
     """Update those of ``ids`` still dead, all or none, a bounded batch per statement."""
-    chosen, count = list(ids), 0
-    for start in range(0, len(chosen), IDS_PER_STATEMENT):
-        batch = chosen[start : start + IDS_PER_STATEMENT]
-        count += Delivery.objects.filter(pk__in=batch, status=DEAD).update(**values)
-    return count
+    return sum(
+        Delivery.objects.filter(pk__in=batch, status=DEAD).update(**values)
+        for batch in in_batches(list(ids))
+    )
 
 
 # -- replay ---------------------------------------------------------------------------------

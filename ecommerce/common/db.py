@@ -11,6 +11,7 @@ from django.db.models import AutoField, Field, Model
 from django.db.models.base import DEFERRED
 
 M = TypeVar("M", bound=Model)
+T = TypeVar("T")
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -258,3 +259,14 @@ def _table(model: type[Model]) -> str:
 
 def _column(field: Any) -> str:
     return str(connection.ops.quote_name(field.column))
+
+
+# Values one statement binds at most, well under PostgreSQL's limit of 65,535 parameters.
+BIND_LIMIT = 10_000
+
+
+def in_batches(values: Sequence[T], size: int = BIND_LIMIT) -> Iterator[Sequence[T]]:
+    """``values`` in slices of at most ``size``: one statement each, so a long list of ids
+    never exceeds what one statement may bind."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
