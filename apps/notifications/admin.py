@@ -15,7 +15,7 @@ from django.utils.safestring import SafeString
 
 from apps.notifications import services
 from apps.notifications.models import Notification, NotificationStatus, Subscription
-from ecommerce.common.admin import ReadOnlyWithActions
+from ecommerce.common.admin import ReadOnlyWithActions, bounded
 from ecommerce.common.errors import DomainError
 from ecommerce.core.idempotency import IdempotencyKeyReused, OnceFormField, run_once
 
@@ -75,6 +75,7 @@ class NotificationAdmin(ReadOnlyWithActions):
         )
 
     @admin.action(description="Resend selected notifications", permissions=["change"])
+    @bounded
     def resend(
         self, request: HttpRequest, queryset: QuerySet[Notification]
     ) -> TemplateResponse | None:

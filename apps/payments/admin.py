@@ -6,7 +6,7 @@ from django.http import HttpRequest
 
 from apps.payments import services
 from apps.payments.models import Payment, PaymentEvent
-from ecommerce.common.admin import ReadOnlyInline, ReadOnlyWithActions
+from ecommerce.common.admin import ReadOnlyInline, ReadOnlyWithActions, bounded
 from ecommerce.common.errors import DomainError
 
 
@@ -65,6 +65,7 @@ class PaymentAdmin(ReadOnlyWithActions):
         return bool(request.user.has_perm("payments.refund_payment"))
 
     @admin.action(description="Refund selected payments", permissions=["refund"])
+    @bounded
     def refund(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:
         refunded = 0
         for payment_id in queryset.values_list("pk", flat=True):

@@ -20,7 +20,7 @@ from django.template.response import TemplateResponse
 from apps.inventory import services as inventory
 from apps.products import services
 from apps.products.models import Category, Product, ProductStatus
-from ecommerce.common.admin import ChangedFieldsOnly, RefusalsAsMessages
+from ecommerce.common.admin import ChangedFieldsOnly, RefusalsAsMessages, bounded
 from ecommerce.core.idempotency import IdempotencyKeyReused, OnceFormField, run_once
 
 # The attribute the change list puts each row's available quantity in (None: no stock row).
@@ -60,6 +60,9 @@ class ProductAddForm(ProductForm):
         required=False,
         help_text="Units on hand.",
     )
+
+
+PRICE_CHANGE_LISTED = 100  # products the price form shows; it says how many more there are
 
 
 class ChangePriceForm(forms.Form):
@@ -151,6 +154,7 @@ class ProductAdmin(RefusalsAsMessages, ChangedFieldsOnly):
         obj.refresh_from_db()
 
     @admin.action(description="Change price of selected products", permissions=["change"])
+    @bounded
     def change_price(
         self, request: HttpRequest, queryset: QuerySet[Product]
     ) -> HttpResponse | None:
@@ -191,7 +195,8 @@ class ProductAdmin(RefusalsAsMessages, ChangedFieldsOnly):
             "title": "Change price",
             "opts": self.model._meta,
             "form": form,
-            "products": queryset,
+            "count": queryset.count(),
+            "products": queryset.order_by("name", "pk")[:PRICE_CHANGE_LISTED],
             "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
             "select_across": request.POST.get("select_across", "0"),
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
@@ -199,6 +204,7 @@ class ProductAdmin(RefusalsAsMessages, ChangedFieldsOnly):
         return TemplateResponse(request, "admin/products/product/change_price.html", context)
 
     @admin.action(description="Discontinue selected products", permissions=["change"])
+    @bounded
     def discontinue(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
         # Read first: the queryset keeps the change list's filter (status=active, say), which
         # would no longer match the products once discontinued.

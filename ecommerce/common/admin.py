@@ -1,12 +1,43 @@
 """Admin pieces more than one app's admin needs."""
 
-from typing import Any
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from ecommerce.common.errors import DomainError
+
+# Rows one admin action works through in one request. Each row is a service call (an event,
+# an email, a gateway call), so a select-all over a large table would run for minutes and
+# time out part-way; over this many, the action refuses and changes nothing.
+ACTION_LIMIT = 1_000
+
+Action = TypeVar("Action", bound=Callable[..., Any])
+
+
+def bounded(action: Action) -> Action:
+    """An admin action that refuses, with a message and nothing changed, a selection of more
+    than ``ACTION_LIMIT`` rows (staff narrow the list with its filters and run it again).
+    Counting stops at the limit, so asking costs the same over any table."""
+
+    @wraps(action)
+    def run(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> Any:
+        if queryset.order_by()[: ACTION_LIMIT + 1].count() > ACTION_LIMIT:
+            modeladmin.message_user(
+                request,
+                f"More than {ACTION_LIMIT:,} selected; nothing was done. An action works "
+                f"through at most {ACTION_LIMIT:,} at a time: narrow the list with its "
+                "filters or search, then run it again.",
+                messages.ERROR,
+            )
+            return None
+        return action(modeladmin, request, queryset)
+
+    return run  # type: ignore[return-value]
 
 
 class ChangedFieldsOnly(admin.ModelAdmin):

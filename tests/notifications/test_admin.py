@@ -14,6 +14,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 
 from apps.notifications.models import Notification, Subscription
 from ecommerce.accounts.models import User
+from ecommerce.common.admin import ACTION_LIMIT
 from ecommerce.core.idempotency import OnceFormField
 from tests.notifications.conftest import checkout_event, deliver, send_retries
 from tests.notifications.factories import InAppNotificationFactory, SubscriptionFactory
@@ -188,6 +189,29 @@ def test_a_resend_of_every_notification_the_list_matches_names_none_by_id(
     assert b"Send these 150 notifications again?" in page.content
     assert b"The first 100 of 150 are listed." in page.content
     assert told(done) == ["150 notifications resent."]
+
+
+def test_a_resend_of_more_notifications_than_an_action_takes_sends_none(
+    admin_client: Client, ann: User
+) -> None:
+    Notification.objects.bulk_create(
+        InAppNotificationFactory.build_batch(ACTION_LIMIT + 1, user=ann)
+    )
+    page_ids = [str(pk) for pk in Notification.objects.values_list("pk", flat=True)[:100]]
+    chosen = {"action": "resend", "_selected_action": page_ids, "select_across": "1"}
+    refused = [
+        "More than 1,000 selected; nothing was done. An action works through at most 1,000 "
+        "at a time: narrow the list with its filters or search, then run it again."
+    ]
+    before = sorted(Notification.objects.values_list("pk", "updated_at"))
+
+    asked = admin_client.post(CHANGELIST, chosen, follow=True)
+    confirmed = admin_client.post(
+        CHANGELIST, {**chosen, "request_id": OnceFormField.fresh(), "confirm": "Yes"}, follow=True
+    )
+
+    assert told(asked) == told(confirmed) == refused
+    assert sorted(Notification.objects.values_list("pk", "updated_at")) == before
 
 
 def test_staff_who_may_only_view_notifications_cannot_resend_them(

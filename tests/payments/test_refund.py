@@ -12,6 +12,7 @@ from apps.payments.gateways.fake import FakeGateway
 from apps.payments.models import FakeGatewayRequest, Payment, PaymentEvent
 from apps.products.services import ProductDTO
 from ecommerce.bus.models import OutboxEvent
+from ecommerce.common.admin import ACTION_LIMIT
 from tests.cart.factories import make_product
 from tests.e2e.test_checkout import checkout, shop, status_of, stock
 from tests.payments.conftest import kinds, may_refund, publish_checkout, published
@@ -514,6 +515,26 @@ def test_the_admin_refund_action_refunds_succeeded_payments_and_reports_the_rest
     assert "1 payments refunded." in text
     assert "Only a succeeded payment can be refunded; this one is pending." in text
     assert [p["payment_id"] for p in published("payments.PaymentRefunded")] == [str(succeeded.id)]
+
+
+def test_the_admin_refund_action_over_more_payments_than_it_takes_refunds_none(
+    superuser_client: Client,
+) -> None:
+    Payment.objects.bulk_create(PaymentFactory.build_batch(ACTION_LIMIT + 1, succeeded=True))
+    page_ids = [str(pk) for pk in Payment.objects.values_list("pk", flat=True)[:100]]
+
+    response = superuser_client.post(
+        "/admin/payments/payment/",
+        {"action": "refund", "_selected_action": page_ids, "select_across": "1"},
+        follow=True,
+    )
+
+    assert [str(m) for m in response.context["messages"]] == [
+        "More than 1,000 selected; nothing was done. An action works through at most 1,000 "
+        "at a time: narrow the list with its filters or search, then run it again."
+    ]
+    assert set(Payment.objects.values_list("status", flat=True)) == {"succeeded"}
+    assert published("payments.PaymentRefunded") == []
 
 
 def test_the_admin_shows_a_payment_with_its_event_log_and_without_its_token(

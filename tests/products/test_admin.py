@@ -17,6 +17,7 @@ from apps.inventory import services as inventory
 from apps.products import services
 from apps.products.models import Category, Product
 from ecommerce.accounts.models import User
+from ecommerce.common.admin import ACTION_LIMIT
 from ecommerce.core.idempotency import OnceFormField
 from tests.admin_pages import form_as_shown
 from tests.products.conftest import product_events
@@ -181,6 +182,45 @@ def test_the_discontinue_action_counts_from_a_filtered_list(admin_client: Client
 
     assert [str(m) for m in response.context["messages"]] == ["2 products discontinued."]
     assert set(Product.objects.values_list("status", flat=True)) == {"discontinued"}
+
+
+def test_the_price_form_lists_the_first_hundred_and_says_how_many(admin_client: Client) -> None:
+    Product.objects.bulk_create(ProductFactory.build_batch(150, price=Decimal("30.00")))
+    page_ids = [str(pk) for pk in Product.objects.values_list("pk", flat=True)[:100]]
+    action = {"action": "change_price", "_selected_action": page_ids, "select_across": "1"}
+
+    page = admin_client.post(CHANGELIST, action)
+    done = admin_client.post(
+        CHANGELIST,
+        {**action, "apply": "1", "price": "24.50", "request_id": form_id(page)},
+        follow=True,
+    )
+
+    assert b"applies to these 150 products" in page.content
+    assert b"The first 100 of 150 are listed." in page.content
+    assert page.content.count(b"<li>") == 100
+    assert [str(m) for m in done.context["messages"]] == ["Price set to 24.50 for 150 products."]
+    assert set(Product.objects.values_list("price", flat=True)) == {Decimal("24.50")}
+
+
+@pytest.mark.parametrize("action", ["change_price", "discontinue"])
+def test_an_action_over_more_products_than_it_takes_changes_nothing(
+    admin_client: Client, action: str
+) -> None:
+    Product.objects.bulk_create(ProductFactory.build_batch(ACTION_LIMIT + 1))
+    page_ids = [str(pk) for pk in Product.objects.values_list("pk", flat=True)[:100]]
+    chosen = {"action": action, "_selected_action": page_ids, "select_across": "1"}
+    applied = {"apply": "1", "price": "1.00", "request_id": OnceFormField.fresh()}
+
+    response = admin_client.post(CHANGELIST, {**chosen, **applied}, follow=True)
+
+    assert [str(m) for m in response.context["messages"]] == [
+        "More than 1,000 selected; nothing was done. An action works through at most 1,000 "
+        "at a time: narrow the list with its filters or search, then run it again."
+    ]
+    assert Product.objects.filter(status="active").count() == ACTION_LIMIT + 1
+    assert not Product.objects.filter(price=Decimal("1.00")).exists()
+    assert product_events() == []
 
 
 def _form(**fields: Any) -> dict[str, Any]:
