@@ -231,7 +231,8 @@ def replay_plan(selection: ReplaySlice) -> Counter[tuple[str, str]]:
     """What a replay would re-deliver: counts by (event type, subscriber)."""
     selection.validate()
     plan: Counter[tuple[str, str]] = Counter()
-    for row in selection.events().values("event_type").annotate(n=Count("id")):
+    # Without its ordering: ordered by id, the GROUP BY would take the id too, one row per event.
+    for row in selection.events().order_by().values("event_type").annotate(n=Count("id")):
         for name in selection.subscribers_for(row["event_type"]):
             plan[(row["event_type"], name)] += row["n"]
     return plan
@@ -246,11 +247,7 @@ def replay(selection: ReplaySlice, *, progress: Any = None) -> int:
     """
     selection.validate()
     queued = 0
-    for chunk in _chunks(
-        selection.events().values_list(
-            "id", "event_type", "aggregate_type", "aggregate_id", "sequence"
-        )
-    ):
+    for chunk in _chunks(selection.events()):
         with transaction.atomic():
             queued += _requeue_chunk(selection, chunk)
         if progress:
@@ -294,15 +291,14 @@ def _requeue_chunk(selection: ReplaySlice, chunk: list[tuple[Any, ...]]) -> int:
     )
 
 
-def _chunks(rows: Iterable[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
-    chunk: list[tuple[Any, ...]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
+def _chunks(events: QuerySet[OutboxEvent]) -> Iterator[list[tuple[Any, ...]]]:
+    """The events in id order, ``CHUNK`` at a time, each page read after the last one's id:
+    memory and each query stay the same size over a slice of any length."""
+    after = 0
+    columns = ("id", "event_type", "aggregate_type", "aggregate_id", "sequence")
+    while chunk := list(events.filter(id__gt=after).values_list(*columns)[:CHUNK]):
         yield chunk
+        after = chunk[-1][0]
 
 
 def wake_relays() -> None:

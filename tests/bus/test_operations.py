@@ -11,6 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -83,6 +84,34 @@ def test_a_dry_run_prints_the_plan_and_changes_nothing(relay: Relay, publish_com
     assert "-> bus_support.record" in output
     assert "dry run: 9 deliveries would be replayed" in output
     assert list(Delivery.objects.values_list("id", "status", "attempts")) == before
+
+
+def test_a_replay_and_its_plan_read_the_events_in_bounded_pieces(
+    relay: Relay,
+    publish_committed,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(operations, "CHUNK", 2)
+    publish_committed(*(ThingHappened(thing_id=uuid4(), n=i) for i in range(5)))
+    relay.drain()
+    Effect.objects.all().delete()
+    selection = operations.ReplaySlice(subscriber="bus_support.record")
+
+    with CaptureQueriesContext(connection) as planning:
+        plan = operations.replay_plan(selection)
+    with CaptureQueriesContext(connection) as replaying:
+        queued = operations.replay(selection)
+    relay.drain()
+
+    assert plan == {("bus_support.ThingHappened", "bus_support.record"): 5}
+    # Counted per event type, not per event: the GROUP BY holds the type alone.
+    [grouped] = [q["sql"] for q in planning if "GROUP BY" in q["sql"]]
+    assert "id" not in grouped.split("GROUP BY")[1].replace('"', " ").split()
+    # Read two at a time: three pages and the empty one that ends it.
+    pages = [q["sql"] for q in replaying if q["sql"].startswith('SELECT "bus_event"')]
+    assert len(pages) == 4 and all(page.endswith("LIMIT 2") for page in pages)
+    assert queued == 5
+    assert sorted(Effect.objects.values_list("n", flat=True)) == [0, 1, 2, 3, 4]
 
 
 def test_replay_by_time_range(relay: Relay, publish_committed) -> None:  # type: ignore[no-untyped-def]
