@@ -14,10 +14,9 @@ class CartLineInline(ReadOnlyInline):
 @admin.register(Cart)
 class CartAdmin(ReadOnlyAdmin):
     list_display = ("id", "status", "owner", "email", "currency", "checked_out_at", "updated_at")
-    list_filter = ("status",)
+    list_filter = ("status", "created_at")
     search_fields = ("=id", "email", "owner__email", "=payment_id")
     list_select_related = ("owner",)
-    date_hierarchy = "created_at"
     # The gateway token is the gateway's business, as in the payments admin: not shown.
     fields = (
         "id",

@@ -186,7 +186,6 @@ class ReservationAdmin(ReadOnlyAdmin):
     list_display = ("reference", "status", "expires_at", "release_reason", "created_at")
     list_filter = ("status", "expires_at", "created_at")
     search_fields = ("=reference", "=lines__product_id", "lines__sku")
-    date_hierarchy = "created_at"
     inlines = (ReservationLineInline,)
     show_full_result_count = False
 
@@ -208,5 +207,4 @@ class StockMovementAdmin(ReadOnlyAdmin):
     list_filter = ("kind", "created_at")
     search_fields = ("sku", "=product_id", "=reference")
     list_select_related = ("actor",)
-    date_hierarchy = "created_at"
     show_full_result_count = False

@@ -32,9 +32,8 @@ class NotificationAdmin(ReadOnlyWithActions):
         "attempts",
         "sent_at",
     )
-    list_filter = ("kind", "status", "channel")
+    list_filter = ("kind", "status", "channel", "created_at")
     search_fields = ("=id", "=source_event_id", "=order_id", "=product_id", "email", "subject")
-    date_hierarchy = "created_at"
     fields = (
         "id",
         "kind",

@@ -28,9 +28,8 @@ class PaymentAdmin(ReadOnlyWithActions):
         "attempts",
         "created_at",
     )
-    list_filter = ("status", "failure_code", "gateway")
+    list_filter = ("status", "failure_code", "gateway", "created_at")
     search_fields = ("=id", "=cart_id", "=gateway_reference", "email")
-    date_hierarchy = "created_at"
     # The gateway token and the idempotency keys are the gateway's business: not shown.
     fields = (
         "id",

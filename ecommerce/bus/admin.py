@@ -21,9 +21,8 @@ class DeliveryInline(ReadOnlyInline):
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(ReadOnlyAdmin):
     list_display = ("id", "event_type", "aggregate_type", "aggregate_id", "sequence", "occurred_at")
-    list_filter = ("event_type", "aggregate_type")
+    list_filter = ("event_type", "aggregate_type", "occurred_at")
     search_fields = ("=event_id", "=aggregate_id", "=correlation_id")
-    date_hierarchy = "occurred_at"
     exclude = ("payload",)
     readonly_fields = ("shown_payload",)
     inlines = (DeliveryInline,)

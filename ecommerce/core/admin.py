@@ -10,7 +10,7 @@ from ecommerce.core.models import IdempotencyKey
 class IdempotencyKeyAdmin(ReadOnlyAdmin):
     list_display = ("key", "scope", "response_status", "created_at")
     search_fields = ("=key", "=scope")
-    date_hierarchy = "created_at"
+    list_filter = ("created_at",)
     show_full_result_count = False
     # Not deletable either (ReadOnlyAdmin): a deleted key answers its client's retry as a new
     # request (a checkout retried after its answer was lost would get 409 cart_not_open);
