@@ -109,7 +109,8 @@ def test_a_replay_and_its_plan_read_the_events_in_bounded_pieces(
     assert "id" not in grouped.split("GROUP BY")[1].replace('"', " ").split()
     # Read two at a time: three pages and the empty one that ends it.
     pages = [q["sql"] for q in replaying if q["sql"].startswith('SELECT "bus_event"')]
-    assert len(pages) == 4 and all(page.endswith("LIMIT 2") for page in pages)
+    assert len(pages) == 4
+    assert all(page.endswith("LIMIT 2") for page in pages)
     assert queued == 5
     assert sorted(Effect.objects.values_list("n", flat=True)) == [0, 1, 2, 3, 4]
 
