@@ -53,7 +53,7 @@ def admin_client() -> Client:
     return client
 
 
-def test_the_log_filters_by_kind_status_and_channel(admin_client: Client, ann: User) -> None:
+def test_the_log_filters_by_kind_status_channel_and_date(admin_client: Client, ann: User) -> None:
     deliver(checkout_event(user_id=ann.pk))
 
     response = admin_client.get(CHANGELIST, {"kind": "order_received", "channel": "in_app"})
@@ -61,7 +61,7 @@ def test_the_log_filters_by_kind_status_and_channel(admin_client: Client, ann: U
     assert response.status_code == 200
     assert list(response.context["cl"].queryset.values_list("channel", flat=True)) == ["in_app"]
     filters = [spec.title for spec in response.context["cl"].filter_specs]
-    assert filters == ["kind", "status", "channel"]
+    assert filters == ["kind", "status", "channel", "created at"]
 
 
 def test_a_notification_page_shows_its_bodies(admin_client: Client) -> None:
