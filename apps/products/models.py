@@ -62,6 +62,10 @@ class Product(models.Model):
     category = models.ForeignKey(
         Category, on_delete=models.PROTECT, null=True, blank=True, related_name="products"
     )
+    # Whether inventory has units available, for the list's ``in_stock`` filter: kept in step
+    # by inventory's ``OutOfStock`` and ``BackInStock`` (products_refresh_in_stock), so it
+    # lags a stock change by the relay's delay. The API's item reads stock live.
+    in_stock = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -8,16 +8,11 @@ import django_filters  # type: ignore[import-untyped]
 from django import forms
 from django.db import connection
 from django.db.models import Q, QuerySet
-from django.db.models.expressions import RawSQL
 from rest_framework.exceptions import ErrorDetail, ValidationError
 
-from apps.inventory import services as inventory
 from apps.products.models import Category, Product, ProductStatus
 from ecommerce.common.db import db_value, fetch_models
 from ecommerce.common.fields import PLAIN_DECIMAL
-
-# Ids one ``IN (...)`` binds at most; a longer list goes as one array on PostgreSQL.
-BIND_IDS = 10_000
 
 
 class _TrueOrFalse(forms.Field):
@@ -59,7 +54,9 @@ class ProductFilter(django_filters.FilterSet):
     category = django_filters.CharFilter(method="filter_category", max_length=100)
     min_price = _PriceFilter(field_name="price", lookup_expr="gte", min_value=0)
     max_price = _PriceFilter(field_name="price", lookup_expr="lte", min_value=0)
-    in_stock = _BooleanFilter()  # applied last, in filter_queryset
+    # Units available now, by the flag inventory's events keep (``Product.in_stock``);
+    # false is no filter, as absent.
+    in_stock = _BooleanFilter(method="filter_in_stock")
     status = django_filters.ChoiceFilter(choices=ProductStatus.choices)
     ordering = django_filters.OrderingFilter(
         fields=(("price", "price"), ("name", "name"), ("created_at", "created_at"))
@@ -80,28 +77,13 @@ class ProductFilter(django_filters.FilterSet):
     def filter_category(self, queryset: QuerySet[Product], name: str, value: str) -> QuerySet:
         return queryset.filter(category_id__in=category_subtree_ids(slug=value))
 
+    def filter_in_stock(self, queryset: QuerySet[Product], name: str, value: bool) -> QuerySet:
+        return queryset.filter(in_stock=True) if value else queryset
+
     def filter_queryset(self, queryset: QuerySet[Product]) -> QuerySet[Product]:
-        for name, value in self.form.cleaned_data.items():
-            if name != "in_stock":
-                queryset = self.filters[name].filter(queryset, value)
-        # Last, so that inventory is asked about as few products as the other filters leave.
-        if self.form.cleaned_data.get("in_stock"):
-            queryset = _in_stock(queryset)
+        queryset = super().filter_queryset(queryset)
         # A stable order for pagination: equal prices or names must not swap between pages.
         return queryset.order_by(*queryset.query.order_by, "id")
-
-
-def _in_stock(queryset: QuerySet[Product]) -> QuerySet[Product]:
-    """Stock lives in inventory: ask it, in one call, about the products that pass the other
-    filters, and keep those with units available. Two queries whatever the page size.
-    """
-    candidates = list(queryset.values_list("pk", flat=True))
-    stock = inventory.stock_get_many(product_ids=candidates)
-    available = [pk for pk, level in stock.items() if level.available > 0]
-    if connection.vendor == "postgresql" and len(available) > BIND_IDS:
-        # Past what one statement may bind (65,535 values): one array instead.
-        return queryset.filter(pk__in=RawSQL("SELECT unnest(%s::uuid[])", [available]))
-    return queryset.filter(pk__in=available)
 
 
 def has_list_filters(params: Mapping[str, Any]) -> bool:

@@ -10,7 +10,7 @@ When products runs as a service of its own (``SERVICE_URLS``), the reads other a
 """
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Final
@@ -33,7 +33,7 @@ from apps.products.events import (
 from apps.products.models import Category, Product, ProductStatus
 from apps.products.selectors import products_by_id
 from ecommerce.bus import publish
-from ecommerce.common.db import lock_name
+from ecommerce.common.db import BIND_LIMIT, in_batches, lock_name
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.common.money import CENT, MAX_AMOUNT
 from ecommerce.remote import service_url
@@ -364,6 +364,38 @@ def product_get_many(*, product_ids: list[UUID]) -> dict[UUID, ProductDTO]:
     if remote := _remote():
         return remote.product_get_many(product_ids=product_ids)
     return {dto.id: dto for dto in products_to_dtos(products_by_id(set(product_ids)))}
+
+
+def products_refresh_in_stock(*, product_ids: Iterable[UUID] | None = None) -> int:
+    """Set products' ``in_stock`` from inventory's stock as it is now: these products, or
+    every product (a page of ``BIND_LIMIT`` at a time). Returns how many changed.
+
+    What inventory's ``OutOfStock`` and ``BackInStock`` run, and the repair after restoring
+    a backup or moving an app (``manage.py refresh_in_stock``). It reads stock now rather
+    than trusting the event, so an event replayed or delivered late cannot set an old value.
+    """
+    if product_ids is not None:
+        return sum(_refresh_in_stock(batch) for batch in in_batches(list(product_ids)))
+    changed, after = 0, None
+    while True:
+        page = Product.objects.order_by("pk")
+        if after is not None:
+            page = page.filter(pk__gt=after)
+        batch = list(page.values_list("pk", flat=True)[:BIND_LIMIT])
+        if not batch:
+            return changed
+        changed += _refresh_in_stock(batch)
+        after = batch[-1]
+
+
+def _refresh_in_stock(product_ids: Sequence[UUID]) -> int:
+    stock = inventory.stock_get_many(product_ids=product_ids)
+    available = [pk for pk in product_ids if pk in stock and stock[pk].available > 0]
+    products = Product.objects.filter(pk__in=product_ids)
+    # Conditional, so a flag already right is not written (nor its row locked) again.
+    return products.filter(pk__in=available, in_stock=False).update(
+        in_stock=True
+    ) + products.filter(in_stock=True).exclude(pk__in=available).update(in_stock=False)
 
 
 # -- categories ------------------------------------------------------------------------------
