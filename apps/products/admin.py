@@ -20,6 +20,7 @@ from django.template.response import TemplateResponse
 from apps.inventory import services as inventory
 from apps.products import services
 from apps.products.models import Category, Product, ProductStatus
+from apps.products.selectors import category_subtree_ids
 from ecommerce.common.admin import ChangedFieldsOnly, RefusalsAsMessages, bounded
 from ecommerce.core.idempotency import IdempotencyKeyReused, OnceFormField, run_once
 
@@ -78,10 +79,33 @@ class ChangePriceForm(forms.Form):
     )
 
 
+TOP_CATEGORIES_LISTED = 100  # the product list's category filter offers these at most
+
+
+class TopCategoryFilter(admin.SimpleListFilter):
+    """The top-level categories, each with everything below it. Django's related-field
+    filter lists every category (0.8 MB a page at 10,000), as a plain select did."""
+
+    title = "category"
+    parameter_name = "category"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> Any:
+        top = Category.objects.filter(parent=None).order_by("name", "pk")
+        return top.values_list("slug", "name")[:TOP_CATEGORIES_LISTED]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Product]) -> QuerySet[Product]:
+        slug = self.value()
+        if slug is None:
+            return queryset
+        return queryset.filter(category_id__in=category_subtree_ids(slug=slug))
+
+
 @admin.register(Product)
 class ProductAdmin(RefusalsAsMessages, ChangedFieldsOnly):
     list_display = ("name", "sku", "category", "price", "currency", "status", "available")
-    list_filter = ("status", "category")
+    list_filter = ("status", TopCategoryFilter)
+    # Typed into, rather than a select of every category.
+    autocomplete_fields = ("category",)
     search_fields = ("name", "sku")
     list_select_related = ("category",)
     ordering = ("name",)
@@ -238,6 +262,7 @@ class CategoryAdmin(RefusalsAsMessages, ChangedFieldsOnly):
     list_display = ("name", "slug", "parent")
     search_fields = ("name", "slug")
     list_select_related = ("parent",)
+    autocomplete_fields = ("parent",)
     prepopulated_fields = {"slug": ("name",)}
 
     def has_delete_permission(self, request: HttpRequest, obj: Category | None = None) -> bool:

@@ -73,6 +73,47 @@ def test_staff_search_by_name_or_sku_and_filter_by_status(admin_client: Client) 
     assert names("status__exact=draft") == ["Lamp"]
 
 
+def test_the_list_filters_by_a_top_category_with_everything_below_it(
+    admin_client: Client,
+) -> None:
+    outdoors = CategoryFactory(name="Outdoors", slug="outdoors")
+    tents = CategoryFactory(name="Tents", slug="tents", parent=outdoors)
+    ProductFactory(name="Dome Tent", category=tents)
+    ProductFactory(name="Hat", category=outdoors)
+    ProductFactory(name="Kettle", category=CategoryFactory(name="Kitchen", slug="kitchen"))
+
+    page = admin_client.get(CHANGELIST, {"category": "outdoors"})
+
+    assert sorted(p.name for p in page.context["cl"].result_list) == ["Dome Tent", "Hat"]
+    [choices] = [f.lookup_choices for f in page.context["cl"].filter_specs if f.title == "category"]
+    assert list(choices) == [("kitchen", "Kitchen"), ("outdoors", "Outdoors")]  # top level
+
+
+def test_a_product_form_types_its_category_rather_than_listing_every_one(
+    admin_client: Client,
+) -> None:
+    CategoryFactory.create_batch(30)
+    camping = CategoryFactory(name="Camping", slug="camping")
+    product = ProductFactory(category=camping)
+
+    page = admin_client.get(f"/admin/products/product/{product.pk}/change/")
+    found = admin_client.get(
+        "/admin/autocomplete/",
+        {
+            "app_label": "products",
+            "model_name": "product",
+            "field_name": "category",
+            "term": "Camp",
+        },
+    )
+
+    select = re.search(rb'<select name="category".*?</select>', page.content, re.S)
+    assert select is not None
+    # The category it has, and no other.
+    assert re.findall(rb'<option value="([^"]+)"', select.group(0)) == [str(camping.pk).encode()]
+    assert [r["text"] for r in found.json()["results"]] == [str(camping)]
+
+
 def form_id(page: Any) -> str:
     """The one-time id of the action form on ``page``."""
     found = re.search(rb'name="request_id" value="([^"]+)"', page.content)
