@@ -153,10 +153,34 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyInline(admin.TabularInline):
-    """A record's rows shown on its page, as they are: every field read-only, none added."""
+    """A record's rows shown on its page, as they are: every field read-only, none added.
+
+    The first ``shown`` of them, and the title says how many there are: a cart of 10,000
+    lines made a 13 MB page.
+    """
 
     extra = 0
     can_delete = False
+    shown = 100
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        formset = super().get_formset(request, obj, **kwargs)
+        shown = self.shown
+
+        class FirstRows(formset):  # type: ignore[valid-type,misc]
+            def get_queryset(self) -> QuerySet:
+                return super().get_queryset()[:shown]
+
+        if obj is not None:
+            total = formset(instance=obj).get_queryset().count()
+            if total > shown:
+                # Inlines are made anew for each request, so this names this page's rows.
+                self.verbose_name_plural = (
+                    f"{self.verbose_name_plural or self.model._meta.verbose_name_plural} "
+                    f"(the first {shown} of {total:,})"
+                )
+        FirstRows.__name__ = formset.__name__
+        return FirstRows
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.get_fields(request, obj)

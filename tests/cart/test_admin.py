@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 
 from apps.cart import services
+from apps.cart.models import CartLine
 from ecommerce.accounts.models import User
 from ecommerce.bus.models import OutboxEvent
 from tests.cart.factories import TOKEN, CartFactory, CartLineFactory, make_product
@@ -45,6 +46,20 @@ def test_a_cart_shows_its_lines_and_cannot_be_changed(admin_client: Client) -> N
     assert b"tok_secret_of_the_gateway" not in page.content  # as in the payments admin
     assert b'name="_save"' not in page.content
     assert admin_client.get("/admin/cart/cart/add/").status_code == 403
+
+
+def test_a_cart_of_many_lines_shows_the_first_hundred_and_says_how_many(
+    admin_client: Client,
+) -> None:
+    cart = CartFactory()
+    CartLine.objects.bulk_create(CartLineFactory.build_batch(150, cart=cart))
+
+    page = admin_client.get(f"/admin/cart/cart/{cart.id}/change/")
+
+    assert page.status_code == 200
+    [lines] = page.context["inline_admin_formsets"]
+    assert len(lines.formset.forms) == 100
+    assert b"Cart lines (the first 100 of 150)" in page.content
 
 
 def test_the_outbox_shows_a_checkout_without_its_payment_token(admin_client: Client) -> None:
