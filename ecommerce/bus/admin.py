@@ -8,9 +8,16 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from ecommerce.bus import operations
-from ecommerce.bus.events import event_class
+from ecommerce.bus.conf import KAFKA_PRODUCER
+from ecommerce.bus.events import event_class, event_types
 from ecommerce.bus.models import Delivery, OutboxEvent
-from ecommerce.common.admin import ReadOnlyAdmin, ReadOnlyInline, ReadOnlyWithActions
+from ecommerce.bus.registry import subscriptions
+from ecommerce.common.admin import (
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    ReadOnlyWithActions,
+    choices_filter,
+)
 
 
 class DeliveryInline(ReadOnlyInline):
@@ -21,7 +28,15 @@ class DeliveryInline(ReadOnlyInline):
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(ReadOnlyAdmin):
     list_display = ("id", "event_type", "aggregate_type", "aggregate_id", "sequence", "occurred_at")
-    list_filter = ("event_type", "aggregate_type", "occurred_at")
+    list_filter = (
+        choices_filter("event_type", "event type", event_types),
+        choices_filter(
+            "aggregate_type",
+            "aggregate type",
+            lambda: {cls.aggregate_type for cls in event_types().values()},
+        ),
+        "occurred_at",
+    )
     search_fields = ("=event_id", "=aggregate_id", "=correlation_id")
     exclude = ("payload",)
     readonly_fields = ("shown_payload",)
@@ -51,7 +66,14 @@ class DeliveryAdmin(ReadOnlyWithActions):
         "next_attempt_at",
         "delivered_at",
     )
-    list_filter = ("status", "subscriber")
+    list_filter = (
+        "status",
+        choices_filter(
+            "subscriber",
+            "subscriber",
+            lambda: {s.name for s in subscriptions()} | {KAFKA_PRODUCER},
+        ),
+    )
     search_fields = ("=aggregate_id", "=event__event_id")
     list_select_related = ("event",)
     actions = ("retry", "discard")

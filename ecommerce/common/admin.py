@@ -1,6 +1,6 @@
 """Admin pieces more than one app's admin needs."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -137,6 +137,28 @@ class RefusalsAsMessages(admin.ModelAdmin):
         except DomainError as exc:
             self.message_user(request, f"Nothing was saved: {exc.detail}", messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
+
+
+def choices_filter(
+    field: str, title: str, choices: Callable[[], Iterable[str]]
+) -> type[admin.SimpleListFilter]:
+    """A list filter on ``field`` whose choices come from the code (the event types, the
+    subscribers) rather than Django's DISTINCT over the whole table, which a log of a
+    million rows paid for on every page (110-220 ms)."""
+
+    class ChoicesFilter(admin.SimpleListFilter):
+        parameter_name = field
+
+        def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+            return [(choice, choice) for choice in sorted(choices())]
+
+        def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+            value = self.value()
+            return queryset if value is None else queryset.filter(**{field: value})
+
+    ChoicesFilter.title = title
+    ChoicesFilter.__name__ = f"{field.title().replace('_', '')}Filter"
+    return ChoicesFilter
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
