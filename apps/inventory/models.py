@@ -68,6 +68,8 @@ class Reservation(models.Model):
     class Meta:
         ordering = ("-created_at",)
         indexes = [
+            # The admin's list, newest first (then by id, as the admin adds), a page at a time.
+            models.Index(fields=["-created_at", "-id"], name="inventory_reservation_newest"),
             # The expiry job's query: active reservations by due time.
             models.Index(
                 fields=["expires_at"],

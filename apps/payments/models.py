@@ -85,6 +85,8 @@ class Payment(models.Model):
             ),
         ]
         indexes = [
+            # The admin's list, newest first, read a page at a time instead of sorting them all.
+            models.Index(fields=["-created_at", "id"], name="payment_newest"),
             models.Index(fields=["status", "updated_at"], name="payment_status_updated"),
             # The stalled-payments sweep (every minute) finds owed refunds and unsettled
             # charges: a few rows among every payment ever made, which it would scan.

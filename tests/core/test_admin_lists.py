@@ -3,6 +3,7 @@ is read with a LIMIT, never by scanning the whole table for the filters' choices
 
 from datetime import timedelta
 from decimal import Decimal
+from uuid import uuid4
 
 import pytest
 from django.db import connection
@@ -10,9 +11,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from apps.inventory.models import Reservation
+from apps.notifications.models import Notification
 from apps.payments.models import Payment
 from apps.products import services as products
 from ecommerce.accounts.models import User
+from tests.notifications.factories import InAppNotificationFactory
 from tests.payments.factories import PaymentFactory
 
 pytestmark = pytest.mark.django_db
@@ -87,3 +91,41 @@ def test_a_long_list_filters_by_date_instead(admin_client: Client) -> None:
     page = admin_client.get("/admin/payments/payment/", {"created_at__gte": since})
 
     assert [p.pk for p in page.context["cl"].result_list] == [new.pk]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("url", "table", "index"),
+    [
+        ("/admin/payments/payment/", "payments_payment", "payment_newest"),
+        ("/admin/notifications/notification/", "notifications_notification", "notification_newest"),
+        ("/admin/inventory/reservation/", "inventory_reservation", "inventory_reservation_newest"),
+    ],
+)
+def test_a_long_list_reads_its_page_newest_first_from_an_index(
+    admin_client: Client, url: str, table: str, index: str
+) -> None:
+    # Without one, each page sorted the whole table first (125-180 ms at 500k payments).
+    # Enough rows that the planner's estimates favour an index where one serves.
+    Payment.objects.bulk_create(PaymentFactory.build_batch(2_000))
+    Notification.objects.bulk_create(
+        InAppNotificationFactory.build_batch(2_000, user=User.objects.get())
+    )
+    later = timezone.now() + timedelta(minutes=15)
+    Reservation.objects.bulk_create(
+        Reservation(reference=uuid4(), expires_at=later) for _ in range(2_000)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {table}")
+    with CaptureQueriesContext(connection) as queries:
+        assert admin_client.get(url).status_code == 200
+    [page] = [q["sql"] for q in queries if q["sql"].startswith(f'SELECT "{table}"."id"')]
+    page += "" if "LIMIT" in page else " LIMIT 100"  # as over more rows than one page
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a small table would be scanned
+        cursor.execute(f"EXPLAIN {page}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert index in plan
+    assert "Sort" not in plan.replace("Sort Key", "")
