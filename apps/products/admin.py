@@ -108,7 +108,7 @@ class ProductAdmin(RefusalsAsMessages, ChangedFieldsOnly):
     autocomplete_fields = ("category",)
     search_fields = ("name", "sku")
     list_select_related = ("category",)
-    ordering = ("name",)
+    ordering = ("name", "id")  # whole, so the admin adds no "-pk" the index lacks
     actions = ("change_price", "discontinue")
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("currency", "available", "created_at", "updated_at")

@@ -86,6 +86,8 @@ class Product(models.Model):
             models.Index(fields=["status", "-created_at"], name="products_status_created_idx"),
             models.Index(fields=["status", "price"], name="products_status_price_idx"),
             models.Index(fields=["status", "name"], name="products_status_name_idx"),
+            # The admin's list, by name whatever the status.
+            models.Index(fields=["name", "id"], name="products_name_idx"),
         ]
 
     def __str__(self) -> str:
