@@ -42,9 +42,11 @@ from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.common.money import MAX_AMOUNT, quantize
 
 __all__ = [
+    "MAX_LINES",
     "MAX_LINE_QUANTITY",
     "CartDTO",
     "CartEmpty",
+    "CartFull",
     "CartItemNotFound",
     "CartLineDTO",
     "CartNotFound",
@@ -75,6 +77,9 @@ Status = Cart.Status
 
 # More of one product than a shopper plausibly wants is a typo or abuse, not an order.
 MAX_LINE_QUANTITY: Final = 100
+# As many different products: a cart holding more is a script's, and its checkout would lock
+# that many stock rows at once.
+MAX_LINES: Final = 100
 MAX_PAYMENT_TOKEN_LENGTH: Final = 100
 
 
@@ -99,6 +104,15 @@ class CartEmpty(DomainError):
     code = "cart_empty"
     status = 409
     default_detail = "The cart has no items to check out."
+
+
+class CartFull(DomainError):
+    code = "cart_full"
+    status = 409
+    default_detail = (
+        f"A cart holds at most {MAX_LINES} different products; check this one out, or remove "
+        "some, first."
+    )
 
 
 class ProductUnavailable(DomainError):
@@ -311,7 +325,8 @@ def cart_add_item(
     ``CartItemAdded``. Raises ``CartNotFound``, ``CartNotOpen``, ``InvalidQuantity`` (400; also
     when the line would exceed ``MAX_LINE_QUANTITY``), ``ProductNotFound`` (404; also for a
     draft, which the catalog does not show shoppers either), ``ProductUnavailable`` (409,
-    discontinued) and ``OutOfStock`` (409, more than is available).
+    discontinued), ``CartFull`` (409, a new line past ``MAX_LINES``) and ``OutOfStock`` (409,
+    more than is available).
     """
     _check_quantity(quantity)
     cart = _locked_open_cart(cart_id=cart_id, user_id=user_id, cart_token=cart_token)
@@ -335,6 +350,8 @@ def cart_add_item(
         )
 
     if line is None:
+        if len(lines) >= MAX_LINES:
+            raise CartFull(attr="product_id")
         line = CartLine(cart=cart, product_id=product_id)
         lines.append(line)
     line.sku, line.name, line.unit_price = product.sku, product.name, product.price
@@ -436,7 +453,8 @@ def cart_claim(*, cart_id: UUID, user_id: UUID, cart_token: str | None) -> CartD
 
     If the user has an open cart already, the anonymous cart's lines are merged into it (same
     product: quantities added, up to ``MAX_LINE_QUANTITY`` and what is available, as adding
-    them would allow; a product no longer on sale is left out), the anonymous cart is deleted
+    them would allow; a product no longer on sale, or a new line past ``MAX_LINES``, is left
+    out), the anonymous cart is deleted
     and the user's cart is returned, with ``CartItemAdded`` for each line merged. Otherwise the
     anonymous cart simply becomes the user's. Claiming a cart the user owns already returns it
     unchanged. Raises ``CartNotFound`` (no such cart, wrong token, another user's) and
@@ -473,6 +491,8 @@ def cart_claim(*, cart_id: UUID, user_id: UUID, cart_token: str | None) -> CartD
         if product is None or product.status != "active":
             continue
         merged = existing.get(line.product_id)
+        if merged is None and len(existing) >= MAX_LINES:
+            continue
         if merged is None:
             merged = CartLine(
                 cart=target,
@@ -488,6 +508,7 @@ def cart_claim(*, cart_id: UUID, user_id: UUID, cart_token: str | None) -> CartD
             continue
         merged.quantity += added
         merged.save()
+        existing[merged.product_id] = merged
         publish(
             events.CartItemAdded(
                 cart_id=target.id,

@@ -10,7 +10,7 @@ import pytest
 from apps.cart import services
 from apps.cart.models import Cart, CartLine
 from apps.products import services as products
-from tests.cart.factories import TOKEN, CartFactory, make_product
+from tests.cart.factories import TOKEN, CartFactory, CartLineFactory, make_product
 
 pytestmark = pytest.mark.django_db
 
@@ -182,3 +182,38 @@ def test_someone_elses_cart_is_not_found(cart_events: Events) -> None:
         )
 
     assert_nothing_added(cart, cart_events)
+
+
+def test_a_cart_of_as_many_products_as_it_holds_refuses_another_but_adds_to_its_lines(
+    cart_events: Events,
+) -> None:
+    cart = CartFactory.anonymous()
+    mug = make_product(stock=5)
+    services.cart_add_item(cart_id=cart.id, product_id=mug.id, quantity=1, cart_token=TOKEN)
+    CartLine.objects.bulk_create(CartLineFactory.build_batch(services.MAX_LINES - 1, cart=cart))
+    one_more = make_product(stock=5)
+    before = cart_events()
+
+    with pytest.raises(services.CartFull) as refused:
+        services.cart_add_item(
+            cart_id=cart.id, product_id=one_more.id, quantity=1, cart_token=TOKEN
+        )
+    dto = services.cart_add_item(cart_id=cart.id, product_id=mug.id, quantity=1, cart_token=TOKEN)
+
+    assert (refused.value.status, refused.value.code) == (409, "cart_full")
+    assert len(dto.items) == services.MAX_LINES
+    assert not CartLine.objects.filter(product_id=one_more.id).exists()
+    assert [i.quantity for i in dto.items if i.product_id == mug.id] == [2]
+    assert cart_events()[len(before) :] == [
+        (
+            "CartItemAdded",
+            {
+                "cart_id": str(cart.id),
+                "product_id": str(mug.id),
+                "sku": mug.sku,
+                "quantity": 1,
+                "line_quantity": 2,
+                "unit_price": "10.00",
+            },
+        )
+    ]

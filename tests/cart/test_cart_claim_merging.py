@@ -96,3 +96,21 @@ def test_a_line_already_as_large_as_stock_allows_is_not_merged_into(
 
     assert [(i.sku, i.quantity) for i in dto.items] == [("MUG", 3)]
     assert cart_events("CartItemAdded") == []
+
+
+def test_a_merge_leaves_out_new_lines_past_what_a_cart_holds(
+    make_user: Callable[..., User],
+) -> None:
+    user = make_user()
+    mine = CartFactory(owner=user)
+    CartLine.objects.bulk_create(CartLineFactory.build_batch(services.MAX_LINES - 1, cart=mine))
+    first, second = make_product(), make_product()
+    anonymous = CartFactory.anonymous()
+    CartLineFactory(cart=anonymous, product_id=first.id, sku=first.sku, quantity=1)
+    CartLineFactory(cart=anonymous, product_id=second.id, sku=second.sku, quantity=1)
+
+    dto = services.cart_claim(cart_id=anonymous.id, user_id=user.pk, cart_token=TOKEN)
+
+    assert len(dto.items) == services.MAX_LINES
+    merged = {i.product_id for i in dto.items} & {first.id, second.id}
+    assert len(merged) == 1  # one of the two fitted

@@ -155,6 +155,7 @@ class CartItemAddView(APIView):
     @idempotent
     @raises(
         services.CartNotOpen,
+        services.CartFull,
         services.ProductUnavailable,
         services.OutOfStock,
         IdempotencyKeyReused,
