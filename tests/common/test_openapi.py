@@ -72,6 +72,7 @@ def test_checkout_documents_every_conflict_and_a_bad_key(schema: dict[str, Any])
     # Only a checkout totals the order: adding to a cart cannot make one too large.
     assert codes(schema, "/api/v1/carts/{cart_id}/items", "post", 409) == {
         "cart_not_open",
+        "cart_full",
         "product_unavailable",
         "out_of_stock",
         "idempotency_key_reused",
