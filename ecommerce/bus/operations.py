@@ -335,15 +335,19 @@ def purge_delivered(*, older_than_days: int | None = None) -> int:
     days = bus_settings().retention_days if older_than_days is None else older_than_days
     cutoff = timezone.now() - timedelta(days=days)
     unfinished = Delivery.objects.filter(event=OuterRef("pk"), status__in=[PENDING, DEAD])
-    purged = 0
+    purged, after = 0, 0
     while True:
+        # Each pick starts after the last: old events kept (a dead delivery) are looked at
+        # once, not again by every batch.
         ids = list(
-            OutboxEvent.objects.filter(occurred_at__lt=cutoff)
+            OutboxEvent.objects.filter(occurred_at__lt=cutoff, id__gt=after)
             .exclude(Exists(unfinished))
+            .order_by("id")
             .values_list("id", flat=True)[:CHUNK]
         )
         if not ids:
             return purged
+        after = ids[-1]
         with transaction.atomic():
             # Lock the events: a delivery row for one of them inserted from now on (a replay
             # for a new subscriber, a consumer reading the event again) waits for this

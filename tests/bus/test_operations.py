@@ -285,6 +285,40 @@ def test_purge_deletes_only_finished_events_past_retention(
     assert (str(poisoned), long_ago) in set(remaining)
 
 
+def test_purge_picks_each_batch_after_the_last_so_kept_events_are_looked_at_once(
+    relay: Relay,
+    publish_committed,  # type: ignore[no-untyped-def]
+    settings,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings.BUS_MAX_ATTEMPTS = 1
+    monkeypatch.setattr(operations, "CHUNK", 2)
+    long_ago = timezone.now() - timedelta(days=40)
+    poisoned = [uuid4(), uuid4()]
+    for thing in poisoned:
+        Poison.objects.create(aggregate_id=str(thing))
+    publish_committed(
+        *(ThingHappened(thing_id=thing, occurred_at=long_ago) for thing in poisoned),
+        *(ThingHappened(thing_id=uuid4(), occurred_at=long_ago) for _ in range(4)),
+    )
+    Relay().drain()
+    ids = sorted(OutboxEvent.objects.values_list("id", flat=True))
+
+    with CaptureQueriesContext(connection) as queries:
+        assert operations.purge_delivered(older_than_days=30) == 4
+
+    picks = [q["sql"] for q in queries if q["sql"].startswith('SELECT "bus_event"."id"')]
+    picks = [sql for sql in picks if "EXISTS" in sql]
+    # After 0, then after each page's last id: ids[3] and ids[5]; the kept two come first.
+    assert [
+        f'"bus_event"."id" > {after}' in sql
+        for sql, after in zip(picks, [0, ids[3], ids[5]], strict=True)
+    ] == [True] * 3
+    assert sorted(OutboxEvent.objects.values_list("aggregate_id", flat=True)) == sorted(
+        str(thing) for thing in poisoned
+    )
+
+
 def test_purge_keeps_an_event_replayed_after_it_was_picked(
     relay: Relay, publish_committed, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
