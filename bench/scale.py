@@ -104,6 +104,7 @@ def main() -> None:
     from apps.products.models import Product
     from ecommerce.accounts.models import User
     from ecommerce.bus import operations
+    from ecommerce.bus.models import OutboxEvent
 
     started = time.perf_counter()
     with connection.cursor() as cursor:
@@ -113,7 +114,8 @@ def main() -> None:
     shopper, staff = Client(), Client()
     staff.force_login(User.objects.create_superuser(email="bench@example.com", password="x" * 20))
     product = Product.objects.order_by("pk").first()
-    assert product is not None
+    event = OutboxEvent.objects.order_by("-pk").first()
+    assert product is not None and event is not None
     pages: dict[str, tuple[Client, str]] = {
         "API products, first page": (shopper, "/api/v1/products/"),
         "API products, in_stock=true": (shopper, "/api/v1/products/?in_stock=true"),
@@ -125,6 +127,7 @@ def main() -> None:
         "admin product page": (staff, f"/admin/products/product/{product.pk}/change/"),
         "admin events": (staff, "/admin/bus/outboxevent/"),
         "admin deliveries": (staff, "/admin/bus/delivery/"),
+        "admin events, search by event id": (staff, f"/admin/bus/outboxevent/?q={event.event_id}"),
     }
     results: dict[str, Any] = {}
     for label, (client, url) in pages.items():

@@ -15,7 +15,7 @@ from django.utils.safestring import SafeString
 
 from apps.notifications import services
 from apps.notifications.models import Notification, NotificationStatus, Subscription
-from ecommerce.common.admin import ReadOnlyWithActions, bounded
+from ecommerce.common.admin import IdSearch, ReadOnlyWithActions, bounded
 from ecommerce.common.errors import DomainError
 from ecommerce.core.idempotency import IdempotencyKeyReused, OnceFormField, run_once
 
@@ -164,7 +164,7 @@ def _resend(ids: list[str]) -> list[tuple[int, str]]:
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(IdSearch):
     list_display = (
         "created_at",
         "user",

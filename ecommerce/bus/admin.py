@@ -38,6 +38,7 @@ class OutboxEventAdmin(ReadOnlyAdmin):
         "occurred_at",
     )
     search_fields = ("=event_id", "=aggregate_id", "=correlation_id")
+    uuid_text_fields = ("aggregate_id",)  # the aggregates the shop names by UUID
     exclude = ("payload",)
     readonly_fields = ("shown_payload",)
     inlines = (DeliveryInline,)
@@ -75,6 +76,7 @@ class DeliveryAdmin(ReadOnlyWithActions):
         ),
     )
     search_fields = ("=aggregate_id", "=event__event_id")
+    uuid_text_fields = ("aggregate_id",)  # the aggregates the shop names by UUID
     list_select_related = ("event",)
     actions = ("retry", "discard")
     show_full_result_count = False

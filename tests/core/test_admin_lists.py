@@ -17,6 +17,7 @@ from apps.payments.models import Payment
 from apps.products import services as products
 from apps.products.models import Product
 from ecommerce.accounts.models import User
+from ecommerce.bus.models import OutboxEvent
 from tests.notifications.factories import InAppNotificationFactory
 from tests.payments.factories import PaymentFactory
 from tests.products.factories import ProductFactory
@@ -133,3 +134,57 @@ def test_a_long_list_reads_its_page_in_its_order_from_an_index(
 
     assert index in plan
     assert "Sort" not in plan.replace("Sort Key", "")
+
+
+def found(client: Client, url: str, q: str) -> list[object]:
+    page = client.get(url, {"q": q})
+    assert page.status_code == 200
+    return [row.pk for row in page.context["cl"].result_list]
+
+
+def test_a_record_is_found_by_any_of_its_ids_and_by_its_other_fields(
+    admin_client: Client,
+) -> None:
+    ann, bob = PaymentFactory(email="ann@example.com"), PaymentFactory(email="bob@example.com")
+    payments = "/admin/payments/payment/"
+
+    assert found(admin_client, payments, str(ann.id)) == [ann.id]
+    assert found(admin_client, payments, f" {str(ann.id).upper()} ") == [ann.id]
+    assert found(admin_client, payments, str(bob.cart_id)) == [bob.id]
+    assert found(admin_client, payments, "ann@") == [ann.id]
+    assert found(admin_client, payments, "no-such-id") == []
+    assert sorted(found(admin_client, payments, "")) == sorted([ann.id, bob.id])
+
+
+def test_an_event_is_found_by_its_uuid_or_by_its_aggregates_id_held_as_text(
+    admin_client: Client,
+) -> None:
+    kettle = products.product_create(sku="K", name="Kettle", price=Decimal("20.00"))
+    event = OutboxEvent.objects.get()
+    events = "/admin/bus/outboxevent/"
+
+    assert found(admin_client, events, str(event.event_id)) == [event.pk]
+    assert found(admin_client, events, str(kettle.id)) == [event.pk]  # aggregate_id: text
+    assert found(admin_client, events, str(uuid4())) == []
+
+
+@pytest.mark.postgres
+def test_a_search_by_id_reads_the_ids_index(admin_client: Client) -> None:
+    # Django's "=id" compares UPPER(id::text) with the term: every row, on every search.
+    Payment.objects.bulk_create(PaymentFactory.build_batch(2_000))
+    wanted = Payment.objects.order_by("?").first()
+    assert wanted is not None
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE payments_payment")
+    with CaptureQueriesContext(connection) as queries:
+        assert found(admin_client, "/admin/payments/payment/", str(wanted.id)) == [wanted.id]
+    [search] = [q["sql"] for q in queries if q["sql"].startswith('SELECT "payments_payment"."id"')]
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {search}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    # Found by the id's index (its condition), not by reading every row through another.
+    assert "Index Cond: (id = " in plan, plan
+    assert "upper(" not in plan, plan
