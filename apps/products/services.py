@@ -13,6 +13,7 @@ import enum
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import TYPE_CHECKING, Final
 from uuid import UUID, uuid4
 
@@ -225,6 +226,11 @@ def product_create(
         inventory.stock_create(
             product_id=product.pk, sku=product.sku, on_hand=initial_stock, actor_id=actor_id
         )
+        # Where inventory runs apart its BackInStock may be handled before this product is
+        # committed, finding no row to flag; so the flag is set again once it is.
+        transaction.on_commit(
+            partial(products_refresh_in_stock, product_ids=[product.pk]), robust=True
+        )
     return _dto(product)
 
 
@@ -388,14 +394,24 @@ def products_refresh_in_stock(*, product_ids: Iterable[UUID] | None = None) -> i
         after = batch[-1]
 
 
+@transaction.atomic
 def _refresh_in_stock(product_ids: Sequence[UUID]) -> int:
-    stock = inventory.stock_get_many(product_ids=product_ids)
-    available = [pk for pk in product_ids if pk in stock and stock[pk].available > 0]
+    # The rows are locked before stock is read. OutOfStock and BackInStock have a subscriber
+    # each, so the bus runs one product's two crossings side by side: each would read stock,
+    # and the one that read first could write last, leaving the flag wrong for good. Locked,
+    # they take turns, and the second reads stock after the first wrote. (Where inventory
+    # runs apart, the lock is held across its HTTP call: a staff edit of the product waits.)
     products = Product.objects.filter(pk__in=product_ids)
-    # Conditional, so a flag already right is not written (nor its row locked) again.
-    return products.filter(pk__in=available, in_stock=False).update(
-        in_stock=True
-    ) + products.filter(in_stock=True).exclude(pk__in=available).update(in_stock=False)
+    locked = list(
+        products.select_for_update(no_key=True).order_by("pk").values_list("pk", "in_stock")
+    )
+    stock = inventory.stock_get_many(product_ids=[pk for pk, _ in locked])
+    available = {pk for pk, level in stock.items() if level.available > 0}
+    to_true = [pk for pk, flag in locked if not flag and pk in available]
+    to_false = [pk for pk, flag in locked if flag and pk not in available]
+    return products.filter(pk__in=to_true).update(in_stock=True) + products.filter(
+        pk__in=to_false
+    ).update(in_stock=False)
 
 
 # -- categories ------------------------------------------------------------------------------

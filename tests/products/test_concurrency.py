@@ -3,12 +3,15 @@
 import threading
 from collections.abc import Callable
 from decimal import Decimal
+from uuid import uuid4
 
 import pytest
 from django.db import connection, transaction
 from rest_framework.test import APIClient
 
-from apps.products import services
+from apps.inventory import services as inventory
+from apps.inventory.events import BackInStock
+from apps.products import handlers, services
 from apps.products.models import Category, Product
 from ecommerce.accounts.models import User
 from ecommerce.bus.models import OutboxEvent
@@ -168,3 +171,44 @@ def test_a_category_renamed_meanwhile_does_not_hold_up_a_product_added_to_it() -
         thread.join()
 
     assert Product.objects.get(pk=product.id).category.name == "Tents and shelters"
+
+
+def test_two_stock_crossings_handled_side_by_side_leave_the_flag_as_stock_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # OutOfStock and BackInStock have a subscriber each: the bus may run both at once.
+    kettle = services.product_create(sku="K", name="Kettle", price=Decimal("20.00"))
+    inventory.stock_adjust(product_id=kettle.id, delta=1, reason="delivery")
+    Product.objects.filter(pk=kettle.id).update(in_stock=False)  # BackInStock not handled yet
+    has_read, go_on = threading.Event(), threading.Event()
+    read_stock = inventory.stock_get_many
+
+    def slow_for_back_in_stock(**kwargs: object) -> object:
+        levels = read_stock(**kwargs)  # type: ignore[arg-type]
+        if threading.current_thread().name == "back-in-stock":
+            has_read.set()
+            go_on.wait(10)  # it read 1 available; it writes after the sale below
+        return levels
+
+    monkeypatch.setattr(services.inventory, "stock_get_many", slow_for_back_in_stock)
+
+    def back_in_stock() -> None:
+        try:
+            with transaction.atomic():
+                handlers.on_stock_crossed_zero(
+                    BackInStock(product_id=kettle.id, sku="K", available=1)
+                )
+        finally:
+            connection.close()
+
+    handler = threading.Thread(target=back_in_stock, name="back-in-stock")
+    handler.start()
+    assert has_read.wait(10)
+    threading.Timer(1, go_on.set).start()  # the earlier handler writes while this one runs
+    # The last unit sells: OutOfStock, handled now (the bus is eager in tests).
+    last_one = [inventory.ReservationLineIn(product_id=kettle.id, quantity=1)]
+    inventory.reservation_create(reference=uuid4(), lines=last_one)
+    handler.join()
+
+    assert inventory.stock_get(product_id=kettle.id).available == 0
+    assert Product.objects.get(pk=kettle.id).in_stock is False

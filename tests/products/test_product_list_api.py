@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from decimal import Decimal
 from io import StringIO
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -400,3 +401,18 @@ def test_the_storefront_page_query_gives_the_rows_and_order_of_the_orm_list() ->
     assert fast.count() == orm.count() == 7
     for page in (slice(0, 3), slice(3, 6), slice(6, 9)):
         assert products_to_dtos(fast[page]) == products_to_dtos(orm[page])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_product_created_with_stock_is_in_stock_without_waiting_for_inventorys_event(
+    api: APIClient, settings: Any
+) -> None:
+    # Where inventory runs apart, its BackInStock may be handled before the product commits.
+    settings.BUS_EAGER = False  # no subscriber runs here
+
+    kettle = products.product_create(
+        sku="K", name="Kettle", price=Decimal("20.00"), initial_stock=3
+    )
+
+    assert Product.objects.get(pk=kettle.id).in_stock is True
+    assert skus(api.get("/api/v1/products/?in_stock=true")) == ["K"]

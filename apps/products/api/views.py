@@ -129,7 +129,15 @@ class ProductCollectionView(APIView):
             OpenApiParameter("category", str, description="A category slug (and its children)."),
             OpenApiParameter("min_price", OpenApiTypes.DECIMAL),
             OpenApiParameter("max_price", OpenApiTypes.DECIMAL),
-            OpenApiParameter("in_stock", bool, description="true: only products available now."),
+            OpenApiParameter(
+                "in_stock",
+                bool,
+                description=(
+                    "true: only products with units available. It follows stock changes by "
+                    "the event relay's delay (under a second when it keeps up); each item's "
+                    "in_stock and available_quantity are read live."
+                ),
+            ),
             OpenApiParameter(
                 "ordering",
                 str,
