@@ -228,9 +228,8 @@ def product_create(
         )
         # Where inventory runs apart its BackInStock may be handled before this product is
         # committed, finding no row to flag; so the flag is set again once it is.
-        transaction.on_commit(
-            partial(products_refresh_in_stock, product_ids=[product.pk]), robust=True
-        )
+        refresh = partial(products_refresh_in_stock, product_ids=[product.pk])
+        transaction.on_commit(refresh, robust=True)
     return _dto(product)
 
 
