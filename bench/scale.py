@@ -115,7 +115,8 @@ def main() -> None:
     staff.force_login(User.objects.create_superuser(email="bench@example.com", password="x" * 20))
     product = Product.objects.order_by("pk").first()
     event = OutboxEvent.objects.order_by("-pk").first()
-    assert product is not None and event is not None
+    assert product is not None
+    assert event is not None
     pages: dict[str, tuple[Client, str]] = {
         "API products, first page": (shopper, "/api/v1/products/"),
         "API products, in_stock=true": (shopper, "/api/v1/products/?in_stock=true"),
