@@ -386,11 +386,17 @@ def products_refresh_in_stock(*, product_ids: Iterable[UUID] | None = None) -> i
         page = Product.objects.order_by("pk")
         if after is not None:
             page = page.filter(pk__gt=after)
-        batch = list(page.values_list("pk", flat=True)[:BIND_LIMIT])
-        if not batch:
+        flags = list(page.values_list("pk", "in_stock")[:BIND_LIMIT])
+        if not flags:
             return changed
-        changed += _refresh_in_stock(batch)
-        after = batch[-1]
+        # The whole catalog is read without locks, and only the rows that look wrong are
+        # locked and looked at again: a row that looks right is left to its own crossing's
+        # handler, which locks it (a sweep locking every row would hold up staff edits).
+        available = _available(pk for pk, _ in flags)
+        suspects = [pk for pk, flag in flags if flag != (pk in available)]
+        if suspects:
+            changed += _refresh_in_stock(suspects)
+        after = flags[-1][0]
 
 
 @transaction.atomic
@@ -404,13 +410,18 @@ def _refresh_in_stock(product_ids: Sequence[UUID]) -> int:
     locked = list(
         products.select_for_update(no_key=True).order_by("pk").values_list("pk", "in_stock")
     )
-    stock = inventory.stock_get_many(product_ids=[pk for pk, _ in locked])
-    available = {pk for pk, level in stock.items() if level.available > 0}
+    available = _available(pk for pk, _ in locked)
     to_true = [pk for pk, flag in locked if not flag and pk in available]
     to_false = [pk for pk, flag in locked if flag and pk not in available]
     return products.filter(pk__in=to_true).update(in_stock=True) + products.filter(
         pk__in=to_false
     ).update(in_stock=False)
+
+
+def _available(product_ids: Iterable[UUID]) -> set[UUID]:
+    """Those of the products with units available now."""
+    stock = inventory.stock_get_many(product_ids=product_ids)
+    return {pk for pk, level in stock.items() if level.available > 0}
 
 
 # -- categories ------------------------------------------------------------------------------

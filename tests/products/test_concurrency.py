@@ -7,6 +7,7 @@ from uuid import uuid4
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from apps.inventory import services as inventory
@@ -212,3 +213,18 @@ def test_two_stock_crossings_handled_side_by_side_leave_the_flag_as_stock_is(
 
     assert inventory.stock_get(product_id=kettle.id).available == 0
     assert Product.objects.get(pk=kettle.id).in_stock is False
+
+
+def test_the_hourly_refresh_locks_only_the_flags_that_look_wrong() -> None:
+    right, wrong = (
+        services.product_create(sku=s, name=s, price=Decimal("1.00"), initial_stock=1) for s in "AB"
+    )
+    Product.objects.filter(pk=wrong.id).update(in_stock=False)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert services.products_refresh_in_stock() == 1
+
+    [locking] = [q["sql"] for q in queries if "FOR NO KEY UPDATE" in q["sql"]]
+    assert wrong.id.hex in locking
+    assert right.id.hex not in locking
+    assert Product.objects.get(pk=wrong.id).in_stock is True
