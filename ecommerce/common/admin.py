@@ -202,10 +202,14 @@ class IdSearch(admin.ModelAdmin):
                 request, queryset, search_term
             )
         matches = [Q(**{name: wanted}) for name in ids]
-        matches += [Q(**{name: str(wanted)}) for name in self.uuid_text_fields]
+        matches += [self.uuid_text_match(name, str(wanted)) for name in self.uuid_text_fields]
         names = [*ids, *self.uuid_text_fields]
         duplicates = any(lookup_spawns_duplicates(self.opts, name) for name in names)
         return queryset.filter(functools.reduce(operator.or_, matches, Q(pk__in=[]))), duplicates
+
+    def uuid_text_match(self, name: str, text: str) -> Q:
+        """The condition a UUID searched for puts on one of ``uuid_text_fields``."""
+        return Q(**{name: text})
 
 
 def _is_uuid_field(model: type[Any], path: str) -> bool:

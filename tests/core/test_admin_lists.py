@@ -188,3 +188,37 @@ def test_a_search_by_id_reads_the_ids_index(admin_client: Client) -> None:
     # Found by the id's index (its condition), not by reading every row through another.
     assert "Index Cond: (id = " in plan, plan
     assert "upper(" not in plan, plan
+
+
+@pytest.mark.postgres
+def test_an_event_search_by_an_aggregates_id_reads_the_aggregates_index(
+    admin_client: Client,
+) -> None:
+    kettle = products.product_create(sku="K", name="Kettle", price=Decimal("20.00"))
+    OutboxEvent.objects.bulk_create(
+        OutboxEvent(
+            event_id=uuid4(),
+            event_type="products.ProductPriceChanged",
+            aggregate_type="product",
+            aggregate_id=str(uuid4()),
+            sequence=1,
+            payload={},
+            occurred_at=timezone.now(),
+            correlation_id=uuid4(),
+        )
+        for _ in range(5_000)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE bus_event")
+    with CaptureQueriesContext(connection) as queries:
+        assert len(found(admin_client, "/admin/bus/outboxevent/", str(kettle.id))) == 1
+    [search] = [q["sql"] for q in queries if q["sql"].startswith('SELECT "bus_event"."id"')]
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {search}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    # The aggregate id alone has no index: it is looked up under each declared aggregate type.
+    assert "bus_event_aggregate_seq" in plan, plan
+    assert "Filter" not in plan, plan
