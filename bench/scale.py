@@ -1,15 +1,16 @@
 """Scale benchmark: the pages and commands whose work could grow with the tables, on large ones.
 
-    .venv/bin/python bench/scale.py                          # 200k products, 1M events
+    .venv/bin/python bench/scale.py        # 200k products, 1M events, 500k reservations
     .venv/bin/python bench/scale.py --products 20000 --events 100000   # a quicker run
 
 What it does: creates its own PostgreSQL database (default ``shop_bench_scale``, dropped and
 created again), migrates it and fills it with plain SQL (``generate_series``): products with
-stock (two in three have units available), categories, and outbox events with one delivered
-delivery each. Then, in this process through Django's test client (no HTTP server: the
-numbers are the application's and the database's work), it times each page a few times and
-reports the best and the median, and times the replay plan of every event with its peak
-Python memory. Prints a table; writes ``bench/results/scale.json``.
+stock (two in three have units available), categories, outbox events with one delivered
+delivery each, and committed reservations of one line each. Then, in this process through
+Django's test client (no HTTP server: the numbers are the application's and the database's
+work), it times each page a few times and reports the best and the median, and times the
+replay plan of every event with its peak Python memory. Prints a table; writes
+``bench/results/scale.json``.
 
 A page here should cost about the same on a table of any size: what it shows is read with a
 LIMIT, and the filters' choices come from the code. The numbers to compare are a run with
@@ -34,7 +35,7 @@ from bench.common import fresh_database, print_table, write_results
 DB_NAME = "shop_bench_scale"
 
 
-def fill(cursor: Any, *, products: int, categories: int, events: int) -> None:
+def fill(cursor: Any, *, products: int, categories: int, events: int, reservations: int) -> None:
     """Rows written behind the services' back, as a shop's years would leave them."""
     cursor.execute(
         "INSERT INTO products_category (id, name, slug, parent_id)"
@@ -70,6 +71,18 @@ def fill(cursor: Any, *, products: int, categories: int, events: int) -> None:
         " SELECT 'cart.reprice_product', aggregate_type, aggregate_id, sequence, 'delivered',"
         " 1, occurred_at, '', occurred_at, id FROM bus_event"
     )
+    cursor.execute(
+        "INSERT INTO inventory_reservation (reference, status, expires_at, release_reason,"
+        " created_at, updated_at)"
+        " SELECT gen_random_uuid(), 'committed', now(), '', now() - g * interval '1 second',"
+        " now() FROM generate_series(1, %s) g",
+        [reservations],
+    )
+    cursor.execute(
+        "INSERT INTO inventory_reservationline (reservation_id, product_id, sku, quantity)"
+        " SELECT id, gen_random_uuid(), 'SKU-' || (id %% %s + 1), 1 FROM inventory_reservation",
+        [max(products, 1)],
+    )
     cursor.execute("ANALYZE")
 
 
@@ -88,6 +101,7 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=200_000)
     parser.add_argument("--categories", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--reservations", type=int, default=500_000)
     parser.add_argument("--runs", type=int, default=5, help="times each page is asked for")
     args = parser.parse_args()
 
@@ -108,7 +122,13 @@ def main() -> None:
 
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        fill(cursor, products=args.products, categories=args.categories, events=args.events)
+        fill(
+            cursor,
+            products=args.products,
+            categories=args.categories,
+            events=args.events,
+            reservations=args.reservations,
+        )
     print(f"filled in {time.perf_counter() - started:.0f} s", flush=True)
 
     shopper, staff = Client(), Client()
@@ -129,6 +149,8 @@ def main() -> None:
         "admin events": (staff, "/admin/bus/outboxevent/"),
         "admin deliveries": (staff, "/admin/bus/delivery/"),
         "admin events, search by event id": (staff, f"/admin/bus/outboxevent/?q={event.event_id}"),
+        "admin reservations": (staff, "/admin/inventory/reservation/"),
+        "admin reservations, search by SKU": (staff, "/admin/inventory/reservation/?q=SKU-77"),
     }
     results: dict[str, Any] = {}
     for label, (client, url) in pages.items():

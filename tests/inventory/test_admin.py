@@ -315,3 +315,24 @@ def test_movements_and_reservations_are_listed_read_only(
     assert str(reference).encode() in found.content
     assert admin_client.get("/admin/inventory/stockmovement/add/").status_code == 403
     assert admin_client.get("/admin/inventory/reservation/add/").status_code == 403
+
+
+def test_reservations_are_found_by_reference_product_or_text_in_a_lines_sku(
+    admin_client: Client, stocked: StockMaker
+) -> None:
+    mug, lamp = stocked(10, sku="MUG-BLUE"), stocked(10, sku="LAMP")
+    both, lamp_only = uuid4(), uuid4()
+    services.reservation_create(
+        reference=both, lines=lines((mug.product_id, 1), (lamp.product_id, 1))
+    )
+    services.reservation_create(reference=lamp_only, lines=lines((lamp.product_id, 1)))
+
+    def found(q: str) -> list[object]:
+        page = admin_client.get("/admin/inventory/reservation/", {"q": q})
+        return sorted(str(r.reference) for r in page.context["cl"].result_list)
+
+    assert found("mug-b") == [str(both)]
+    assert found("LAMP") == sorted([str(both), str(lamp_only)])  # each once, with two lines
+    assert found(str(lamp_only)) == [str(lamp_only)]
+    assert found(str(mug.product_id)) == [str(both)]
+    assert found("no-such-sku") == []
