@@ -69,6 +69,7 @@ class OutOfStock(DomainError):
     code = "out_of_stock"
     status = 409
     default_detail = "Not enough stock is available."
+    example_attr = "3fa85f64-5717-4562-b3fc-2c963f66afa6"  # attr: the product's id
 
 
 class InsufficientStock(DomainError):

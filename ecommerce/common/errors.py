@@ -28,6 +28,9 @@ class DomainError(Exception):
     code: ClassVar[str] = "domain_error"
     status: ClassVar[int] = status.HTTP_409_CONFLICT
     default_detail: ClassVar[str] = "The request conflicts with the current state."
+    # What ``attr`` holds in the OpenAPI schema's example: null, or a sample of what the error
+    # names (a field, or the product that ran out).
+    example_attr: ClassVar[str | None] = None
 
     def __init__(self, detail: str | None = None, *, attr: str | None = None) -> None:
         self.detail = detail or self.default_detail

@@ -97,6 +97,14 @@ class AutoSchema(StandardizedErrorsSchema):
         declared: Declared = getattr(view_method, _DECLARED, Declared())
         return declared
 
+    def _example_attrs(self) -> dict[str, str | None]:
+        """The declared errors' codes, each with what its example's ``attr`` holds."""
+        return {
+            code: error.example_attr
+            for error in self._declared().errors
+            for code in details_of(error)
+        }
+
     def _domain_codes_by_status(self) -> dict[str, dict[str, str]]:
         """The declared errors' codes, each with its detail, by status."""
         by_status: dict[str, dict[str, str]] = {}
@@ -291,6 +299,7 @@ class AutoSchema(StandardizedErrorsSchema):
         }
         for status_code, codes in self._domain_codes_by_status().items():
             by_status.setdefault(status_code, {}).update(codes)
+        attrs = self._example_attrs()
         for status_code, codes in by_status.items():
             error_type = "server_error" if int(status_code) >= 500 else "client_error"
             examples.extend(
@@ -298,7 +307,7 @@ class AutoSchema(StandardizedErrorsSchema):
                     code,
                     value={
                         "type": error_type,
-                        "errors": [{"code": code, "detail": detail, "attr": None}],
+                        "errors": [{"code": code, "detail": detail, "attr": attrs.get(code)}],
                     },
                     response_only=True,
                     status_codes=[status_code],

@@ -2,7 +2,7 @@
 codes the services answer."""
 
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from drf_spectacular.generators import SchemaGenerator
@@ -239,3 +239,15 @@ def test_what_the_api_answers_is_what_the_schema_documents(
         response = getattr(staff_api, method)(url, body, format="json")
         assert_documented(schema, path, method, response, 400)
     assert staff_api.get(product_url).json()["sku"] == product.sku
+
+
+def test_an_example_names_what_its_error_is_about(schema: dict[str, Any]) -> None:
+    # out_of_stock names the product that ran out, in attr, on adding and at checkout.
+    for path, method in (CHECKOUT, ("/api/v1/carts/{cart_id}/items", "post")):
+        content = schema["paths"][path][method]["responses"]["409"]["content"]
+        examples = {
+            e["summary"]: e["value"] for e in content["application/json"]["examples"].values()
+        }
+        [out_of_stock] = examples["out_of_stock"]["errors"]
+        assert UUID(out_of_stock["attr"])
+        assert examples["cart_not_open"]["errors"][0]["attr"] is None
