@@ -34,7 +34,7 @@ from apps.products.events import (
 from apps.products.models import Category, Product, ProductStatus
 from apps.products.selectors import products_by_id
 from ecommerce.bus import publish
-from ecommerce.common.db import BIND_LIMIT, in_batches, lock_name
+from ecommerce.common.db import BIND_LIMIT, in_batches, in_pages, lock_name
 from ecommerce.common.errors import DomainError, NotFound
 from ecommerce.common.money import CENT, MAX_AMOUNT
 from ecommerce.remote import service_url
@@ -381,14 +381,8 @@ def products_refresh_in_stock(*, product_ids: Iterable[UUID] | None = None) -> i
     """
     if product_ids is not None:
         return sum(_refresh_in_stock(batch) for batch in in_batches(list(product_ids)))
-    changed, after = 0, None
-    while True:
-        page = Product.objects.order_by("pk")
-        if after is not None:
-            page = page.filter(pk__gt=after)
-        flags = list(page.values_list("pk", "in_stock")[:BIND_LIMIT])
-        if not flags:
-            return changed
+    changed = 0
+    for flags in in_pages(Product.objects.all(), "in_stock", size=BIND_LIMIT):
         # The whole catalog is read without locks, and only the rows that look wrong are
         # locked and looked at again: a row that looks right is left to its own crossing's
         # handler, which locks it (a sweep locking every row would hold up staff edits).
@@ -396,7 +390,7 @@ def products_refresh_in_stock(*, product_ids: Iterable[UUID] | None = None) -> i
         suspects = [pk for pk, flag in flags if flag != (pk in available)]
         if suspects:
             changed += _refresh_in_stock(suspects)
-        after = flags[-1][0]
+    return changed
 
 
 @transaction.atomic

@@ -9,7 +9,7 @@ from django.utils.html import format_html
 
 from ecommerce.bus import operations
 from ecommerce.bus.conf import KAFKA_PRODUCER
-from ecommerce.bus.events import event_class, event_types
+from ecommerce.bus.events import aggregate_types, event_class, event_types
 from ecommerce.bus.models import Delivery, OutboxEvent
 from ecommerce.bus.registry import subscriptions
 from ecommerce.common.admin import (
@@ -30,11 +30,7 @@ class OutboxEventAdmin(ReadOnlyAdmin):
     list_display = ("id", "event_type", "aggregate_type", "aggregate_id", "sequence", "occurred_at")
     list_filter = (
         choices_filter("event_type", "event type", event_types),
-        choices_filter(
-            "aggregate_type",
-            "aggregate type",
-            lambda: {cls.aggregate_type for cls in event_types().values()},
-        ),
+        choices_filter("aggregate_type", "aggregate type", aggregate_types),
         "occurred_at",
     )
     search_fields = ("=event_id", "=aggregate_id", "=correlation_id")
@@ -44,8 +40,7 @@ class OutboxEventAdmin(ReadOnlyAdmin):
         # By the (aggregate_type, aggregate_id, sequence) index, one look per aggregate type
         # the code declares: the aggregate id alone would read every event. (An event of a
         # type no longer declared is found by its own id.)
-        types = sorted({cls.aggregate_type for cls in event_types().values()})
-        return Q(aggregate_type__in=types, aggregate_id=text)
+        return Q(aggregate_type__in=sorted(aggregate_types()), aggregate_id=text)
 
     exclude = ("payload",)
     readonly_fields = ("shown_payload",)

@@ -93,3 +93,8 @@ def event_class(event_type: str) -> type[Event]:
 
 def event_types() -> dict[str, type[Event]]:
     return dict(_event_types)
+
+
+def aggregate_types() -> set[str]:
+    """The aggregate types the declared events are numbered under."""
+    return {cls.aggregate_type for cls in _event_types.values()}

@@ -6,7 +6,7 @@ call these functions, so each behaves the same wherever it is started from.
 """
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +27,7 @@ from django.db.models import (
 from django.utils import timezone
 
 from ecommerce.bus.conf import KAFKA, KAFKA_PRODUCER, bus_settings, transport
-from ecommerce.bus.events import event_types
+from ecommerce.bus.events import aggregate_types, event_types
 from ecommerce.bus.models import (
     MAX_SEQUENCE,
     AggregateSequence,
@@ -36,7 +36,7 @@ from ecommerce.bus.models import (
     SequenceFloor,
 )
 from ecommerce.bus.registry import subscribers_of, subscription, subscriptions
-from ecommerce.common.db import in_batches
+from ecommerce.common.db import in_batches, in_pages
 
 PENDING, DELIVERED = Delivery.Status.PENDING, Delivery.Status.DELIVERED
 DEAD, DISCARDED = Delivery.Status.DEAD, Delivery.Status.DISCARDED
@@ -179,9 +179,9 @@ class ReplaySlice:
         if self.event_type is not None and self.event_type not in event_types():
             known = ", ".join(sorted(event_types())) or "none"
             raise UnknownName(f"unknown event type {self.event_type!r} (known: {known})")
-        aggregate_types = {cls.aggregate_type for cls in event_types().values()}
-        if self.aggregate_type is not None and self.aggregate_type not in aggregate_types:
-            known = ", ".join(sorted(aggregate_types)) or "none"
+        declared = aggregate_types()
+        if self.aggregate_type is not None and self.aggregate_type not in declared:
+            known = ", ".join(sorted(declared)) or "none"
             raise UnknownName(f"unknown aggregate type {self.aggregate_type!r} (known: {known})")
         if (
             self.subscriber
@@ -247,7 +247,8 @@ def replay(selection: ReplaySlice, *, progress: Any = None) -> int:
     """
     selection.validate()
     queued = 0
-    for chunk in _chunks(selection.events()):
+    columns = ("event_type", "aggregate_type", "aggregate_id", "sequence")
+    for chunk in in_pages(selection.events(), *columns, size=CHUNK):
         with transaction.atomic():
             queued += _requeue_chunk(selection, chunk)
         if progress:
@@ -291,16 +292,6 @@ def _requeue_chunk(selection: ReplaySlice, chunk: list[tuple[Any, ...]]) -> int:
     )
 
 
-def _chunks(events: QuerySet[OutboxEvent]) -> Iterator[list[tuple[Any, ...]]]:
-    """The events in id order, ``CHUNK`` at a time, each page read after the last one's id:
-    memory and each query stay the same size over a slice of any length."""
-    after = 0
-    columns = ("id", "event_type", "aggregate_type", "aggregate_id", "sequence")
-    while chunk := list(events.filter(id__gt=after).values_list(*columns)[:CHUNK]):
-        yield chunk
-        after = chunk[-1][0]
-
-
 def wake_relays() -> None:
     """Tell sleeping relays there is work (PostgreSQL); elsewhere they find it by polling."""
     if connection.vendor == "postgresql":
@@ -335,19 +326,12 @@ def purge_delivered(*, older_than_days: int | None = None) -> int:
     days = bus_settings().retention_days if older_than_days is None else older_than_days
     cutoff = timezone.now() - timedelta(days=days)
     unfinished = Delivery.objects.filter(event=OuterRef("pk"), status__in=[PENDING, DEAD])
-    purged, after = 0, 0
-    while True:
-        # Each pick starts after the last: old events kept (a dead delivery) are looked at
-        # once, not again by every batch.
-        ids = list(
-            OutboxEvent.objects.filter(occurred_at__lt=cutoff, id__gt=after)
-            .exclude(Exists(unfinished))
-            .order_by("id")
-            .values_list("id", flat=True)[:CHUNK]
-        )
-        if not ids:
-            return purged
-        after = ids[-1]
+    purged = 0
+    # By pages of ids: old events kept (a dead delivery) are looked at once, not again by
+    # every batch.
+    finished = OutboxEvent.objects.filter(occurred_at__lt=cutoff).exclude(Exists(unfinished))
+    for page in in_pages(finished, size=CHUNK):
+        ids = [pk for (pk,) in page]
         with transaction.atomic():
             # Lock the events: a delivery row for one of them inserted from now on (a replay
             # for a new subscriber, a consumer reading the event again) waits for this
@@ -369,6 +353,7 @@ def purge_delivered(*, older_than_days: int | None = None) -> int:
             _record_purged(ids)
             Delivery.objects.filter(event_id__in=ids).delete()
             purged += OutboxEvent.objects.filter(id__in=ids).delete()[1].get("bus.OutboxEvent", 0)
+    return purged
 
 
 def _record_purged(event_ids: list[int]) -> None:

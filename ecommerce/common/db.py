@@ -7,7 +7,7 @@ from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
 
 from django.db import DatabaseError, connection, transaction
-from django.db.models import AutoField, Field, Model
+from django.db.models import AutoField, Field, Model, QuerySet
 from django.db.models.base import DEFERRED
 
 M = TypeVar("M", bound=Model)
@@ -263,6 +263,25 @@ def _column(field: Any) -> str:
 
 # Values one statement binds at most, well under PostgreSQL's limit of 65,535 parameters.
 BIND_LIMIT = 10_000
+
+
+def in_pages(queryset: QuerySet[Any], *fields: str, size: int) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows of ``queryset`` as ``(pk, *fields)``, in primary key order, ``size`` at a time.
+
+    Each page is read after the last one's key, not at an offset: every query and the memory
+    stay the same size over a table of any length, and the rows a page left in place (or
+    that a filter keeps out) are not read again by the next.
+    """
+    after = None
+    while True:
+        page = queryset.order_by("pk")
+        if after is not None:
+            page = page.filter(pk__gt=after)
+        rows = list(page.values_list("pk", *fields)[:size])
+        if not rows:
+            return
+        yield rows
+        after = rows[-1][0]
 
 
 def in_batches(values: Sequence[T], size: int = BIND_LIMIT) -> Iterator[Sequence[T]]:
